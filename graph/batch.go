@@ -1,0 +1,191 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// GetCallRecords fetches the records with the given ids, each with all its
+// sessions and segments, and calls fn once per id with the record or the
+// error that stopped it. Records are fetched 20 to a JSON $batch request
+// (Config.BatchSize), with Config.Concurrency requests in flight; fn is
+// called from several goroutines at once.
+func (c *Client) GetCallRecords(ctx context.Context, ids []string, fn func(id string, rec *CallRecord, err error)) {
+	chunks := make(chan []string)
+	var wg sync.WaitGroup
+	for range min(c.workers, (len(ids)+c.batchSize-1)/c.batchSize) {
+		wg.Go(func() {
+			for chunk := range chunks {
+				c.fetchChunk(ctx, chunk, fn)
+			}
+		})
+	}
+	for len(ids) > 0 {
+		n := min(c.batchSize, len(ids))
+		chunks <- ids[:n]
+		ids = ids[n:]
+	}
+	close(chunks)
+	wg.Wait()
+}
+
+func (c *Client) fetchChunk(ctx context.Context, ids []string, fn func(string, *CallRecord, error)) {
+	if c.batchSize == 1 || len(ids) == 1 {
+		for _, id := range ids {
+			rec, err := c.GetCallRecord(ctx, id)
+			fn(id, rec, err)
+		}
+		return
+	}
+	c.fetchBatch(ctx, ids, fn)
+}
+
+type batchRequest struct {
+	Requests []batchRequestItem `json:"requests"`
+}
+
+type batchRequestItem struct {
+	ID     string `json:"id"`
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+type batchResponse struct {
+	Responses []batchResponseItem `json:"responses"`
+}
+
+type batchResponseItem struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	// Body is decoded in the same pass as the envelope: a record when the
+	// status is 200, an OData error otherwise.
+	Body struct {
+		CallRecord
+		odataError
+	} `json:"body"`
+}
+
+// fetchBatch sends ids as one $batch, retrying only the items Graph
+// throttled or failed transiently, after the longest Retry-After among them.
+func (c *Client) fetchBatch(ctx context.Context, ids []string, fn func(string, *CallRecord, error)) {
+	pending := ids
+	for attempt := 0; len(pending) > 0; attempt++ {
+		resp, elapsed, err := c.postBatch(ctx, pending)
+		if err != nil {
+			for _, id := range pending {
+				fn(id, nil, err)
+			}
+			return
+		}
+		retry, wait, lastErr := c.settleBatch(ctx, pending, resp, elapsed, fn)
+		if len(retry) == 0 {
+			return
+		}
+		if attempt >= c.retries {
+			for _, id := range retry {
+				fn(id, nil, lastErr)
+			}
+			return
+		}
+		if wait == 0 {
+			wait = c.backoff.delay(attempt)
+		}
+		c.log.Debug("retrying batched Graph requests", "op", OpGet, "count", len(retry), "attempt", attempt+1, "wait", wait)
+		if err := sleep(ctx, wait); err != nil {
+			for _, id := range retry {
+				fn(id, nil, fmt.Errorf("get call record: %w", err))
+			}
+			return
+		}
+		pending = retry
+	}
+}
+
+// settleBatch hands every finished item to fn and returns the ids to retry.
+func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchResponse, elapsed time.Duration, fn func(string, *CallRecord, error)) (retry []string, wait time.Duration, lastErr error) {
+	answered := make([]*batchResponseItem, len(ids))
+	for i := range resp.Responses {
+		item := &resp.Responses[i]
+		if n, err := strconv.Atoi(item.ID); err == nil && n >= 0 && n < len(ids) {
+			answered[n] = item
+		}
+	}
+	for i, id := range ids {
+		item := answered[i]
+		if item == nil {
+			lastErr = fmt.Errorf("get call record: $batch gave no answer for an item")
+			retry = append(retry, id)
+			continue
+		}
+		c.obs.ObserveRequest(OpGet, statusCode(item.Status), elapsed)
+		if item.Status/100 == 2 {
+			rec := item.Body.CallRecord
+			full, err := c.finishRecord(ctx, id, &rec)
+			fn(id, full, err)
+			continue
+		}
+		err := fmt.Errorf("get call record: %w", newError(OpGet, item.Status, &item.Body.odataError))
+		if !retryable(item.Status) {
+			fn(id, nil, err)
+			continue
+		}
+		if item.Status == 429 {
+			c.obs.ObserveThrottled(OpGet)
+		}
+		if d, ok := parseRetryAfter(headerValue(item.Headers, "Retry-After"), time.Now()); ok {
+			wait = max(wait, d, time.Millisecond)
+		}
+		lastErr = err
+		retry = append(retry, id)
+	}
+	return retry, wait, lastErr
+}
+
+// finishRecord checks a batched record and fetches its remaining sessions.
+func (c *Client) finishRecord(ctx context.Context, id string, rec *CallRecord) (*CallRecord, error) {
+	if rec.ID != id {
+		return nil, fmt.Errorf("get call record: $batch answered with a different record")
+	}
+	if err := c.completeSessions(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (c *Client) postBatch(ctx context.Context, ids []string) (*batchResponse, time.Duration, error) {
+	body := batchRequest{Requests: make([]batchRequestItem, len(ids))}
+	for i, id := range ids {
+		body.Requests[i] = batchRequestItem{
+			ID:     strconv.Itoa(i),
+			Method: "GET",
+			URL:    "/communications/callRecords/" + url.PathEscape(id) + "?$expand=sessions($expand=segments)",
+		}
+	}
+	newReq, err := jsonBody(c.endpoint("/v1.0/$batch"), body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("get call records: %w", err)
+	}
+	var resp batchResponse
+	start := time.Now()
+	if err := c.doN(ctx, OpBatch, len(ids), newReq, &resp); err != nil {
+		return nil, 0, fmt.Errorf("get call records: %w", err)
+	}
+	return &resp, time.Since(start), nil
+}
+
+// headerValue finds a header in a $batch item, whose names are not
+// canonicalised.
+func headerValue(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,455 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"golang.org/x/time/rate"
+)
+
+// Operation names a kind of Graph request, as counted in metrics.
+type Operation string
+
+// The operations the client performs.
+const (
+	OpToken    Operation = "token"
+	OpList     Operation = "list"
+	OpGet      Operation = "get"
+	OpSessions Operation = "sessions"
+	OpBatch    Operation = "batch"
+)
+
+// Observer is told about every HTTP request the client makes; code is the
+// HTTP status, or "error" when no response arrived.
+type Observer interface {
+	ObserveRequest(op Operation, code string, d time.Duration)
+	ObserveThrottled(op Operation)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveRequest(Operation, string, time.Duration) {}
+func (nopObserver) ObserveThrottled(Operation)                      {}
+
+// Config configures a Client. Zero values take the defaults noted.
+type Config struct {
+	// BaseURL is the Graph root, e.g. https://graph.microsoft.com.
+	BaseURL    string
+	Credential azcore.TokenCredential
+	HTTPClient *http.Client // default: a client with the default transport
+	Observer   Observer
+	Logger     *slog.Logger
+
+	RequestTimeout time.Duration // per attempt, body included; default 60s
+	MaxRetries     int           // per request; default 5
+	MaxBodyBytes   int64         // default 64 MiB
+	ListPageSize   int           // Prefer: odata.maxpagesize on lists; default 999
+	BatchSize      int           // requests per $batch, 1 disables batching; default 20
+	Concurrency    int           // record requests in flight; default 4
+
+	// Client-side pacing below Graph's published limits: list 40 per 20 s,
+	// 1,500 per 20 s per app and tenant. Defaults: 1.8/s and 60/s.
+	ListRate, TenantRate rate.Limit
+
+	// BackoffBase and BackoffMax shape retries without Retry-After;
+	// defaults 1s and 1m.
+	BackoffBase, BackoffMax time.Duration
+}
+
+// Client reads call records from Graph. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	scope      string
+	cred       azcore.TokenCredential
+	http       *http.Client
+	obs        Observer
+	log        *slog.Logger
+	timeout    time.Duration
+	retries    int
+	maxBody    int64
+	pageSize   int
+	batchSize  int
+	workers    int
+	listLimit  *rate.Limiter
+	totalLimit *rate.Limiter
+	backoff    backoff
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || base.Host == "" || (base.Scheme != "https" && base.Scheme != "http") {
+		return nil, fmt.Errorf("graph URL %q: want an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Credential == nil {
+		return nil, errors.New("graph client: no credential")
+	}
+	c := &Client{
+		base:      base,
+		scope:     base.Scheme + "://" + base.Host + "/.default",
+		cred:      cfg.Credential,
+		http:      cfg.HTTPClient,
+		obs:       cfg.Observer,
+		log:       cfg.Logger,
+		timeout:   orDefault(cfg.RequestTimeout, time.Minute),
+		retries:   orDefault(cfg.MaxRetries, 5),
+		maxBody:   orDefault(cfg.MaxBodyBytes, 64<<20),
+		pageSize:  orDefault(cfg.ListPageSize, 999),
+		batchSize: min(orDefault(cfg.BatchSize, 20), 20),
+		workers:   orDefault(cfg.Concurrency, 4),
+		backoff: backoff{
+			base: orDefault(cfg.BackoffBase, time.Second),
+			max:  orDefault(cfg.BackoffMax, time.Minute),
+		},
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	listRate, totalRate := orDefault(cfg.ListRate, 1.8), orDefault(cfg.TenantRate, 60)
+	c.listLimit = rate.NewLimiter(listRate, max(1, int(listRate*5)))
+	c.totalLimit = rate.NewLimiter(totalRate, max(20, int(totalRate)))
+	return c, nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Scope is the token scope requested for Graph: "{graph root}/.default".
+func (c *Client) Scope() string { return c.scope }
+
+// ListCallRecords lists the records whose start time is in [from, to),
+// following @odata.nextLink, and calls fn for each. Listed records carry no
+// sessions. A record listed twice (Graph's paging is not a snapshot) is
+// passed twice; callers de-duplicate.
+func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn func(CallRecord) error) error {
+	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s",
+		from.UTC().Truncate(time.Second).Format(time.RFC3339),
+		ceilSecond(to).UTC().Format(time.RFC3339))
+	next := c.endpoint("/v1.0/communications/callRecords") + "?$filter=" + queryEscape(filter)
+	for pages := 0; next != ""; pages++ {
+		if pages >= maxPages {
+			return fmt.Errorf("list call records: more than %d pages", maxPages)
+		}
+		var page struct {
+			Value    []CallRecord `json:"value"`
+			NextLink string       `json:"@odata.nextLink"`
+		}
+		if err := c.getJSON(ctx, OpList, next, &page); err != nil {
+			return fmt.Errorf("list call records: %w", err)
+		}
+		for i := range page.Value {
+			if err := fn(page.Value[i]); err != nil {
+				return err
+			}
+		}
+		if page.NextLink != "" {
+			if err := c.sameOrigin(page.NextLink); err != nil {
+				return fmt.Errorf("list call records: %w", err)
+			}
+		}
+		next = page.NextLink
+	}
+	return nil
+}
+
+// maxPages bounds any paging loop, so a server that keeps answering with a
+// next link cannot hold a poll forever.
+const maxPages = 10000
+
+func ceilSecond(t time.Time) time.Time {
+	if tt := t.Truncate(time.Second); !tt.Equal(t) {
+		return tt.Add(time.Second)
+	}
+	return t
+}
+
+// GetCallRecord fetches one record with all its sessions and segments.
+func (c *Client) GetCallRecord(ctx context.Context, id string) (*CallRecord, error) {
+	var rec CallRecord
+	if err := c.getJSON(ctx, OpGet, c.recordURL(id), &rec); err != nil {
+		return nil, fmt.Errorf("get call record: %w", err)
+	}
+	if err := c.completeSessions(ctx, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (c *Client) recordURL(id string) string {
+	return c.endpoint("/v1.0/communications/callRecords/"+url.PathEscape(id)) + "?$expand=" + queryEscape("sessions($expand=segments)")
+}
+
+// completeSessions follows sessions@odata.nextLink until Graph has sent
+// every session of the record.
+func (c *Client) completeSessions(ctx context.Context, rec *CallRecord) error {
+	seen := map[string]bool{}
+	for pages := 0; rec.SessionsNextLink != ""; pages++ {
+		next := rec.SessionsNextLink
+		if pages >= maxPages || seen[next] {
+			return fmt.Errorf("get call record sessions: next link loops")
+		}
+		seen[next] = true
+		if err := c.sameOrigin(next); err != nil {
+			return fmt.Errorf("get call record sessions: %w", err)
+		}
+		var page struct {
+			Value    []Session `json:"value"`
+			NextLink string    `json:"@odata.nextLink"`
+		}
+		if err := c.getJSON(ctx, OpSessions, next, &page); err != nil {
+			return fmt.Errorf("get call record sessions: %w", err)
+		}
+		rec.Sessions = append(rec.Sessions, page.Value...)
+		rec.SessionsNextLink = page.NextLink
+	}
+	return nil
+}
+
+func (c *Client) endpoint(path string) string {
+	return c.base.Scheme + "://" + c.base.Host + c.base.Path + path
+}
+
+// sameOrigin refuses next links to other hosts: the bearer token must only
+// ever go to the configured Graph root.
+func (c *Client) sameOrigin(link string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("next link: %w", err)
+	}
+	if u.Scheme != c.base.Scheme || u.Host != c.base.Host {
+		return fmt.Errorf("next link leaves %s://%s; not followed", c.base.Scheme, c.base.Host)
+	}
+	return nil
+}
+
+// queryEscape escapes an OData expression for a query string, with %20 for
+// spaces (some OData servers do not read '+').
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+// getJSON GETs link and decodes the JSON answer into v, with retries.
+func (c *Client) getJSON(ctx context.Context, op Operation, link string, v any) error {
+	return c.do(ctx, op, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	}, v)
+}
+
+// do sends requests built by newReq until one succeeds, a non-retryable
+// answer arrives, or the retries are spent. Each attempt has its own
+// timeout, which covers reading the body.
+func (c *Client) do(ctx context.Context, op Operation, newReq func(context.Context) (*http.Request, error), v any) error {
+	return c.doN(ctx, op, 1, newReq, v)
+}
+
+// doN is do for a request that carries n Graph requests ($batch).
+func (c *Client) doN(ctx context.Context, op Operation, n int, newReq func(context.Context) (*http.Request, error), v any) error {
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		wait, err := c.attempt(ctx, op, n, newReq, v)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if wait < 0 || attempt >= c.retries {
+			return lastErr
+		}
+		if wait == 0 {
+			wait = c.backoff.delay(attempt)
+		}
+		c.log.Debug("retrying Graph request", "op", op, "attempt", attempt+1, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%w (while waiting to retry after: %w)", err, lastErr)
+		}
+	}
+}
+
+// attempt makes one request. It returns the wait before a retry: negative
+// for "do not retry", zero for "use back-off", positive from Retry-After.
+func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(context.Context) (*http.Request, error), v any) (time.Duration, error) {
+	if err := c.pace(ctx, op, n); err != nil {
+		return -1, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := newReq(ctx)
+	if err != nil {
+		return -1, err
+	}
+	if err := c.authorize(ctx, req); err != nil {
+		return -1, err // azidentity has already retried what is transient
+	}
+	req.Header.Add("Prefer", "include-unknown-enum-members")
+	if op == OpList {
+		req.Header.Add("Prefer", fmt.Sprintf("odata.maxpagesize=%d", c.pageSize))
+	}
+	req.Header.Set("Accept", "application/json")
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.obs.ObserveRequest(op, "error", time.Since(start))
+		return c.transportRetry(ctx, err)
+	}
+	defer drainAndClose(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
+		return c.failure(op, resp)
+	}
+	err = c.decode(resp, v)
+	c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
+	if err != nil {
+		err = fmt.Errorf("decode %s response: %w", op, err)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead) || ctx.Err() != nil {
+			return 0, err // cut off mid-body: worth another try
+		}
+		return -1, err
+	}
+	return 0, nil
+}
+
+// transportRetry classifies an error with no response: the caller's own
+// cancellation is final, anything else (reset, timeout) is retried.
+func (c *Client) transportRetry(ctx context.Context, err error) (time.Duration, error) {
+	if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.DeadlineExceeded) {
+		return -1, err
+	}
+	return 0, err
+}
+
+func (c *Client) failure(op Operation, resp *http.Response) (time.Duration, error) {
+	var body odataError
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
+	err := newError(op, resp.StatusCode, &body)
+	if !retryable(resp.StatusCode) {
+		return -1, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.obs.ObserveThrottled(op)
+	}
+	wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if ok && wait == 0 {
+		wait = time.Millisecond // "retry now" still means retry, not back-off
+	}
+	if ok {
+		c.log.Warn("Graph asked to wait", "op", op, "status", resp.StatusCode, "retry_after", wait)
+	}
+	return wait, err
+}
+
+// decode reads at most maxBody bytes of JSON into v, refusing a body whose
+// declared length is over the limit without reading it.
+func (c *Client) decode(resp *http.Response, v any) error {
+	if resp.ContentLength > c.maxBody {
+		return fmt.Errorf("%w (%d bytes declared)", ErrBodyTooLarge, resp.ContentLength)
+	}
+	lr := &limitedReader{r: resp.Body, n: c.maxBody}
+	dec := json.NewDecoder(lr)
+	if err := dec.Decode(v); err != nil {
+		if lr.exceeded {
+			return ErrBodyTooLarge
+		}
+		return err
+	}
+	return nil
+}
+
+// limitedReader fails once more than n bytes are asked of it, so an
+// over-long body is an error rather than a silently truncated document.
+type limitedReader struct {
+	r        io.Reader
+	n        int64
+	exceeded bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		l.exceeded = true
+		return 0, ErrBodyTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %w", errBodyRead, err)
+	}
+	return n, err
+}
+
+// errBodyRead marks a failure to read the body (a reset, a timeout), as
+// opposed to a body that was read and is not valid.
+var errBodyRead = errors.New("read body")
+
+func drainAndClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 4<<10) // lets the connection be reused
+	_ = body.Close()
+}
+
+func (c *Client) authorize(ctx context.Context, req *http.Request) error {
+	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}})
+	if err != nil {
+		return fmt.Errorf("get token: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	return nil
+}
+
+// pace waits for the client-side rate limiters; n is the number of Graph
+// requests about to be made (a $batch counts each request it carries).
+func (c *Client) pace(ctx context.Context, op Operation, n int) error {
+	if op == OpList {
+		if err := c.listLimit.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return c.totalLimit.WaitN(ctx, n)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// jsonBody returns a request builder for a POST of v as JSON.
+func jsonBody(link string, v any) (func(context.Context) (*http.Request, error), error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, link, bytes.NewReader(b))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	}, nil
+}
