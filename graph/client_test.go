@@ -1,0 +1,434 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// staticToken stands in for Entra ID in these tests of the client's HTTP
+// behaviour; the real azidentity flow is tested end to end against graphsim.
+type staticToken string
+
+func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+type countingObserver struct {
+	mu        sync.Mutex
+	requests  map[string]int
+	throttled int
+}
+
+func (o *countingObserver) ObserveRequest(op Operation, code string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.requests == nil {
+		o.requests = map[string]int{}
+	}
+	o.requests[string(op)+" "+code]++
+}
+
+func (o *countingObserver) ObserveThrottled(Operation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.throttled++
+}
+
+func newTestClient(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Client, *countingObserver) {
+	t.Helper()
+	obs := &countingObserver{}
+	cfg := Config{
+		BaseURL:     srv.URL,
+		Credential:  staticToken("test-token"),
+		HTTPClient:  srv.Client(),
+		Observer:    obs,
+		BackoffBase: time.Millisecond,
+		BackoffMax:  5 * time.Millisecond,
+		ListRate:    1000,
+		TenantRate:  1000,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, obs
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGetCallRecordFollowsSessionsNextLink serves Microsoft's documented
+// example, whose sessions@odata.nextLink points at graph.microsoft.com: the
+// server rewrites it to itself and must see it followed.
+func TestGetCallRecordFollowsSessionsNextLink(t *testing.T) {
+	fixture := readFixture(t, "callrecord-expanded.json")
+	var nextLinkHits atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "Bearer test-token" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		if !strings.Contains(strings.Join(r.Header.Values("Prefer"), ","), "include-unknown-enum-members") {
+			t.Errorf("request without Prefer: include-unknown-enum-members")
+		}
+		switch {
+		case r.URL.Path == "/v1.0/communications/callRecords/e523d2ed-2966-4b6b-925b-754a88034cc5":
+			if got := r.URL.Query().Get("$expand"); got != "sessions($expand=segments)" {
+				t.Errorf("$expand = %q", got)
+			}
+			w.Write([]byte(strings.ReplaceAll(string(fixture), "https://graph.microsoft.com", srv.URL)))
+		case r.URL.Path == "/beta/$metadata":
+			nextLinkHits.Add(1)
+			w.Write([]byte(`{"value":[]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, obs := newTestClient(t, srv, nil)
+
+	rec, err := c.GetCallRecord(context.Background(), "e523d2ed-2966-4b6b-925b-754a88034cc5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nextLinkHits.Load() != 1 {
+		t.Errorf("sessions@odata.nextLink followed %d times, want 1", nextLinkHits.Load())
+	}
+	if rec.SessionsNextLink != "" || len(rec.Sessions) != 1 || len(rec.Sessions[0].Segments) != 1 {
+		t.Fatalf("record not complete: next=%q sessions=%d", rec.SessionsNextLink, len(rec.Sessions))
+	}
+	streams := rec.Sessions[0].Segments[0].Media[0].Streams
+	if len(streams) != 2 || streams[0].AverageJitter.Value != 16*time.Millisecond || streams[0].AverageAudioDegradation.Valid {
+		t.Errorf("streams decoded wrongly: %+v", streams)
+	}
+	if obs.requests["get 200"] != 1 || obs.requests["sessions 200"] != 1 {
+		t.Errorf("requests observed: %v", obs.requests)
+	}
+}
+
+func TestNextLinkToAnotherHostIsRefused(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte(`{"value":[{"id":"a","version":1}],"@odata.nextLink":"https://evil.example/steal"}`))
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv, nil)
+	err := c.ListCallRecords(context.Background(), time.Now().Add(-time.Hour), time.Now(), func(CallRecord) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "not followed") {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	if hits.Load() != 1 {
+		t.Errorf("hits = %d", hits.Load())
+	}
+}
+
+func TestListPagesAndFilter(t *testing.T) {
+	from := time.Date(2026, 11, 22, 10, 0, 0, 500, time.UTC)
+	to := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got, want := r.URL.Query().Get("$filter"), "startDateTime ge 2026-11-22T10:00:00Z and startDateTime lt 2026-11-22T12:00:00Z"; got != want {
+			t.Errorf("$filter = %q, want %q", got, want)
+		}
+		if !strings.Contains(strings.Join(r.Header.Values("Prefer"), ","), "odata.maxpagesize=999") {
+			t.Errorf("list without odata.maxpagesize")
+		}
+		if r.URL.Query().Get("$skiptoken") == "" {
+			fmt.Fprintf(w, `{"value":[{"id":"a","version":1},{"id":"b","version":2}],"@odata.nextLink":"%s%s&$skiptoken=2"}`, srv.URL, r.URL.RequestURI())
+			return
+		}
+		w.Write([]byte(`{"value":[{"id":"c","version":1}]}`))
+	}))
+	defer srv.Close()
+	c, obs := newTestClient(t, srv, nil)
+	var ids []string
+	if err := c.ListCallRecords(context.Background(), from, to, func(r CallRecord) error {
+		ids = append(ids, r.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, ",") != "a,b,c" {
+		t.Errorf("ids = %v", ids)
+	}
+	if obs.requests["list 200"] != 2 {
+		t.Errorf("requests = %v", obs.requests)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	tests := []struct {
+		name       string
+		responses  []func(w http.ResponseWriter)
+		wantErr    bool
+		wantCalls  int
+		throttled  int
+		minElapsed time.Duration
+	}{
+		{
+			name: "429 with Retry-After seconds",
+			responses: []func(http.ResponseWriter){
+				status(429, "Retry-After", "1"),
+				ok(),
+			},
+			wantCalls: 2, throttled: 1, minElapsed: time.Second,
+		},
+		{
+			name: "429 with Retry-After HTTP date",
+			responses: []func(http.ResponseWriter){
+				status(429, "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat)),
+				ok(),
+			},
+			wantCalls: 2, throttled: 1, minElapsed: 500 * time.Millisecond,
+		},
+		{
+			name:      "503 and 504 without Retry-After use back-off",
+			responses: []func(http.ResponseWriter){status(503), status(504), status(500), status(502), ok()},
+			wantCalls: 5,
+		},
+		{
+			name:      "401 is final",
+			responses: []func(http.ResponseWriter){status(401), ok()},
+			wantErr:   true, wantCalls: 1,
+		},
+		{
+			name:      "retries are bounded",
+			responses: []func(http.ResponseWriter){status(503), status(503), status(503), status(503), status(503), status(503), status(503)},
+			wantErr:   true, wantCalls: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(calls.Add(1)) - 1
+				tt.responses[min(n, len(tt.responses)-1)](w)
+			}))
+			defer srv.Close()
+			c, obs := newTestClient(t, srv, func(c *Config) { c.MaxRetries = 2 + 2*boolInt(!tt.wantErr) })
+			start := time.Now()
+			_, err := c.GetCallRecord(context.Background(), "x")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if int(calls.Load()) != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", calls.Load(), tt.wantCalls)
+			}
+			if obs.throttled != tt.throttled {
+				t.Errorf("throttled = %d, want %d", obs.throttled, tt.throttled)
+			}
+			if el := time.Since(start); el < tt.minElapsed {
+				t.Errorf("retried after %v, Retry-After asked for %v", el, tt.minElapsed)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func status(code int, header ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, `{"error":{"code":"E%d","message":"status %d"}}`, code, code)
+	}
+}
+
+func ok() func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) { w.Write([]byte(`{"id":"x","version":1}`)) }
+}
+
+func TestNotFoundIsErrNotFound(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { status(404)(w) }))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv, nil)
+	_, err := c.GetCallRecord(context.Background(), "gone")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	var gerr *Error
+	if !errors.As(err, &gerr) || gerr.Code != "E404" {
+		t.Errorf("err = %#v", err)
+	}
+}
+
+func TestBodySizeLimit(t *testing.T) {
+	big := `{"id":"x","version":1,"modalities":["` + strings.Repeat("a", 4096) + `"]}`
+	tests := []struct {
+		name     string
+		chunked  bool
+		declared bool
+	}{
+		{name: "declared length over the limit", declared: true},
+		{name: "chunked body over the limit", chunked: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var written atomic.Int64
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.declared {
+					w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+				}
+				n, _ := io.WriteString(w, big)
+				written.Add(int64(n))
+			}))
+			defer srv.Close()
+			c, _ := newTestClient(t, srv, func(c *Config) { c.MaxBodyBytes = 1024 })
+			_, err := c.GetCallRecord(context.Background(), "x")
+			if !errors.Is(err, ErrBodyTooLarge) {
+				t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+			}
+		})
+	}
+}
+
+func TestMalformedBodyIsAnErrorNotARetryStorm(t *testing.T) {
+	for _, body := range []string{`{"id":"x",`, `{"id":"x","version":"one"}`, `not json`, `{"id":"x","sessions":[{"segments":[{"media":[{"streams":[{"averageJitter":5}]}]}]}]}`} {
+		var calls atomic.Int32
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			io.WriteString(w, body)
+		}))
+		c, _ := newTestClient(t, srv, nil)
+		rec, err := c.GetCallRecord(context.Background(), "x")
+		srv.Close()
+		if err == nil {
+			t.Errorf("body %q: got %+v, want an error", body, rec)
+		}
+		if calls.Load() > 6 {
+			t.Errorf("body %q: %d calls", body, calls.Load())
+		}
+	}
+}
+
+func TestBatchFetch(t *testing.T) {
+	var batches, gets atomic.Int32
+	var throttledOnce sync.Once
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1.0/$batch":
+			batches.Add(1)
+			var req batchRequest
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Requests) > 20 {
+				http.Error(w, "bad batch", 400)
+				return
+			}
+			var out []string
+			for _, it := range req.Requests {
+				id := strings.TrimPrefix(strings.SplitN(it.URL, "?", 2)[0], "/communications/callRecords/")
+				switch {
+				case id == "gone":
+					out = append(out, fmt.Sprintf(`{"id":%q,"status":404,"body":{"error":{"code":"NotFound","message":"no"}}}`, it.ID))
+				case id == "r7":
+					throttled := false
+					throttledOnce.Do(func() { throttled = true })
+					if throttled {
+						out = append(out, fmt.Sprintf(`{"id":%q,"status":429,"headers":{"retry-after":"0"},"body":{"error":{"code":"TooManyRequests"}}}`, it.ID))
+						continue
+					}
+					fallthrough
+				default:
+					out = append(out, fmt.Sprintf(`{"id":%q,"status":200,"body":{"id":%q,"version":1,"sessions":[]}}`, it.ID, id))
+				}
+			}
+			fmt.Fprintf(w, `{"responses":[%s]}`, strings.Join(out, ","))
+		default:
+			gets.Add(1)
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, obs := newTestClient(t, srv, nil)
+	var ids []string
+	for i := range 45 {
+		ids = append(ids, fmt.Sprintf("r%d", i))
+	}
+	ids = append(ids, "gone")
+	var mu sync.Mutex
+	got := map[string]error{}
+	c.GetCallRecords(context.Background(), ids, func(id string, rec *CallRecord, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := got[id]; dup {
+			t.Errorf("id %s reported twice", id)
+		}
+		if err == nil && rec.ID != id {
+			t.Errorf("id %s got record %s", id, rec.ID)
+		}
+		got[id] = err
+	})
+	if len(got) != len(ids) {
+		t.Fatalf("got %d results, want %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		if err := got[id]; (err != nil) != (id == "gone") {
+			t.Errorf("id %s: err %v", id, err)
+		}
+	}
+	if !errors.Is(got["gone"], ErrNotFound) {
+		t.Errorf("gone: %v", got["gone"])
+	}
+	if batches.Load() != 4 || gets.Load() != 0 { // ceil(46/20) + one retry for r7
+		t.Errorf("batches = %d, single gets = %d", batches.Load(), gets.Load())
+	}
+	if obs.throttled != 1 || obs.requests["get 200"] != 45 || obs.requests["get 404"] != 1 || obs.requests["batch 200"] != 4 {
+		t.Errorf("observed %v throttled %d", obs.requests, obs.throttled)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"3", 3 * time.Second, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"", 0, false},
+		{"soon", 0, false},
+		{"99999999999", maxRetryAfter, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
