@@ -1,0 +1,285 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// serveList answers GET /v1.0/communications/callRecords: records without
+// sessions, in (startDateTime, id) order, paged with @odata.nextLink.
+func (t *Tenant) serveList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkQueryOptions(q, "$filter", "$skiptoken", "$select"); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	var cur listCursor
+	if tok := q.Get("$skiptoken"); tok != "" {
+		if err := decodeToken(tok, &cur); err != nil {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+			return
+		}
+	} else {
+		if f := q.Get("$filter"); f != "" {
+			iv, err := parseFilter(f)
+			if err != nil {
+				graphError(w, r, http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
+				return
+			}
+			cur.Filter = iv
+		}
+		sel, err := parseSelect(q.Get("$select"))
+		if err != nil {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+			return
+		}
+		cur.Select = sel
+	}
+	prefs := parsePrefer(r.Header)
+	size := defaultPageSize
+	if cur.Size > 0 {
+		size = cur.Size
+	}
+	if prefs.maxPageSize > 0 {
+		size = min(prefs.maxPageSize, t.opts.MaxPageSize)
+		if size == prefs.maxPageSize {
+			w.Header().Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(size))
+		}
+	}
+	cur.Size = size
+
+	page, more := t.listPage(&cur, size)
+	values := make([]json.RawMessage, 0, len(page))
+	for _, top := range page {
+		if !prefs.includeUnknown {
+			top = downgradeTop(top)
+		}
+		values = append(values, marshalObject(selectProps(top, cur.Select)))
+	}
+	body := struct {
+		Context  string            `json:"@odata.context"`
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"@odata.nextLink,omitempty"`
+	}{Context: baseURL(r) + "/v1.0/$metadata#communications/callRecords", Value: values}
+	if more {
+		body.NextLink = baseURL(r) + "/v1.0/communications/callRecords?$skiptoken=" + encodeToken(cur)
+	}
+	b, _ := json.Marshal(body)
+	writeGraph(w, r, http.StatusOK, b)
+}
+
+// listPage returns up to size records after the cursor that match its
+// filter, advances the cursor past them, and reports whether more remain.
+func (t *Tenant) listPage(cur *listCursor, size int) ([]map[string]json.RawMessage, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	i := 0
+	if cur.LastID != "" {
+		// First record strictly after the last one served.
+		i = sort.Search(len(t.order), func(i int) bool {
+			s := t.order[i]
+			return s.start.After(cur.LastStart) || s.start.Equal(cur.LastStart) && s.id > cur.LastID
+		})
+	} else if lo := cur.Filter.Lo; lo != nil {
+		i = sort.Search(len(t.order), func(i int) bool { return !t.order[i].start.Before(*lo) })
+	}
+	var page []map[string]json.RawMessage
+	for ; i < len(t.order); i++ {
+		s := t.order[i]
+		if cur.Filter.aboveHi(s.start) {
+			break
+		}
+		if !cur.Filter.contains(s.start) || !t.retained(s) {
+			continue
+		}
+		if len(page) == size {
+			return page, true
+		}
+		page = append(page, s.top)
+		cur.LastStart, cur.LastID = s.start, s.id
+	}
+	return page, false
+}
+
+// serveGet answers GET /v1.0/communications/callRecords/{id}, with
+// $expand=sessions($expand=segments) the first page of sessions.
+func (t *Tenant) serveGet(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkQueryOptions(q, "$expand", "$select"); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	expandSessions, withSegments := false, false
+	switch e := strings.ReplaceAll(q.Get("$expand"), " ", ""); e {
+	case "":
+	case "sessions":
+		expandSessions = true
+	case "sessions($expand=segments)":
+		expandSessions, withSegments = true, true
+	default:
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Parsing OData Select and Expand failed: could not expand '"+clip(e)+"'.")
+		return
+	}
+	sel, err := parseSelect(q.Get("$select"))
+	if err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	prefs := parsePrefer(r.Header)
+	id := pathRecordID(r)
+	s, top, sessions, ok := t.lookup(id, prefs.includeUnknown)
+	if !ok {
+		recordNotFound(w, r)
+		return
+	}
+	if !prefs.includeUnknown {
+		top = downgradeTop(top)
+	}
+	out := selectProps(top, sel)
+	base := baseURL(r)
+	out["@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords/$entity")
+	if expandSessions {
+		n := min(len(sessions), t.opts.SessionsPageSize)
+		out["sessions@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords('" + s.id + "')/sessions")
+		out["sessions"] = marshalArray(sessionsView(sessions[:n], withSegments))
+		if n < len(sessions) {
+			out["sessions@odata.nextLink"] = jsonString(sessionsLink(base, s.id, withSegments, n))
+		}
+	}
+	writeGraph(w, r, http.StatusOK, marshalObject(out))
+}
+
+// serveSessions answers GET /v1.0/communications/callRecords/{id}/sessions.
+func (t *Tenant) serveSessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkQueryOptions(q, "$expand", "$skiptoken"); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", err.Error())
+		return
+	}
+	withSegments := false
+	switch e := strings.TrimSpace(q.Get("$expand")); e {
+	case "":
+	case "segments":
+		withSegments = true
+	default:
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Parsing OData Select and Expand failed: could not expand '"+clip(e)+"'.")
+		return
+	}
+	id := pathRecordID(r)
+	var cur sessionsCursor
+	if tok := q.Get("$skiptoken"); tok != "" {
+		if err := decodeToken(tok, &cur); err != nil || cur.ID != id || cur.Offset < 0 {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", "malformed $skiptoken")
+			return
+		}
+	}
+	prefs := parsePrefer(r.Header)
+	s, _, sessions, ok := t.lookup(id, prefs.includeUnknown)
+	if !ok {
+		recordNotFound(w, r)
+		return
+	}
+	from := min(cur.Offset, len(sessions))
+	to := min(from+t.opts.SessionsPageSize, len(sessions))
+	base := baseURL(r)
+	body := struct {
+		Context  string            `json:"@odata.context"`
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"@odata.nextLink,omitempty"`
+	}{
+		Context: base + "/v1.0/$metadata#communications/callRecords('" + s.id + "')/sessions",
+		Value:   sessionsView(sessions[from:to], withSegments),
+	}
+	if to < len(sessions) {
+		body.NextLink = sessionsLink(base, s.id, withSegments, to)
+	}
+	b, _ := json.Marshal(body)
+	writeGraph(w, r, http.StatusOK, b)
+}
+
+func recordNotFound(w http.ResponseWriter, r *http.Request) {
+	graphError(w, r, http.StatusNotFound, "NotFound", "The requested call record was not found.")
+}
+
+// lookup returns a record's current top-level properties and the sessions
+// as this client sees them.
+func (t *Tenant) lookup(id string, includeUnknown bool) (*stored, map[string]json.RawMessage, []json.RawMessage, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	s, ok := t.byID[id]
+	if !ok || !t.retained(s) {
+		return nil, nil, nil, false
+	}
+	sessions := s.sessions
+	if !includeUnknown && s.legacy != nil {
+		sessions = s.legacy
+	}
+	return s, s.top, sessions, true
+}
+
+func sessionsLink(base, id string, withSegments bool, offset int) string {
+	link := base + "/v1.0/communications/callRecords/" + url.PathEscape(id) + "/sessions?"
+	if withSegments {
+		link += "$expand=segments&"
+	}
+	return link + "$skiptoken=" + encodeToken(sessionsCursor{ID: id, Offset: offset})
+}
+
+// sessionsView returns the sessions, without their segments unless expanded.
+func sessionsView(sessions []json.RawMessage, withSegments bool) []json.RawMessage {
+	if withSegments {
+		return sessions
+	}
+	out := make([]json.RawMessage, len(sessions))
+	for i, raw := range sessions {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			out[i] = raw
+			continue
+		}
+		delete(m, "segments")
+		delete(m, "segments@odata.context")
+		out[i] = marshalObject(m)
+	}
+	return out
+}
+
+// selectProps applies $select; id is always kept, as Graph does.
+func selectProps(top map[string]json.RawMessage, sel []string) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(top)+4)
+	if len(sel) == 0 {
+		for k, v := range top {
+			out[k] = v
+		}
+		return out
+	}
+	out["id"] = top["id"]
+	for _, k := range sel {
+		if v, ok := top[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func marshalObject(m map[string]json.RawMessage) json.RawMessage {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func marshalArray(a []json.RawMessage) json.RawMessage {
+	if a == nil {
+		a = []json.RawMessage{}
+	}
+	b, _ := json.Marshal(a)
+	return b
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}

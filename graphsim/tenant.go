@@ -1,0 +1,357 @@
+package graphsim
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configures a Tenant. Zero values take the defaults given.
+type Options struct {
+	// TenantID, ClientID and ClientSecret are the credentials the token
+	// endpoint accepts. An empty ClientSecret refuses every secret.
+	TenantID, ClientID, ClientSecret string
+	// CertificatePEM optionally holds the client certificate(s) accepted for
+	// a client_assertion: the assertion's x5t#S256 (or x5t) header must name
+	// one of them and its signature must verify with its key.
+	CertificatePEM []byte
+	// MaxPageSize caps "Prefer: odata.maxpagesize" on the list; default 999.
+	// Without the header a list page holds 60 records, as Graph's does.
+	MaxPageSize int
+	// SessionsPageSize is the number of sessions per page; default 60.
+	SessionsPageSize int
+	// TokenLifetime is the lifetime of access tokens; default 1h.
+	TokenLifetime time.Duration
+	// Retention hides records that started longer ago than this, from the
+	// list and from get (404), as Graph does after 30 days. Zero keeps all.
+	Retention time.Duration
+	// Now is the tenant's clock (token expiry, Bump, RunLive, Retention);
+	// default time.Now.
+	Now func() time.Time
+}
+
+const (
+	defaultPageSize    = 60
+	defaultMaxPageSize = 999
+	defaultSessionPage = 60
+)
+
+// Tenant is a simulated Microsoft Graph tenant holding call records. All
+// methods are safe for concurrent use.
+type Tenant struct {
+	opts  Options
+	certs []*x509.Certificate
+
+	mu    sync.RWMutex
+	byID  map[string]*stored
+	order []*stored // sorted by startDateTime, then id
+
+	tokMu  sync.Mutex
+	tokens map[string]time.Time // access token -> expiry
+
+	mwMu        sync.RWMutex
+	middlewares []Middleware
+
+	stats counters
+}
+
+// stored is one record in the form it is served: its top-level properties
+// (no sessions, no annotations) and its sessions, each already serialised.
+// legacy holds the sessions as a client without
+// "Prefer: include-unknown-enum-members" sees them, or nil when identical.
+type stored struct {
+	id       string
+	start    time.Time
+	top      map[string]json.RawMessage // replaced, never mutated, once stored
+	sessions []json.RawMessage
+	legacy   []json.RawMessage
+}
+
+func (s *stored) less(start time.Time, id string) bool {
+	if !s.start.Equal(start) {
+		return s.start.Before(start)
+	}
+	return s.id < id
+}
+
+// New returns an empty tenant.
+func New(opts Options) *Tenant {
+	if opts.MaxPageSize <= 0 {
+		opts.MaxPageSize = defaultMaxPageSize
+	}
+	if opts.SessionsPageSize <= 0 {
+		opts.SessionsPageSize = defaultSessionPage
+	}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	t := &Tenant{opts: opts, byID: map[string]*stored{}, tokens: map[string]time.Time{}}
+	for rest := opts.CertificatePEM; len(rest) > 0; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			t.certs = append(t.certs, c)
+		}
+	}
+	return t
+}
+
+func (t *Tenant) now() time.Time { return t.opts.Now() }
+
+// AddRaw adds a hand-written record (for instance a fixture), served as
+// given except for paging: its own @odata.context and sessions annotations
+// are dropped and sessions are paged by the tenant. It must carry an id and
+// a startDateTime. A record with the same id is replaced.
+func (t *Tenant) AddRaw(recordJSON []byte) error {
+	s, err := parseStored(recordJSON)
+	if err != nil {
+		return fmt.Errorf("add raw record: %w", err)
+	}
+	t.put(s)
+	return nil
+}
+
+// Add adds generated or hand-built records, replacing any with the same id.
+func (t *Tenant) Add(recs ...Record) {
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			// Only a NaN or infinite float can get here: a bug in the caller.
+			panic(fmt.Sprintf("graphsim: marshal record: %v", err))
+		}
+		s, err := parseStored(b)
+		if err != nil {
+			panic(fmt.Sprintf("graphsim: add record: %v", err))
+		}
+		t.put(s)
+	}
+}
+
+func parseStored(data []byte) (*stored, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, err
+	}
+	var id, start string
+	if err := json.Unmarshal(top["id"], &id); err != nil || id == "" {
+		return nil, errors.New("missing or invalid id")
+	}
+	if err := json.Unmarshal(top["startDateTime"], &start); err != nil {
+		return nil, errors.New("missing or invalid startDateTime")
+	}
+	st, err := time.Parse(time.RFC3339Nano, start)
+	if err != nil {
+		return nil, fmt.Errorf("startDateTime: %w", err)
+	}
+	s := &stored{id: id, start: st}
+	if raw, ok := top["sessions"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &s.sessions); err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+	}
+	for _, k := range []string{"@odata.context", "sessions", "sessions@odata.context", "sessions@odata.nextLink"} {
+		delete(top, k)
+	}
+	s.top = top
+	for i, raw := range s.sessions {
+		down, changed, err := downgradeEnums(raw)
+		if err != nil {
+			return nil, fmt.Errorf("session %d: %w", i, err)
+		}
+		if changed && s.legacy == nil {
+			s.legacy = append([]json.RawMessage(nil), s.sessions...)
+		}
+		if s.legacy != nil {
+			s.legacy[i] = down
+		}
+	}
+	return s, nil
+}
+
+func (t *Tenant) put(s *stored) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.byID[s.id]; ok {
+		t.removeLocked(old)
+	}
+	t.byID[s.id] = s
+	i := sort.Search(len(t.order), func(i int) bool { return !t.order[i].less(s.start, s.id) })
+	t.order = append(t.order, nil)
+	copy(t.order[i+1:], t.order[i:])
+	t.order[i] = s
+}
+
+func (t *Tenant) removeLocked(s *stored) {
+	delete(t.byID, s.id)
+	i := sort.Search(len(t.order), func(i int) bool { return !t.order[i].less(s.start, s.id) })
+	if i < len(t.order) && t.order[i] == s {
+		t.order = append(t.order[:i], t.order[i+1:]...)
+	}
+}
+
+// Bump publishes a new version of a record, as Graph does when late
+// telemetry or feedback arrives: version+1 and lastModifiedDateTime=now.
+// An unknown id is ignored.
+func (t *Tenant) Bump(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.byID[id]
+	if !ok {
+		return
+	}
+	var version int64
+	_ = json.Unmarshal(s.top["version"], &version) // absent: 0
+	top := make(map[string]json.RawMessage, len(s.top))
+	for k, v := range s.top {
+		top[k] = v
+	}
+	top["version"] = json.RawMessage(strconv.FormatInt(version+1, 10))
+	ts, _ := json.Marshal(t.now().UTC())
+	top["lastModifiedDateTime"] = ts
+	s.top = top
+}
+
+// Len returns the number of records held.
+func (t *Tenant) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.order)
+}
+
+// IDs returns the ids of the records held, ordered by start time.
+func (t *Tenant) IDs() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	ids := make([]string, len(t.order))
+	for i, s := range t.order {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+// retained reports whether a record is still inside the retention window.
+func (t *Tenant) retained(s *stored) bool {
+	return t.opts.Retention <= 0 || !s.start.Before(t.now().Add(-t.opts.Retention))
+}
+
+// RequestStats counts requests by operation. Requests inside a $batch are
+// counted under their own operation (a batched get counts in Get) and also
+// in BatchItems; the $batch request itself counts in Batch.
+type RequestStats struct {
+	Token, OpenID, Discovery   int64
+	List, Get, Sessions, Batch int64
+	BatchItems                 int64
+	Other                      int64 // requests that matched no route
+}
+
+type counters struct {
+	token, openID, discovery, list, get, sessions, batch, batchItems, other atomic.Int64
+}
+
+func (c *counters) count(op string, inBatch bool) {
+	n := &c.other
+	switch op {
+	case OpToken:
+		n = &c.token
+	case OpOpenID:
+		n = &c.openID
+	case OpDiscovery:
+		n = &c.discovery
+	case OpList:
+		n = &c.list
+	case OpGet:
+		n = &c.get
+	case OpSessions:
+		n = &c.sessions
+	case OpBatch:
+		n = &c.batch
+	}
+	n.Add(1)
+	if inBatch {
+		c.batchItems.Add(1)
+	}
+}
+
+// Requests returns the request counts so far.
+func (t *Tenant) Requests() RequestStats {
+	c := &t.stats
+	return RequestStats{
+		Token: c.token.Load(), OpenID: c.openID.Load(), Discovery: c.discovery.Load(),
+		List: c.list.Load(), Get: c.get.Load(), Sessions: c.sessions.Load(), Batch: c.batch.Load(),
+		BatchItems: c.batchItems.Load(), Other: c.other.Load(),
+	}
+}
+
+// issueToken mints an opaque access token valid for TokenLifetime.
+func (t *Tenant) issueToken() (string, time.Duration) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	now := t.now()
+	t.tokMu.Lock()
+	defer t.tokMu.Unlock()
+	for k, exp := range t.tokens { // keep the map small across long demos
+		if !now.Before(exp) {
+			delete(t.tokens, k)
+		}
+	}
+	t.tokens[tok] = now.Add(t.opts.TokenLifetime)
+	return tok, t.opts.TokenLifetime
+}
+
+type tokenState int
+
+const (
+	tokenValid tokenState = iota
+	tokenMissing
+	tokenUnknown
+	tokenExpired
+)
+
+func (t *Tenant) checkToken(r *http.Request) tokenState {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return tokenMissing
+	}
+	scheme, tok, ok := cutSpace(h)
+	if !ok || !equalFold(scheme, "Bearer") || tok == "" {
+		return tokenUnknown
+	}
+	t.tokMu.Lock()
+	exp, found := t.tokens[tok]
+	t.tokMu.Unlock()
+	switch {
+	case !found:
+		return tokenUnknown
+	case !t.now().Before(exp):
+		return tokenExpired
+	}
+	return tokenValid
+}
+
+// RevokeTokens invalidates every access token issued so far, so that the
+// next Graph request gets a 401 (as after a secret rotation).
+func (t *Tenant) RevokeTokens() {
+	t.tokMu.Lock()
+	defer t.tokMu.Unlock()
+	clear(t.tokens)
+}
