@@ -1,0 +1,16 @@
+// Package collector turns Microsoft Teams call records (package graph) into
+// call-quality observations: stream and network histograms, the CQD-style
+// stream classification and per-call counters of the exporter's SPEC.
+//
+// The collector keeps its own aggregate store (label set -> classic bucket
+// counts, sum, count, native buckets, last exemplar) instead of using
+// client_golang's live metrics, because the store must survive restarts:
+// Snapshot and Restore move it to and from the exporter's state file, and
+// Collect emits it as const metrics at scrape time. Every series counts what
+// has been ingested since the state began; an observation is made when its
+// record is ingested, not when the call happened.
+//
+// Labels are bounded: each label value is one of SPEC's fixed lists, held as
+// a small enum, so hostile or unexpected strings can never grow the number of
+// series. The record id travels only as the exemplar label call_id.
+package collector

@@ -1,0 +1,182 @@
+package collector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// A familyID names one metric family of the store.
+type familyID uint8
+
+// The stream histograms come first and share their label dimensions, so one
+// index addresses the same label set in each of them.
+const (
+	famJitter familyID = iota
+	famPacketLoss
+	famRoundTrip
+	famAudioDegradation
+	famConcealed
+	famAudioNetworkJitter
+	famBandwidth
+	famVideoFrameRate
+	famVideoFrameLoss
+	famVideoPacketLoss
+	famFreeze
+	famPostFEC
+	famLowFrameRate
+	famStreams
+	famNetQualityEvent
+	famNetDelayEvent
+	famNetBandwidthLow
+	famNetLinkSpeed
+	famCallRecords
+	famCallDuration
+	famSessions
+	famFeedback
+	numFamilies
+)
+
+// family describes one metric: its name, help, kind, classic buckets and
+// label dimensions. A series is addressed by a mixed-radix index over dims
+// (the first dim most significant), so a family holds at most size series.
+type family struct {
+	name    string
+	help    string
+	counter bool
+	bounds  []float64 // classic upper bounds without +Inf; nil for counters
+	dims    []dim
+	size    int
+	desc    *prometheus.Desc
+	// labelOrder lists positions in dims in label-name order, because
+	// dto label pairs are expected sorted by name.
+	labelOrder []int
+}
+
+// sinceStateBegan ends every HELP text: call records are events, counted
+// when ingested.
+const sinceStateBegan = " Counts what has been ingested since the exporter's state began; observed when the call record is ingested, not when the call happened."
+
+var (
+	streamDims       = []dim{dimMedia, dimDirection, dimPlatform, dimConnection}
+	streamsTotalDims = []dim{dimMedia, dimDirection, dimPlatform, dimConnection, dimQuality}
+	networkDirDims   = []dim{dimMedia, dimDirection, dimPlatform, dimConnection}
+	networkDims      = []dim{dimMedia, dimPlatform, dimConnection}
+	callDims         = []dim{dimCallType}
+	feedbackDims     = []dim{dimRating, dimPlatform}
+
+	jitterBuckets    = []float64{.005, .01, .02, .03, .05, .075, .1, .2, .5}
+	lossBuckets      = []float64{.001, .005, .01, .02, .05, .1, .2, .5}
+	eventBuckets     = []float64{.01, .05, .1, .2, .3, .5, 1}
+	streamHelpSuffix = " One observation per stream and client endpoint, from that client's point of view (direction inbound if it received the stream)."
+)
+
+var families = [numFamilies]*family{
+	famJitter: {name: "teams_stream_jitter_seconds", dims: streamDims, bounds: jitterBuckets,
+		help: "Average jitter of media streams in seconds (Graph averageJitter)." + streamHelpSuffix},
+	famPacketLoss: {name: "teams_stream_packet_loss_ratio", dims: streamDims, bounds: lossBuckets,
+		help: "Average packet loss rate of media streams (Graph averagePacketLossRate)." + streamHelpSuffix},
+	famRoundTrip: {name: "teams_stream_round_trip_time_seconds", dims: streamDims,
+		bounds: []float64{.025, .05, .1, .2, .3, .5, 1, 2},
+		help:   "Average round-trip time of media streams in seconds (Graph averageRoundTripTime)." + streamHelpSuffix},
+	famAudioDegradation: {name: "teams_stream_audio_degradation", dims: streamDims,
+		bounds: []float64{.25, .5, 1, 1.5, 2, 3},
+		help:   "Average audio degradation of media streams in Mean Opinion Score points (Graph averageAudioDegradation)." + streamHelpSuffix},
+	famConcealed: {name: "teams_stream_concealed_samples_ratio", dims: streamDims,
+		bounds: []float64{.01, .03, .05, .07, .1, .2, .5},
+		help:   "Average ratio of concealed audio samples of media streams (Graph averageRatioOfConcealedSamples)." + streamHelpSuffix},
+	famAudioNetworkJitter: {name: "teams_stream_audio_network_jitter_seconds", dims: streamDims, bounds: jitterBuckets,
+		help: "Average network jitter of audio streams in seconds (Graph averageAudioNetworkJitter)." + streamHelpSuffix},
+	famBandwidth: {name: "teams_stream_bandwidth_estimate_bytes_per_second", dims: streamDims,
+		bounds: []float64{8e3, 32e3, 125e3, 500e3, 1.25e6, 5e6, 12.5e6},
+		help:   "Average bandwidth estimate of media streams in bytes per second (Graph averageBandwidthEstimate in bits per second, divided by 8)." + streamHelpSuffix},
+	famVideoFrameRate: {name: "teams_stream_video_frame_rate_fps", dims: streamDims,
+		bounds: []float64{5, 10, 15, 20, 25, 30, 60},
+		help:   "Average video frame rate of media streams in frames per second (Graph averageVideoFrameRate)." + streamHelpSuffix},
+	famVideoFrameLoss: {name: "teams_stream_video_frame_loss_ratio", dims: streamDims,
+		bounds: []float64{.001, .01, .02, .05, .1, .2, .5},
+		help:   "Average video frame loss of media streams as a ratio (Graph averageVideoFrameLossPercentage divided by 100)." + streamHelpSuffix},
+	famVideoPacketLoss: {name: "teams_stream_video_packet_loss_ratio", dims: streamDims, bounds: lossBuckets,
+		help: "Average video packet loss rate of media streams (Graph averageVideoPacketLossRate)." + streamHelpSuffix},
+	famFreeze: {name: "teams_stream_video_freeze_duration_seconds", dims: streamDims,
+		bounds: []float64{.1, .25, .5, 1, 2, 5, 10},
+		help:   "Average video freeze duration of media streams in seconds (Graph averageFreezeDuration)." + streamHelpSuffix},
+	famPostFEC: {name: "teams_stream_video_post_fec_packet_loss_ratio", dims: streamDims,
+		bounds: []float64{.001, .005, .01, .02, .05, .1, .15, .2, .5},
+		help:   "Packet loss rate of video streams after forward error correction (Graph postForwardErrorCorrectionPacketLossRate)." + streamHelpSuffix},
+	famLowFrameRate: {name: "teams_stream_video_low_frame_rate_ratio", dims: streamDims,
+		bounds: []float64{.01, .05, .1, .2, .3, .5, 1},
+		help:   "Ratio of time video streams ran at a low frame rate (Graph lowFrameRateRatio)." + streamHelpSuffix},
+	famStreams: {name: "teams_streams_total", dims: streamsTotalDims, counter: true,
+		help: "Media streams, classified as Microsoft's Call Quality Dashboard does (quality good, poor or unclassified); the poor-stream rate is poor / (good + poor)." + streamHelpSuffix},
+	famNetQualityEvent: {name: "teams_network_quality_event_ratio", dims: networkDirDims, bounds: eventBuckets,
+		help: "Ratio of network quality events per client endpoint and media (Graph sentQualityEventRatio as outbound, receivedQualityEventRatio as inbound)."},
+	famNetDelayEvent: {name: "teams_network_delay_event_ratio", dims: networkDims, bounds: eventBuckets,
+		help: "Ratio of network delay events per client endpoint and media (Graph delayEventRatio)."},
+	famNetBandwidthLow: {name: "teams_network_bandwidth_low_event_ratio", dims: networkDims, bounds: eventBuckets,
+		help: "Ratio of low-bandwidth events per client endpoint and media (Graph bandwidthLowEventRatio)."},
+	famNetLinkSpeed: {name: "teams_network_link_speed_bytes_per_second", dims: networkDims,
+		bounds: []float64{125e3, 1.25e6, 12.5e6, 125e6, 1.25e9},
+		help:   "Network link speed per client endpoint and media in bytes per second (Graph linkSpeed in bits per second, divided by 8)."},
+	famCallRecords: {name: "teams_call_records_total", dims: callDims, counter: true,
+		help: "Call records, by call type."},
+	famCallDuration: {name: "teams_call_duration_seconds", dims: callDims,
+		bounds: []float64{30, 60, 300, 600, 1800, 3600, 7200, 14400},
+		help:   "Call duration (end minus start) in seconds, by call type."},
+	famSessions: {name: "teams_sessions_total", dims: callDims, counter: true,
+		help: "Sessions of call records, by call type."},
+	famFeedback: {name: "teams_feedback_total", dims: feedbackDims, counter: true,
+		help: "User feedback ratings, one per session endpoint that has feedback, by rating and that endpoint's platform."},
+}
+
+// familyByName finds a family for Restore.
+var familyByName = map[string]familyID{}
+
+func init() {
+	for id, f := range families {
+		f.help += sinceStateBegan
+		f.size = 1
+		names := make([]string, len(f.dims))
+		for i, d := range f.dims {
+			f.size *= len(dimValues[d])
+			names[i] = dimNames[d]
+		}
+		f.labelOrder = make([]int, len(f.dims))
+		for i := range f.labelOrder {
+			f.labelOrder[i] = i
+		}
+		// Insertion sort: at most five labels.
+		for i := 1; i < len(f.labelOrder); i++ {
+			for j := i; j > 0 && names[f.labelOrder[j]] < names[f.labelOrder[j-1]]; j-- {
+				f.labelOrder[j], f.labelOrder[j-1] = f.labelOrder[j-1], f.labelOrder[j]
+			}
+		}
+		f.desc = prometheus.NewDesc(f.name, f.help, names, nil)
+		familyByName[f.name] = familyID(id)
+	}
+}
+
+// labelValues decodes a series index into its label values, in dims order.
+func (f *family) labelValues(idx int) []string {
+	vals := make([]string, len(f.dims))
+	for i := len(f.dims) - 1; i >= 0; i-- {
+		n := len(dimValues[f.dims[i]])
+		vals[i] = dimValues[f.dims[i]][idx%n]
+		idx /= n
+	}
+	return vals
+}
+
+// Series indexes of the families' label sets; the first dim is most
+// significant, matching labelValues.
+func streamIndex(media, dir, platform, conn uint8) int {
+	return ((int(media)*int(numDirections)+int(dir))*int(numPlatforms)+int(platform))*int(numConnections) + int(conn)
+}
+
+func streamsTotalIndex(stream int, quality uint8) int {
+	return stream*int(numQualities) + int(quality)
+}
+
+func networkIndex(media, platform, conn uint8) int {
+	return (int(media)*int(numPlatforms)+int(platform))*int(numConnections) + int(conn)
+}
+
+func feedbackIndex(rating, platform uint8) int {
+	return int(rating)*int(numPlatforms) + int(platform)
+}
