@@ -41,8 +41,15 @@ const openMetrics = "application/openmetrics-text; version=1.0.0"
 func TestExemplarsInOpenMetrics(t *testing.T) {
 	rec := loadRecord(t, expandedPath)
 	const id = "e523d2ed-2966-4b6b-925b-754a88034cc5"
-	c := newTestCollector(false)
-	c.Ingest(rec)
+	for _, native := range []bool{false, true} {
+		c := newTestCollector(native)
+		c.Ingest(rec)
+		checkExemplars(t, c, id)
+	}
+}
+
+func checkExemplars(t *testing.T, c *Collector, id string) {
+	t.Helper()
 	body := scrape(t, c, openMetrics)
 
 	// The exemplar timestamp is the time of ingestion (fixedNow).

@@ -3,10 +3,14 @@ package collector
 import (
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/teams-exporter/teams-exporter/graph"
 )
@@ -222,5 +226,41 @@ func TestNativeKeyMatchesFormula(t *testing.T) {
 				t.Errorf("nativeKey(%g, %d) = %d: bucket (%g, %g]", v, s, got, lo, hi)
 			}
 		}
+	}
+}
+
+// TestNativeInProtobufExposition: what Prometheus negotiates when native
+// histograms are enabled carries both native and classic buckets.
+func TestNativeInProtobufExposition(t *testing.T) {
+	c := newTestCollector(true)
+	c.Ingest(lossRecord(0, 0.02, 0.3))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			t.Fatalf("teams_stream_packet_loss_ratio not found: %v", err)
+		}
+		if mf.GetName() != "teams_stream_packet_loss_ratio" {
+			continue
+		}
+		h := mf.Metric[0].Histogram
+		if h.GetSchema() != 3 || h.GetZeroCount() != 1 || len(h.PositiveSpan) == 0 {
+			t.Errorf("native fields missing: schema %d, zero count %d, spans %v", h.GetSchema(), h.GetZeroCount(), h.PositiveSpan)
+		}
+		if len(h.Bucket) < 8 {
+			t.Errorf("%d classic buckets, want 8", len(h.Bucket))
+		}
+		return
 	}
 }
