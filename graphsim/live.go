@@ -1,0 +1,65 @@
+package graphsim
+
+import (
+	"context"
+	"time"
+)
+
+// RunLive keeps the tenant busy for the demo: every interval it adds
+// perTick generated calls that have just ended (version 1, modified now),
+// and now and then publishes a new version of an earlier one, as Graph does
+// when late telemetry arrives. Records are drawn from seed, so a demo is
+// repeatable. It returns when ctx is done.
+func (t *Tenant) RunLive(ctx context.Context, every time.Duration, perTick int, seed int64) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	g := newGen(seed)
+	var recent []string
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		now := t.now().UTC()
+		for range perTick {
+			r := g.record(now.Add(-time.Duration(g.r.Int64N(int64(every)))), true)
+			r.Version = 1
+			r.LastModifiedDateTime = now
+			t.Add(r)
+			recent = append(recent, r.ID)
+		}
+		if len(recent) > 0 && g.chance(0.3) {
+			t.Bump(recent[g.r.IntN(len(recent))])
+		}
+		if len(recent) > 1000 {
+			recent = recent[len(recent)-1000:]
+		}
+		t.prune()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// prune drops records past the retention window, so a long demo does not
+// grow without bound.
+func (t *Tenant) prune() {
+	if t.opts.Retention <= 0 {
+		return
+	}
+	cutoff := t.now().Add(-t.opts.Retention)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.order {
+		if s.start.Before(cutoff) {
+			delete(t.byID, s.id)
+			continue
+		}
+		t.order[n] = s
+		n++
+	}
+	clear(t.order[n:])
+	t.order = t.order[:n]
+}
