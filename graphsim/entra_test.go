@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,11 +11,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +75,7 @@ func TestAzidentityClientSecret(t *testing.T) {
 	for _, disable := range []bool{true, false} {
 		t.Run(map[bool]string{true: "DisableInstanceDiscovery", false: "InstanceDiscovery"}[disable], func(t *testing.T) {
 			tenant, srv := startTenant(t, Options{})
+			seen := recordEntra(tenant)
 			cred, err := azidentity.NewClientSecretCredential(testTenant, testClient, testSecret,
 				&azidentity.ClientSecretCredentialOptions{
 					ClientOptions:            azClientOptions(srv, !disable),
@@ -93,6 +97,8 @@ func TestAzidentityClientSecret(t *testing.T) {
 			if st.Token != 1 || st.OpenID != 1 || disable != (st.Discovery == 0) {
 				t.Errorf("requests = %+v, want 1 token, 1 openid, discovery only when enabled", st)
 			}
+			// What MSAL sent, as documented in entra.go.
+			seen.check(t, srv, !disable)
 			// The token opens Graph.
 			status, _ := graphGet(t, srv, tok.Token, "/v1.0/communications/callRecords", nil)
 			if status != http.StatusOK {
@@ -248,5 +254,65 @@ func TestTokenEndpointErrors(t *testing.T) {
 				t.Errorf("token response %v", body)
 			}
 		})
+	}
+}
+
+// entraRequests records what MSAL sends to the Entra endpoints.
+type entraRequests struct {
+	mu        sync.Mutex
+	discovery []url.Values
+	openID    []string
+	token     []url.Values
+}
+
+func recordEntra(tenant *Tenant) *entraRequests {
+	rec := &entraRequests{}
+	tenant.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec.mu.Lock()
+			switch Operation(r) {
+			case OpDiscovery:
+				rec.discovery = append(rec.discovery, r.URL.Query())
+			case OpOpenID:
+				rec.openID = append(rec.openID, r.Host+r.URL.Path)
+			case OpToken:
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				form, _ := url.ParseQuery(string(body))
+				rec.token = append(rec.token, form)
+			}
+			rec.mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	return rec
+}
+
+func (rec *entraRequests) check(t *testing.T, srv *Server, discovery bool) {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	host := strings.TrimPrefix(srv.URL, "https://")
+	if discovery {
+		for _, q := range rec.discovery {
+			if q.Get("api-version") != "1.1" || q.Get("authorization_endpoint") != srv.URL+"/"+testTenant+"/oauth2/v2.0/authorize" {
+				t.Errorf("instance discovery query %v", q)
+			}
+		}
+	}
+	if len(rec.openID) != 1 || rec.openID[0] != host+"/"+testTenant+"/v2.0/.well-known/openid-configuration" {
+		t.Errorf("OpenID configuration requests %v", rec.openID)
+	}
+	want := url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {testClient}, "client_secret": {testSecret},
+		"scope": {srv.URL + "/.default openid offline_access profile"},
+	}
+	if len(rec.token) != 1 {
+		t.Fatalf("token requests %v", rec.token)
+	}
+	for k, v := range want {
+		if got := rec.token[0][k]; len(got) != 1 || got[0] != v[0] {
+			t.Errorf("token request %s = %q, want %q", k, got, v[0])
+		}
 	}
 }
