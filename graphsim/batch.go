@@ -90,13 +90,7 @@ func (t *Tenant) batchItem(outer *http.Request, br batchRequest) batchResponse {
 	if strings.Contains(br.URL, "://") || strings.HasPrefix(rel, "/$batch") {
 		return itemError(br.ID, http.StatusBadRequest, "BadRequest", "Invalid request URL: a batch item's url is relative to the version, such as /communications/callRecords.")
 	}
-	var body *bytes.Reader
-	if len(br.Body) > 0 {
-		body = bytes.NewReader(br.Body)
-	} else {
-		body = bytes.NewReader(nil)
-	}
-	inner, err := http.NewRequestWithContext(outer.Context(), strings.ToUpper(br.Method), "/v1.0"+rel, body)
+	inner, err := http.NewRequestWithContext(outer.Context(), strings.ToUpper(br.Method), "/v1.0"+rel, bytes.NewReader(br.Body))
 	if err != nil {
 		return itemError(br.ID, http.StatusBadRequest, "BadRequest", "Invalid request URL.")
 	}

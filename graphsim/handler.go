@@ -98,11 +98,11 @@ func route(r *http.Request) (string, handlerFunc) {
 	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case len(p) == 3 && p[0] == "common" && p[1] == "discovery" && p[2] == "instance":
-		return OpDiscovery, method(http.MethodGet, entraHandler((*Tenant).serveDiscovery))
+		return OpDiscovery, method(http.MethodGet, (*Tenant).serveDiscovery)
 	case len(p) == 4 && p[1] == "v2.0" && p[2] == ".well-known" && p[3] == "openid-configuration":
-		return OpOpenID, method(http.MethodGet, entraHandler((*Tenant).serveOpenID))
+		return OpOpenID, method(http.MethodGet, (*Tenant).serveOpenID)
 	case len(p) == 4 && p[1] == "oauth2" && p[2] == "v2.0" && p[3] == "token":
-		return OpToken, method(http.MethodPost, entraHandler((*Tenant).serveToken))
+		return OpToken, method(http.MethodPost, (*Tenant).serveToken)
 	case len(p) == 0 || p[0] != "v1.0":
 		return "", notFound
 	case len(p) == 2 && p[1] == "$batch":
@@ -177,10 +177,6 @@ func method(m string, h handlerFunc) handlerFunc {
 		}
 		h(t, w, r)
 	}
-}
-
-func entraHandler(h func(*Tenant, http.ResponseWriter, *http.Request)) handlerFunc {
-	return func(t *Tenant, w http.ResponseWriter, r *http.Request) { h(t, w, r) }
 }
 
 // authed checks the bearer token as Graph does before anything else.

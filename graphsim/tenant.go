@@ -131,6 +131,8 @@ func (t *Tenant) AddRaw(recordJSON []byte) error {
 }
 
 // Add adds generated or hand-built records, replacing any with the same id.
+// A record JSON cannot represent (a NaN or infinite number) is a bug in the
+// caller and panics.
 func (t *Tenant) Add(recs ...Record) {
 	for _, r := range recs {
 		b, err := json.Marshal(r)
