@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// repoRoot is the module root, relative to this package's directory (go test
+// runs a package's tests in its own directory).
+const repoRoot = ".."
+
+// The version and revision the test binary is built with; the build_info
+// series must carry them, as the Dockerfile relies on these ldflags.
+const (
+	testVersion  = "0.0.0-e2e"
+	testRevision = "e2e0000"
+)
+
+// needTool returns the path of an external program the test needs. Missing,
+// it fails the test when CI=true and skips it otherwise.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not on PATH, and CI=true: install Debian's prometheus package (%v)", name, err)
+	}
+	t.Skipf("%s is not on PATH (install Debian's prometheus package); skipped, CI is not true", name)
+	return ""
+}
+
+var build struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// TestMain removes the directory holding the exporter binary built for the
+// tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
+}
+
+// exporterBinary builds ./cmd/exporter once per test run, with the version
+// ldflags the Dockerfile uses.
+func exporterBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "teams-exporter-e2e-")
+		if build.err != nil {
+			return
+		}
+		build.bin = filepath.Join(build.dir, "exporter")
+		ldflags := fmt.Sprintf("-X github.com/prometheus/common/version.Version=%s -X github.com/prometheus/common/version.Revision=%s", testVersion, testRevision)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", build.bin, "./cmd/exporter")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build ./cmd/exporter: %w\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// lockedBuffer collects a child process's output; it is written by the
+// process's copying goroutines and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startProcess runs a program until the test ends, and shows its output if
+// the test failed.
+func startProcess(t *testing.T, name string, env []string, path string, args ...string) {
+	t.Helper()
+	var out lockedBuffer
+	cmd := exec.Command(path, args...)
+	cmd.Env = env
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", name, tail(out.String(), 8000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// cleanEnv is the environment without any exporter or Azure settings of the
+// machine running the tests, so only what a test sets applies.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TEAMS_EXPORTER_") || strings.HasPrefix(kv, "AZURE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// startDemoExporter runs the exporter in demo mode on a free loopback port
+// and returns its address once /metrics answers.
+func startDemoExporter(t *testing.T) string {
+	t.Helper()
+	bin := exporterBinary(t)
+	addr := freeAddr(t)
+	env := append(cleanEnv(),
+		"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
+		"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(t.TempDir(), "state.json"),
+		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
+	)
+	startProcess(t, "exporter", env, bin, "-demo")
+	waitFor(t, 15*time.Second, "the exporter to serve /metrics", func() error {
+		_, err := httpGet(t.Context(), "http://"+addr+"/metrics")
+		return err
+	})
+	return addr
+}
+
+// waitFor calls check until it returns nil, or fails the test with check's
+// last error once timeout has passed.
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s: %v", timeout, what, err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("waiting for %s: %v", what, t.Context().Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func httpGet(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, tail(string(body), 500))
+	}
+	return body, nil
+}

@@ -1,0 +1,438 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	rulesFile = "teams-exporter.rules.yml"
+	// scrapeJob is the job name the rules expect (see TeamsExporterDown).
+	scrapeJob = "teams-exporter"
+	// rangeWindow replaces $__rate_interval and $__range: longer than the
+	// test runs, so every rate sees all the samples Prometheus has.
+	rangeWindow = "5m"
+)
+
+// promServer is a running Prometheus scraping the exporter.
+type promServer struct {
+	t    *testing.T
+	base string
+}
+
+// startPrometheus runs Prometheus with a scrape and evaluation interval of one
+// second, the project's rules, and one scrape target.
+func startPrometheus(t *testing.T, exporterAddr string) *promServer {
+	t.Helper()
+	bin := needTool(t, "prometheus")
+	dir := t.TempDir()
+	rules, err := filepath.Abs(filepath.Join(repoRoot, "dashboards", "rules", rulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: %s
+    static_configs:
+      - targets: [%q]
+`, rules, scrapeJob, exporterAddr)
+	configFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	startProcess(t, "prometheus", cleanEnv(), bin,
+		"--config.file="+configFile,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+	)
+	p := &promServer{t: t, base: "http://" + addr}
+	waitFor(t, 15*time.Second, "Prometheus to be ready", func() error {
+		_, err := httpGet(t.Context(), p.base+"/-/ready")
+		return err
+	})
+	return p
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type sample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"` // [unix time, "value"]
+}
+
+func (s sample) value() float64 {
+	str, _ := s.Value[1].(string)
+	var f float64
+	fmt.Sscan(str, &f)
+	if str == "NaN" {
+		return math.NaN()
+	}
+	return f
+}
+
+func (p *promServer) api(path string, params url.Values) (json.RawMessage, error) {
+	body, err := httpGet(p.t.Context(), p.base+path+"?"+params.Encode())
+	var r apiResponse
+	if jerr := json.Unmarshal(body, &r); jerr == nil && r.Status == "error" {
+		return nil, fmt.Errorf("%s: %s", r.ErrorType, r.Error)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return r.Data, nil
+}
+
+// query evaluates expr now and returns its instant vector.
+func (p *promServer) query(expr string) ([]sample, error) {
+	data, err := p.api("/api/v1/query", url.Values{"query": {expr}})
+	if err != nil {
+		return nil, err
+	}
+	var v struct {
+		ResultType string   `json:"resultType"`
+		Result     []sample `json:"result"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("decode result: %w", err)
+	}
+	if v.ResultType != "vector" {
+		return nil, fmt.Errorf("result type %s, want vector", v.ResultType)
+	}
+	return v.Result, nil
+}
+
+// value evaluates expr, which must give one sample, and returns it.
+func (p *promServer) value(expr string) (float64, error) {
+	s, err := p.query(expr)
+	if err != nil {
+		return 0, err
+	}
+	if len(s) != 1 {
+		return 0, fmt.Errorf("%s: %d samples, want 1", expr, len(s))
+	}
+	return s[0].value(), nil
+}
+
+type rule struct {
+	Name      string `json:"name"`
+	Query     string `json:"query"`
+	Type      string `json:"type"` // recording or alerting
+	Health    string `json:"health"`
+	LastError string `json:"lastError"`
+}
+
+// rules is every rule Prometheus loaded, as it parsed them.
+func (p *promServer) rules() ([]rule, error) {
+	data, err := p.api("/api/v1/rules", nil)
+	if err != nil {
+		return nil, err
+	}
+	var v struct {
+		Groups []struct {
+			Rules []rule `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("decode rules: %w", err)
+	}
+	var out []rule
+	for _, g := range v.Groups {
+		out = append(out, g.Rules...)
+	}
+	return out, nil
+}
+
+// comparisonRE is a comparison with a number literal: by the rules file's
+// convention, an alert expression is its signal compared with thresholds.
+var comparisonRE = regexp.MustCompile(`\s*(?:==|!=|>=|<=|>|<)\s*(?:bool\s+)?[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?`)
+
+// alertSignal is an alert expression without its threshold comparisons: the
+// signal the thresholds apply to, which must have data while all is well.
+func alertSignal(expr string) (string, bool) {
+	s := comparisonRE.ReplaceAllString(expr, "")
+	return s, s != expr
+}
+
+func TestAlertSignal(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`up{job="teams-exporter"} == 0`, `up{job="teams-exporter"}`},
+		{"a > 0.1\nand on (job) b * 3600 >= 20", "a\nand on (job) b * 3600"},
+		{`time() - x > 1800 and on (job, instance) time() - y > 1.8e3`, `time() - x and on (job, instance) time() - y`},
+		{`sum(rate(x{code!="429", le="0.5"}[5m])) > bool 0`, `sum(rate(x{code!="429", le="0.5"}[5m]))`},
+	} {
+		got, changed := alertSignal(tc.in)
+		if got != tc.want || !changed {
+			t.Errorf("alertSignal(%q) = %q, %v; want %q, true", tc.in, got, changed, tc.want)
+		}
+	}
+	if _, changed := alertSignal(`absent(up)`); changed {
+		t.Error("alertSignal changed an expression without a comparison")
+	}
+}
+
+var labelValuesRE = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
+
+// promQL turns a dashboard query into PromQL Prometheus can run: the
+// variables of the dashboard (job, instance, platform, ...) match any value,
+// the range variables become rangeWindow, and a label_values() variable query
+// becomes the count of each value.
+func promQL(expr string, dashboardVars map[string]bool) (string, error) {
+	var bad []string
+	out := variableRE.ReplaceAllStringFunc(expr, func(v string) string {
+		name := variableRE.FindStringSubmatch(v)[1]
+		switch {
+		case name == "__rate_interval" || name == "__range":
+			return rangeWindow
+		case dashboardVars[name]:
+			return ".+"
+		}
+		bad = append(bad, v)
+		return v
+	})
+	if len(bad) > 0 {
+		return "", fmt.Errorf("unknown variables %v", bad)
+	}
+	if m := labelValuesRE.FindStringSubmatch(out); m != nil {
+		out = fmt.Sprintf("count by (%s) (%s)", m[2], m[1])
+	}
+	return out, nil
+}
+
+// check is one expression that must return data.
+type check struct {
+	where, expr string
+	mustBeEmpty bool // instead: must return nothing
+}
+
+// TestDashboardsAgainstPrometheus runs the demo exporter, scraped every
+// second by a real Prometheus that evaluates the project's rules, and checks
+// against that Prometheus:
+//   - every query of every dashboard panel and every dashboard variable
+//     query runs without error and returns at least one series;
+//   - every rule is healthy in Prometheus; every recording rule's expression
+//     returns data; every alert expression runs, and its signal (the
+//     expression without its threshold comparisons, see alertSignal)
+//     returns data, so a misspelt metric or label cannot hide behind a
+//     threshold;
+//   - the exporter-health alerts (TeamsExporter*) are quiet against the
+//     healthy demo exporter (call-quality alerts depend on the demo's data and
+//     are only logged);
+//   - every metric a dashboard reads is in the exporter's scrape;
+//   - teams_exporter_build_info carries the version set through ldflags.
+func TestDashboardsAgainstPrometheus(t *testing.T) {
+	t.Parallel()
+	exporterAddr := freeAddr(t)
+	// Prometheus first, so that its first scrapes see the exporter before
+	// it ingested anything.
+	prom := startPrometheus(t, exporterAddr)
+	startDemoExporterAt(t, exporterAddr)
+
+	waitFor(t, 30*time.Second, "several scrapes and two successful polls", func() error {
+		scrapes, err := prom.value(fmt.Sprintf(`sum_over_time(up{job=%q}[1m])`, scrapeJob))
+		if err != nil || scrapes < 5 {
+			return fmt.Errorf("successful scrapes: %v, %v", scrapes, err)
+		}
+		polls, err := prom.value(`sum(teams_exporter_polls_total{result="success"})`)
+		if err != nil || polls < 2 {
+			return fmt.Errorf("successful polls: %v, %v", polls, err)
+		}
+		return nil
+	})
+
+	checks := dashboardChecks(t)
+	ruleCount := countRules(t)
+	var (
+		failures []string
+		results  map[string][]sample
+	)
+	// Rules are evaluated every second and data keeps arriving: try until
+	// everything passes, and report what still fails at the deadline.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rules, err := prom.rules()
+		if err != nil {
+			t.Fatalf("rules: %v", err)
+		}
+		failures = nil
+		var all []check
+		all = append(all, checks...)
+		all = append(all, ruleChecks(rules, &failures)...)
+		if len(rules) != ruleCount {
+			failures = append(failures, fmt.Sprintf("Prometheus loaded %d rules, %s has %d", len(rules), rulesFile, ruleCount))
+		}
+		for _, r := range rules {
+			if r.Health != "ok" {
+				failures = append(failures, fmt.Sprintf("rule %s: health %q %s", r.Name, r.Health, r.LastError))
+			}
+		}
+		results = map[string][]sample{}
+		for _, c := range all {
+			res, err := prom.query(c.expr)
+			results[c.where] = res
+			switch {
+			case err != nil:
+				failures = append(failures, fmt.Sprintf("%s: %v\n\t%s", c.where, err, c.expr))
+			case c.mustBeEmpty && len(res) > 0:
+				failures = append(failures, fmt.Sprintf("%s: should be quiet against the healthy demo exporter, got %v\n\t%s", c.where, res, c.expr))
+			case !c.mustBeEmpty && len(res) == 0:
+				failures = append(failures, fmt.Sprintf("%s: no data\n\t%s", c.where, c.expr))
+			}
+		}
+		if len(failures) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	t.Logf("evaluated %d expressions", len(results))
+	for where, res := range results {
+		if len(res) > 0 && allNaN(res) {
+			t.Logf("note: only NaN (0/0: nothing observed in the window) for %s", where)
+		}
+	}
+
+	checkMetricNames(t, exporterAddr)
+	info, err := prom.query(`teams_exporter_build_info`)
+	if err != nil || len(info) != 1 || info[0].Metric["version"] != testVersion || info[0].Metric["revision"] != testRevision {
+		t.Errorf("teams_exporter_build_info = %v, %v; want version %q, revision %q", info, err, testVersion, testRevision)
+	}
+}
+
+// startDemoExporterAt is startDemoExporter on a given address.
+func startDemoExporterAt(t *testing.T, addr string) {
+	t.Helper()
+	env := append(cleanEnv(),
+		"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
+		"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(t.TempDir(), "state.json"),
+		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
+	)
+	startProcess(t, "exporter", env, exporterBinary(t), "-demo")
+	waitFor(t, 15*time.Second, "the exporter to serve /metrics", func() error {
+		_, err := httpGet(context.Background(), "http://"+addr+"/metrics")
+		return err
+	})
+}
+
+func allNaN(res []sample) bool {
+	for _, s := range res {
+		if !math.IsNaN(s.value()) {
+			return false
+		}
+	}
+	return true
+}
+
+// dashboardChecks is every dashboard query, made runnable.
+func dashboardChecks(t *testing.T) []check {
+	t.Helper()
+	vars := map[string]bool{}
+	for _, d := range loadDashboards(t) {
+		for _, v := range d.Templating.List {
+			if v.Type == "query" {
+				vars[v.Name] = true
+			}
+		}
+	}
+	var out []check
+	for where, expr := range dashboardQueries(t) {
+		q, err := promQL(expr, vars)
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		out = append(out, check{where: where, expr: q})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].where < out[j].where })
+	return out
+}
+
+// ruleChecks is what each rule must satisfy; an alert without a comparison
+// with a number breaks the file's convention and is reported in failures.
+func ruleChecks(rules []rule, failures *[]string) []check {
+	var out []check
+	for _, r := range rules {
+		if r.Type == "recording" {
+			out = append(out, check{where: "recording rule " + r.Name, expr: r.Query})
+			continue
+		}
+		signal, ok := alertSignal(r.Query)
+		if !ok {
+			*failures = append(*failures, fmt.Sprintf("alert %s: no comparison with a number; the convention is <signal> <comparison> <threshold>", r.Name))
+		}
+		out = append(out, check{where: "signal of alert " + r.Name, expr: signal})
+		// The whole expression must run; exporter-health alerts must also be
+		// quiet here, as the demo exporter is healthy.
+		whole := check{where: "alert " + r.Name, expr: fmt.Sprintf("(%s) or vector(0)", r.Query)}
+		if strings.HasPrefix(r.Name, "TeamsExporter") {
+			whole = check{where: "alert " + r.Name, expr: r.Query, mustBeEmpty: true}
+		}
+		out = append(out, whole)
+	}
+	return out
+}
+
+// countRules counts the rules in the rules file, to check that Prometheus
+// loaded them all.
+func countRules(t *testing.T) int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "dashboards", "rules", rulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(regexp.MustCompile(`(?m)^\s*- (?:record|alert):`).FindAll(raw, -1))
+}
+
+// checkMetricNames checks that every metric a dashboard reads is in the
+// exporter's scrape (up comes from Prometheus itself).
+func checkMetricNames(t *testing.T, exporterAddr string) {
+	t.Helper()
+	body, err := httpGet(t.Context(), "http://"+exporterAddr+"/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	scraped := map[string]bool{"up": true}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		scraped[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+	}
+	var missing []string
+	for where, expr := range dashboardQueries(t) {
+		for _, m := range selectorRE.FindAllStringSubmatch(expr, -1) {
+			if name := m[1]; name != "label_values" && !scraped[name] {
+				missing = append(missing, fmt.Sprintf("%s (%s)", name, where))
+			}
+		}
+	}
+	slices.Sort(missing)
+	for _, m := range slices.Compact(missing) {
+		t.Errorf("dashboard reads %s, which is not in the exporter's scrape", m)
+	}
+}
