@@ -1,0 +1,37 @@
+# Container image of the Teams call-quality exporter.
+#
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg REVISION=$(git rev-parse HEAD) -t teams-exporter .
+#
+# The binary is static (no cgo) and the runtime image holds nothing else but
+# CA certificates and time zone data: no shell, no package manager. It runs
+# as a non-root user and keeps its state file on a volume. There is no
+# HEALTHCHECK: orchestrators probe /healthz (and /readyz) themselves.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+# Dependencies first, so that a source change does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w \
+        -X github.com/prometheus/common/version.Version=${VERSION} \
+        -X github.com/prometheus/common/version.Revision=${REVISION}" \
+      -o /out/teams-exporter ./cmd/exporter \
+    && mkdir -p /out/state
+
+# distroless/static: CA certificates for HTTPS to Microsoft Graph and Entra ID,
+# /etc/passwd with the nonroot user (uid and gid 65532).
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/teams-exporter /usr/local/bin/teams-exporter
+# The state directory must exist and belong to the runtime user before the
+# VOLUME line: a new named volume takes its content and owner from here.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/teams-exporter
+ENV TEAMS_EXPORTER_STATE_FILE=/var/lib/teams-exporter/state.json
+VOLUME ["/var/lib/teams-exporter"]
+USER 65532:65532
+EXPOSE 9868
+ENTRYPOINT ["/usr/local/bin/teams-exporter"]
