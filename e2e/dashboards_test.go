@@ -68,6 +68,9 @@ type variable struct {
 	IncludeAll bool            `json:"includeAll"`
 	AllValue   string          `json:"allValue"`
 	Refresh    int             `json:"refresh"`
+	Current    struct {
+		Value any `json:"value"`
+	} `json:"current"`
 }
 
 // queryText is the variable's query, in either of Grafana's two shapes.

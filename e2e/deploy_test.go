@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v2"
+)
+
+var update = flag.Bool("update", false, "rewrite deploy/kubernetes/prometheusrule.yaml from the rules file")
+
+const (
+	composeDir = repoRoot + "/deploy/compose"
+	kubeDir    = repoRoot + "/deploy/kubernetes"
+)
+
+// yamlDoc is a parsed YAML document, walked with get.
+type yamlDoc = map[any]any
+
+func readYAML(t *testing.T, path string) yamlDoc {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yamlDoc
+	if err := yaml.UnmarshalStrict(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
+}
+
+// get walks keys (map keys, or list indexes as ints) down from v.
+func get(v any, keys ...any) any {
+	for _, k := range keys {
+		switch c := v.(type) {
+		case map[any]any:
+			v = c[k]
+		case []any:
+			i, ok := k.(int)
+			if !ok || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// TestDeployYAMLParses parses every YAML file of the deployment examples and
+// the rules (strictly: duplicate keys fail).
+func TestDeployYAMLParses(t *testing.T) {
+	var files []string
+	for _, dir := range []string{repoRoot + "/deploy", repoRoot + "/dashboards"} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+				files = append(files, path)
+			}
+			return err
+		})
+	}
+	if len(files) < 10 {
+		t.Fatalf("found only %v", files)
+	}
+	for _, f := range files {
+		readYAML(t, f)
+	}
+}
+
+// TestPrometheusRuleMatchesRulesFile checks that the Kubernetes
+// PrometheusRule carries exactly the rules file: byte for byte (it is the
+// file indented under spec:) and, parsed, the same groups.
+func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
+	rulesPath := filepath.Join(repoRoot, "dashboards", "rules", rulesFile)
+	rules, err := os.ReadFile(rulesPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := prometheusRule(rules)
+	path := filepath.Join(kubeDir, "prometheusrule.yaml")
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s; regenerate it: go test ./e2e -run TestPrometheusRuleMatchesRulesFile -update", path, rulesPath)
+	}
+	manifest, file := readYAML(t, path), readYAML(t, rulesPath)
+	if !reflect.DeepEqual(get(manifest, "spec"), file) {
+		t.Errorf("spec of %s is not the rules of %s", path, rulesPath)
+	}
+	if get(manifest, "kind") != "PrometheusRule" || get(manifest, "apiVersion") != "monitoring.coreos.com/v1" {
+		t.Errorf("%s: kind %v, apiVersion %v", path, get(manifest, "kind"), get(manifest, "apiVersion"))
+	}
+}
+
+// prometheusRule is the PrometheusRule manifest holding rules.
+func prometheusRule(rules []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(`# Generated from dashboards/rules/teams-exporter.rules.yml; do not edit.
+# Regenerate: go test ./e2e -run TestPrometheusRuleMatchesRulesFile -update
+# Your Prometheus resource's ruleSelector must match these labels
+# (kube-prometheus-stack, for one, selects release: <its release name>).
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: teams-exporter
+  labels:
+    app.kubernetes.io/name: teams-exporter
+spec:
+`)
+	for _, line := range strings.SplitAfter(string(rules), "\n") {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString("  ")
+		}
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
+// TestKubernetesManifests checks what makes the manifests work together and
+// keeps the state file safe: one replica replaced with Recreate, the volume
+// claim, Secret, ports and labels referring to each other, and every file
+// listed in the kustomization.
+func TestKubernetesManifests(t *testing.T) {
+	kinds := map[string]yamlDoc{}
+	kust := readYAML(t, filepath.Join(kubeDir, "kustomization.yaml"))
+	var listed []string
+	for _, r := range get(kust, "resources").([]any) {
+		listed = append(listed, r.(string))
+	}
+	entries, err := os.ReadDir(kubeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "kustomization.yaml" {
+			continue
+		}
+		if !slices.Contains(listed, e.Name()) {
+			t.Errorf("%s is not in kustomization.yaml's resources", e.Name())
+		}
+		doc := readYAML(t, filepath.Join(kubeDir, e.Name()))
+		kinds[fmt.Sprint(get(doc, "kind"))] = doc
+	}
+	for _, k := range []string{"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "Secret", "PersistentVolumeClaim"} {
+		if kinds[k] == nil {
+			t.Fatalf("no %s manifest", k)
+		}
+	}
+	dep, svc, sm := kinds["Deployment"], kinds["Service"], kinds["ServiceMonitor"]
+	if get(dep, "spec", "replicas") != 1 || get(dep, "spec", "strategy", "type") != "Recreate" {
+		t.Errorf("Deployment: replicas %v, strategy %v; want 1 and Recreate (two exporters must never share a state file)",
+			get(dep, "spec", "replicas"), get(dep, "spec", "strategy", "type"))
+	}
+	pod := get(dep, "spec", "template", "spec")
+	ctr := get(pod, "containers", 0)
+	if claim := get(pod, "volumes", 0, "persistentVolumeClaim", "claimName"); claim != get(kinds["PersistentVolumeClaim"], "metadata", "name") {
+		t.Errorf("Deployment claims %v, the PVC is %v", claim, get(kinds["PersistentVolumeClaim"], "metadata", "name"))
+	}
+	if mount := get(ctr, "volumeMounts", 0, "mountPath"); !hasEnv(ctr, "TEAMS_EXPORTER_STATE_FILE", fmt.Sprint(mount)+"/state.json") {
+		t.Errorf("TEAMS_EXPORTER_STATE_FILE is not on the state volume mounted at %v", mount)
+	}
+	if ref := get(ctr, "envFrom", 0, "secretRef", "name"); ref != get(kinds["Secret"], "metadata", "name") {
+		t.Errorf("Deployment reads Secret %v, the Secret is %v", ref, get(kinds["Secret"], "metadata", "name"))
+	}
+	for _, key := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
+		if get(kinds["Secret"], "stringData", key) == nil {
+			t.Errorf("Secret has no %s", key)
+		}
+	}
+	if get(ctr, "ports", 0, "containerPort") != 9868 || get(ctr, "ports", 0, "name") != "metrics" {
+		t.Errorf("container port %v", get(ctr, "ports"))
+	}
+	if get(svc, "metadata", "name") != scrapeJob {
+		t.Errorf("Service %v: its name becomes the job label, the rules expect %q", get(svc, "metadata", "name"), scrapeJob)
+	}
+	if get(svc, "spec", "ports", 0, "name") != get(sm, "spec", "endpoints", 0, "port") {
+		t.Errorf("ServiceMonitor scrapes port %v, the Service's is %v", get(sm, "spec", "endpoints", 0, "port"), get(svc, "spec", "ports", 0, "name"))
+	}
+	podLabels := get(dep, "spec", "template", "metadata", "labels").(map[any]any)
+	if !subset(get(svc, "spec", "selector"), podLabels) || !subset(get(dep, "spec", "selector", "matchLabels"), podLabels) {
+		t.Error("the Service's or the Deployment's selector does not match the pod labels")
+	}
+	if !subset(get(sm, "spec", "selector", "matchLabels"), get(svc, "metadata", "labels").(map[any]any)) {
+		t.Error("the ServiceMonitor's selector does not match the Service's labels")
+	}
+}
+
+func hasEnv(container any, name, value string) bool {
+	env, _ := get(container, "env").([]any)
+	for i := range env {
+		if get(env, i, "name") == name && get(env, i, "value") == value {
+			return true
+		}
+	}
+	return false
+}
+
+func subset(sel any, labels map[any]any) bool {
+	m, ok := sel.(map[any]any)
+	if !ok || len(m) == 0 {
+		return false
+	}
+	for k, v := range m {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCompose checks the Compose example: its four services, files mounted
+// from the repository that exist, Prometheus loading the project's rules
+// (promtool check config), the exporter in demo mode by default, and Grafana
+// provisioned with the datasource uid and the dashboards folder the
+// dashboards expect.
+func TestCompose(t *testing.T) {
+	compose := readYAML(t, filepath.Join(composeDir, "compose.yaml"))
+	services := get(compose, "services").(map[any]any)
+	for _, s := range []string{"exporter", "prometheus", "alertmanager", "grafana"} {
+		if services[s] == nil {
+			t.Errorf("no %s service", s)
+		}
+	}
+	if env := get(services, "exporter", "environment", "TEAMS_EXPORTER_DEMO"); env != "${TEAMS_EXPORTER_DEMO:-true}" {
+		t.Errorf("exporter: TEAMS_EXPORTER_DEMO %v, want demo mode by default", env)
+	}
+	// Mounts: source on the host (relative to compose.yaml) -> target.
+	mounts := map[string]string{}
+	for name, svc := range services {
+		vols, _ := get(svc, "volumes").([]any)
+		for _, v := range vols {
+			src, dst, _ := strings.Cut(strings.TrimSuffix(v.(string), ":ro"), ":")
+			if !strings.HasPrefix(src, ".") {
+				continue // a named volume
+			}
+			if _, err := os.Stat(filepath.Join(composeDir, src)); err != nil {
+				t.Errorf("%s mounts %s: %v", name, src, err)
+			}
+			mounts[dst] = filepath.Clean(filepath.Join(composeDir, src))
+		}
+	}
+
+	// Prometheus's config, with the container paths it names mapped back
+	// to the repository's files.
+	cfgPath := mounts["/etc/prometheus/prometheus.yml"]
+	cfg := readYAML(t, cfgPath)
+	ruleFiles, _ := get(cfg, "rule_files").([]any)
+	if len(ruleFiles) != 1 || mounts[fmt.Sprint(ruleFiles[0])] != filepath.Clean(filepath.Join(repoRoot, "dashboards", "rules", rulesFile)) {
+		t.Errorf("Prometheus loads %v, which is not the mounted %s", ruleFiles, rulesFile)
+	}
+	if get(cfg, "scrape_configs", 0, "job_name") != scrapeJob || get(cfg, "scrape_configs", 0, "static_configs", 0, "targets", 0) != "exporter:9868" {
+		t.Errorf("first scrape config %v: want job %q scraping exporter:9868", get(cfg, "scrape_configs", 0), scrapeJob)
+	}
+	if tool, err := exec.LookPath("promtool"); err == nil {
+		raw, _ := os.ReadFile(cfgPath)
+		abs, _ := filepath.Abs(mounts[fmt.Sprint(ruleFiles[0])])
+		local := filepath.Join(t.TempDir(), "prometheus.yml")
+		os.WriteFile(local, bytes.ReplaceAll(raw, []byte(fmt.Sprint(ruleFiles[0])), []byte(abs)), 0o644)
+		if out, err := exec.Command(tool, "check", "config", local).CombinedOutput(); err != nil {
+			t.Errorf("promtool check config %s: %v\n%s", cfgPath, err, out)
+		}
+	}
+
+	// Grafana: the datasource the dashboards default to, and the folder
+	// they are provisioned from.
+	provisioning := mounts["/etc/grafana/provisioning"]
+	ds := readYAML(t, filepath.Join(provisioning, "datasources", "prometheus.yaml"))
+	const wantUID = "prometheus"
+	if get(ds, "datasources", 0, "uid") != wantUID || get(ds, "datasources", 0, "type") != "prometheus" || get(ds, "datasources", 0, "url") != "http://prometheus:9090" {
+		t.Errorf("Grafana datasource %v: want uid %q of type prometheus at http://prometheus:9090", get(ds, "datasources", 0), wantUID)
+	}
+	for _, d := range loadDashboards(t) {
+		if v := d.variable("datasource"); v == nil || v.Current.Value != wantUID {
+			t.Errorf("%s: the datasource variable must default to the provisioned datasource %q", d.file, wantUID)
+		}
+	}
+	prov := readYAML(t, filepath.Join(provisioning, "dashboards", "teams-exporter.yaml"))
+	path := fmt.Sprint(get(prov, "providers", 0, "options", "path"))
+	if mounts[path] != filepath.Clean(filepath.Join(repoRoot, "dashboards")) {
+		t.Errorf("Grafana provisions dashboards from %s, where dashboards/ is not mounted (%v)", path, mounts)
+	}
+}
