@@ -60,7 +60,9 @@ func TestMain(m *testing.M) {
 }
 
 // exporterBinary builds ./cmd/exporter once per test run, with the version
-// ldflags the Dockerfile uses.
+// ldflags the Dockerfile uses, and with the race detector when the tests
+// have it (it then also watches the exporter under real scrapes, and the
+// build reuses the packages compiled for the other tests).
 func exporterBinary(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -70,9 +72,12 @@ func exporterBinary(t *testing.T) string {
 		}
 		build.bin = filepath.Join(build.dir, "exporter")
 		ldflags := fmt.Sprintf("-X github.com/prometheus/common/version.Version=%s -X github.com/prometheus/common/version.Revision=%s", testVersion, testRevision)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", build.bin, "./cmd/exporter")
+		args := []string{"build", "-ldflags", ldflags, "-o", build.bin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/exporter")...)
 		cmd.Dir = repoRoot
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build ./cmd/exporter: %w\n%s", err, out)
 		}
@@ -163,19 +168,25 @@ func cleanEnv() []string {
 // and returns its address once /metrics answers.
 func startDemoExporter(t *testing.T) string {
 	t.Helper()
-	bin := exporterBinary(t)
 	addr := freeAddr(t)
+	startDemoExporterAt(t, addr)
+	return addr
+}
+
+// startDemoExporterAt runs the exporter in demo mode, polling every two
+// seconds, on addr and returns once /metrics answers.
+func startDemoExporterAt(t *testing.T, addr string) {
+	t.Helper()
 	env := append(cleanEnv(),
 		"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
 		"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(t.TempDir(), "state.json"),
 		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
 	)
-	startProcess(t, "exporter", env, bin, "-demo")
-	waitFor(t, 15*time.Second, "the exporter to serve /metrics", func() error {
+	startProcess(t, "exporter", env, exporterBinary(t), "-demo")
+	waitFor(t, 30*time.Second, "the exporter to serve /metrics", func() error {
 		_, err := httpGet(t.Context(), "http://"+addr+"/metrics")
 		return err
 	})
-	return addr
 }
 
 // waitFor calls check until it returns nil, or fails the test with check's
