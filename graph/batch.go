@@ -50,10 +50,15 @@ type batchRequest struct {
 }
 
 type batchRequestItem struct {
-	ID     string `json:"id"`
-	Method string `json:"method"`
-	URL    string `json:"url"`
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
 }
+
+// batchItemHeaders go on every item: Graph does not apply the outer
+// request's Prefer to the requests inside a $batch.
+var batchItemHeaders = map[string]string{"Prefer": "include-unknown-enum-members"}
 
 type batchResponse struct {
 	Responses []batchResponseItem `json:"responses"`
@@ -162,9 +167,10 @@ func (c *Client) postBatch(ctx context.Context, ids []string) (*batchResponse, t
 	body := batchRequest{Requests: make([]batchRequestItem, len(ids))}
 	for i, id := range ids {
 		body.Requests[i] = batchRequestItem{
-			ID:     strconv.Itoa(i),
-			Method: "GET",
-			URL:    "/communications/callRecords/" + url.PathEscape(id) + "?$expand=sessions($expand=segments)",
+			ID:      strconv.Itoa(i),
+			Method:  "GET",
+			URL:     "/communications/callRecords/" + url.PathEscape(id) + "?$expand=sessions($expand=segments)",
+			Headers: batchItemHeaders,
 		}
 	}
 	newReq, err := jsonBody(c.endpoint("/v1.0/$batch"), body)

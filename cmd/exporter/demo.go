@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
+
+// Demo tenant credentials: they exist only inside this process.
+const (
+	demoTenantID = "00000000-0000-4000-8000-00000000de00"
+	demoClientID = "00000000-0000-4000-8000-0000000c1e47"
+	demoSecret   = "demo-secret-not-a-real-one"
+	demoSeed     = 20261123
+)
+
+// startDemo runs the simulated Graph tenant on loopback with its own TLS
+// certificate, filled with a day of calls and a few new ones every few
+// seconds, and points the real client and credential at it: the whole path
+// (HTTPS, Entra token, paging, $batch, ingest) runs with no Azure account.
+func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slog.Logger) (*source, error) {
+	demoDefaults(cfg)
+	tenant := graphsim.New(graphsim.Options{TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret})
+	now := time.Now()
+	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
+	tenant.Add(recs...)
+	tenant.Use(throttleSome(0.02))
+	srv, err := graphsim.NewTLSServer(tenant.Handler())
+	if err != nil {
+		return nil, fmt.Errorf("demo tenant: %w", err)
+	}
+	liveCtx, stopLive := context.WithCancel(ctx)
+	go tenant.RunLive(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
+
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool}}}
+	cred, err := azidentity.NewClientSecretCredential(demoTenantID, demoClientID, demoSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
+			Transport: graph.ObserveTokenRequests(httpClient, obs),
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		stopLive()
+		srv.Close()
+		return nil, fmt.Errorf("demo credential: %w", err)
+	}
+	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs), "poll_interval", cfg.PollInterval, "state_file", cfg.StateFile)
+	return &source{
+		graphURL:   srv.URL,
+		credential: cred,
+		httpClient: httpClient,
+		close: func() {
+			stopLive()
+			srv.Close()
+		},
+	}, nil
+}
+
+// demoDefaults makes the demo lively unless the user chose otherwise: polls
+// every 10 seconds, and a state file of its own in the temporary directory
+// so a demo never mixes with a real tenant's state.
+func demoDefaults(cfg *config) {
+	if _, set := os.LookupEnv(envPrefix + "_POLL_INTERVAL"); !set {
+		cfg.PollInterval = 10 * time.Second
+	}
+	if _, set := os.LookupEnv(envPrefix + "_RECENT_WINDOW"); !set {
+		cfg.RecentWindow = 10 * time.Minute
+	}
+	if _, set := os.LookupEnv(envPrefix + "_STATE_FILE"); !set {
+		cfg.StateFile = filepath.Join(os.TempDir(), "teams-exporter-demo-state.json")
+	}
+}
+
+// throttleSome answers a fraction of Graph requests with 429 and a short
+// Retry-After, as a busy tenant does, so the demo shows the client
+// honouring it and the throttling panels and alerts have data.
+func throttleSome(fraction float64) graphsim.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if op := graphsim.Operation(r); op != graphsim.OpToken && rand.Float64() < fraction {
+				w.Header().Set("Retry-After", "1")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write([]byte(`{"error":{"code":"TooManyRequests","message":"demo tenant throttling"}}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
+
+// exporterBin is the exporter built once for the end-to-end tests, which run
+// the real binary against a simulated tenant over TLS.
+var exporterBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "teams-exporter-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	exporterBin = filepath.Join(dir, "exporter")
+	build := exec.Command("go", "build", "-race", "-o", exporterBin, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build exporter:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	testTenantID = "11111111-2222-4333-8444-555555555555"
+	testClientID = "66666666-7777-4888-9999-000000000000"
+	testSecret   = "e2e-s3cret-value-that-must-never-leak"
+)
+
+type tenantServer struct {
+	tenant   *graphsim.Tenant
+	srv      *graphsim.Server
+	certFile string
+}
+
+func startTenant(t *testing.T, wrap func(http.Handler) http.Handler) *tenantServer {
+	t.Helper()
+	tenant := graphsim.New(graphsim.Options{TenantID: testTenantID, ClientID: testClientID, ClientSecret: testSecret})
+	var h http.Handler = tenant.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv, err := graphsim.NewTLSServer(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	certFile := filepath.Join(t.TempDir(), "tenant-ca.pem")
+	if err := os.WriteFile(certFile, srv.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tenantServer{tenant: tenant, srv: srv, certFile: certFile}
+}
+
+type exporterProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan struct{}
+}
+
+func (e *exporterProc) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stderr.Write(p)
+}
+
+func (e *exporterProc) logs() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stderr.String()
+}
+
+// startExporter runs the binary with the standard azidentity environment
+// pointing at the tenant; SSL_CERT_FILE makes the tenant's certificate the
+// only trusted root, so nothing else is reachable over TLS.
+func startExporter(t *testing.T, ts *tenantServer, stateFile string, extraEnv ...string) *exporterProc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(exporterBin)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"SSL_CERT_FILE=" + ts.certFile,
+		"AZURE_TENANT_ID=" + testTenantID,
+		"AZURE_CLIENT_ID=" + testClientID,
+		"AZURE_CLIENT_SECRET=" + testSecret,
+		"AZURE_AUTHORITY_HOST=" + ts.srv.URL,
+		"TEAMS_EXPORTER_GRAPH_URL=" + ts.srv.URL,
+		"TEAMS_EXPORTER_DISABLE_INSTANCE_DISCOVERY=true",
+		"TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr,
+		"TEAMS_EXPORTER_STATE_FILE=" + stateFile,
+		"TEAMS_EXPORTER_POLL_INTERVAL=1s",
+		"TEAMS_EXPORTER_LOG_LEVEL=debug",
+	}, extraEnv...)
+	e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = e, e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(e.done) }()
+	t.Cleanup(func() {
+		e.kill(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", lastLines(e.logs(), 60))
+		}
+	})
+	return e
+}
+
+func (e *exporterProc) kill(sig syscall.Signal) {
+	select {
+	case <-e.done:
+		return
+	default:
+	}
+	_ = e.cmd.Process.Signal(sig)
+	select {
+	case <-e.done:
+	case <-time.After(15 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-e.done
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// scrape fetches /metrics in the text format and parses it.
+func (e *exporterProc) scrape() (map[string]*dto.MetricFamily, error) {
+	raw, err := e.scrapeText()
+	if err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(bytes.NewReader(raw))
+}
+
+func (e *exporterProc) scrapeText() ([]byte, error) {
+	resp, err := http.Get("http://" + e.addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("scrape: HTTP %d", resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// waitFor scrapes until cond holds.
+func (e *exporterProc) waitFor(t *testing.T, what string, timeout time.Duration, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-e.done:
+			t.Fatalf("exporter exited while waiting for %s", what)
+		default:
+		}
+		if mfs, err := e.scrape(); err == nil && cond(mfs) {
+			return mfs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	return nil
+}
+
+func counterValue(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	mf := mfs[name]
+	if mf == nil {
+		return 0
+	}
+	var sum float64
+	for _, m := range mf.GetMetric() {
+		if hasLabels(m, labels...) {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, kv ...string) bool {
+	for i := 0; i+1 < len(kv); i += 2 {
+		found := false
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == kv[i] && lp.GetValue() == kv[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func successfulPolls(n int) func(map[string]*dto.MetricFamily) bool {
+	return func(mfs map[string]*dto.MetricFamily) bool {
+		return counterValue(mfs, "teams_exporter_polls_total", "result", "success") >= float64(n)
+	}
+}
+
+// assertTruth compares a fresh scrape with what the simulator says the
+// records must produce, both ways: every series of the truth with its
+// value, and no call-quality series beyond it.
+func (e *exporterProc) assertTruth(t *testing.T, truth graphsim.Truth) {
+	t.Helper()
+	raw, err := e.scrapeText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := truth.Compare(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(diffs)
+	for i, d := range diffs {
+		if i == 30 {
+			t.Errorf("... and %d more differences", len(diffs)-30)
+			break
+		}
+		t.Error(d)
+	}
+	if len(diffs) == 0 && len(truth) < 100 {
+		t.Errorf("truth has only %d series; the generator is not exercising the collector", len(truth))
+	}
+}
+
+// callQualityOnly drops the exporter's own series from a truth: they count
+// what one process did, and a restart begins them again.
+func callQualityOnly(truth graphsim.Truth) graphsim.Truth {
+	out := graphsim.Truth{}
+	for k, v := range truth {
+		if !strings.HasPrefix(k, "teams_exporter_") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
+	ts := startTenant(t, nil)
+	now := time.Now()
+	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 1, Count: 400, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	ts.tenant.Add(recs...)
+	state := filepath.Join(t.TempDir(), "state.json")
+	e := startExporter(t, ts, state)
+
+	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))
+	e.assertTruth(t, truth)
+	if got := counterValue(mfs, "teams_exporter_records_ingested_total"); got != float64(len(recs)) {
+		t.Errorf("records ingested = %v, want %d", got, len(recs))
+	}
+	if got := counterValue(mfs, "teams_exporter_graph_requests_total", "operation", "token"); got < 1 {
+		t.Errorf("no token request counted; azidentity did not go through the simulated Entra endpoint")
+	}
+	if counterValue(mfs, "teams_exporter_graph_requests_total", "operation", "batch", "code", "200") < 1 {
+		t.Errorf("records were not fetched with $batch")
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		resp, err := http.Get("http://" + e.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d", path, resp.StatusCode)
+		}
+		if strings.Contains(string(body), testSecret) {
+			t.Errorf("GET %s shows the client secret", path)
+		}
+	}
+	if strings.Contains(e.logs(), testSecret) {
+		t.Errorf("the client secret appears in the log")
+	}
+
+	// A record updated to a new version after ingestion is counted as
+	// skipped, not observed again.
+	latest := recs[0]
+	for _, r := range recs {
+		if r.StartDateTime.After(latest.StartDateTime) {
+			latest = r
+		}
+	}
+	ts.tenant.Bump(latest.ID) // inside the recent window, so the next poll lists it
+	before := counterValue(mfs, "teams_exporter_polls_total", "result", "success")
+	mfs = e.waitFor(t, "the update to be seen", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return counterValue(mfs, "teams_exporter_skipped_total", "reason", "updated") >= 1 &&
+			counterValue(mfs, "teams_exporter_polls_total", "result", "success") >= before+1
+	})
+	e.assertTruth(t, truth)
+
+	e.kill(syscall.SIGTERM)
+	if _, err := os.Stat(state); err != nil {
+		t.Errorf("no state file after SIGTERM: %v", err)
+	}
+}
+
+// slowly delays every Graph request so that an ingest is still running when
+// the test kills the exporter.
+func slowly(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/v1.0/") {
+				time.Sleep(d)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
+	ts := startTenant(t, slowly(150*time.Millisecond))
+	now := time.Now()
+	first, truth := graphsim.Generate(graphsim.GenOptions{Seed: 2, Count: 200, Start: now.Add(-10 * time.Hour), End: now.Add(-5 * time.Hour)})
+	ts.tenant.Add(first...)
+	state := filepath.Join(t.TempDir(), "state.json")
+	env := []string{"TEAMS_EXPORTER_CONCURRENCY=1", "TEAMS_EXPORTER_RECENT_WINDOW=12h"}
+
+	e := startExporter(t, ts, state, env...)
+	e.waitFor(t, "the first records", 60*time.Second, successfulPolls(1))
+
+	second, truth2 := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 400, Start: now.Add(-4 * time.Hour), End: now.Add(-time.Minute)})
+	truth.Merge(truth2)
+	ts.tenant.Add(second...)
+	e.waitFor(t, "ingestion of the second set to be under way", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		n := counterValue(mfs, "teams_exporter_records_ingested_total")
+		return n > float64(len(first)) && n < float64(len(first)+len(second))
+	})
+	e.kill(syscall.SIGKILL)
+
+	e2 := startExporter(t, ts, state, env...)
+	e2.waitFor(t, "two successful polls after the restart", 90*time.Second, successfulPolls(2))
+	e2.assertTruth(t, callQualityOnly(truth))
+}

@@ -1,0 +1,225 @@
+// Command exporter serves Microsoft Teams call quality, read from Microsoft
+// Graph call records, as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/poller"
+)
+
+const exporterName = "teams_exporter"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main with its outcome as an exit code: 2 for bad flags or
+// configuration, 1 for a failure while running.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "serve a built-in simulated Graph tenant instead of Microsoft Graph (also TEAMS_EXPORTER_DEMO=true)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, version.Print(exporterName))
+		return 0
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration error: %v\n", err)
+		return 2
+	}
+	cfg.Demo = cfg.Demo || *demo
+	logger := newLogger(cfg, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("exporter stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	lvl, format := promslog.NewLevel(), promslog.NewFormat()
+	_ = lvl.Set(cfg.LogLevel) // validated in loadConfig
+	_ = format.Set(cfg.LogFormat)
+	return promslog.New(&promslog.Config{Level: lvl, Format: format, Writer: w})
+}
+
+// source is where records come from: Graph, or the demo tenant.
+type source struct {
+	graphURL   string
+	credential azcore.TokenCredential
+	httpClient *http.Client
+	close      func()
+}
+
+func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
+	logger.Info("starting teams exporter", "version", version.Info(), "build_context", version.BuildContext())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
+	)
+	graphMetrics := poller.NewGraphMetrics(reg)
+
+	var src *source
+	var err error
+	if cfg.Demo {
+		src, err = startDemo(ctx, cfg, graphMetrics, logger)
+	} else {
+		src, err = graphSource(cfg, graphMetrics)
+	}
+	if err != nil {
+		return err
+	}
+	defer src.close()
+
+	client, err := graph.New(graph.Config{
+		BaseURL:     src.graphURL,
+		Credential:  src.credential,
+		HTTPClient:  src.httpClient,
+		Observer:    graphMetrics,
+		Logger:      logger.With("component", "graph"),
+		Concurrency: cfg.Concurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
+	}
+	p := poller.New(poller.Config{
+		Interval:         cfg.PollInterval,
+		Lookback:         cfg.Lookback,
+		RecentWindow:     cfg.RecentWindow,
+		FullScanInterval: cfg.FullScanInterval,
+		StateFile:        cfg.StateFile,
+		Logger:           logger.With("component", "poller"),
+		Registerer:       reg,
+	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
+	reg.MustRegister(p.Collector())
+	if err := p.Restore(); err != nil {
+		return err
+	}
+
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		p.Run(pollCtx)
+	}()
+
+	srv := &http.Server{
+		Handler:           routes(cfg, reg, p.Ready, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- web.ListenAndServe(srv, &web.FlagConfig{
+			WebListenAddresses: &[]string{cfg.ListenAddress},
+			WebSystemdSocket:   new(bool),
+			WebConfigFile:      &cfg.WebConfigFile,
+		}, logger)
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case serveErr = <-served:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	stopPolling()
+	<-polled // Run saves the state as it returns
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("web server: %w", serveErr)
+	}
+	return nil
+}
+
+// graphSource authenticates against Entra ID from the AZURE_* environment.
+func graphSource(cfg *config, obs graph.Observer) (*source, error) {
+	cred, err := graph.NewCredential(graph.CredentialOptions{
+		DisableInstanceDiscovery: cfg.DisableInstanceDiscovery,
+		Observer:                 obs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
+}
+
+// buildInfo is teams_exporter_build_info with exactly SPEC's labels.
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: exporterName + "_build_info",
+		Help: "A metric with a constant '1' value labelled by version, revision and Go version of the exporter.",
+		ConstLabels: prometheus.Labels{
+			"version":   version.Version,
+			"revision":  version.GetRevision(),
+			"goversion": version.GoVersion,
+		},
+	}, func() float64 { return 1 })
+}
+
+func routes(cfg *config, reg *prometheus.Registry, ready func() bool, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cfg.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		Registry:          reg,
+	}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: no successful poll yet, or Microsoft Graph failing for more than three poll intervals", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "Teams call-quality exporter",
+		Description: "Microsoft Teams call quality from Microsoft Graph call records, for Prometheus",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: cfg.TelemetryPath, Text: "Metrics"},
+			{Address: "/healthz", Text: "Health"},
+			{Address: "/readyz", Text: "Readiness"},
+		},
+	})
+	if err != nil {
+		logger.Error("landing page", "err", err)
+	} else {
+		mux.Handle("/", landing)
+	}
+	return mux
+}

@@ -1,0 +1,97 @@
+package poller
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/graph"
+)
+
+// Reasons a record or a segment was not observed, for
+// teams_exporter_skipped_total.
+const (
+	ReasonUpdated          = "updated"            // a later version of a record already ingested
+	ReasonNoClientEndpoint = "no_client_endpoint" // a segment between two servers
+	ReasonNotFound         = "not_found"          // listed, then 404 (expired); retried while listed
+	ReasonFetchFailed      = "fetch_failed"       // fetch or decode failed; retried on later polls
+)
+
+type metrics struct {
+	polls        *prometheus.CounterVec
+	pollDuration prometheus.Histogram
+	lastSuccess  prometheus.Gauge
+	ingested     prometheus.Counter
+	skipped      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teams_exporter_polls_total",
+			Help: "Polls of Microsoft Graph, by result.",
+		}, []string{"result"}),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "teams_exporter_poll_duration_seconds",
+			Help:    "Time a poll took: listing, fetching and ingesting.",
+			Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teams_exporter_last_successful_poll_timestamp_seconds",
+			Help: "Unix time the last successful poll finished (kept across restarts).",
+		}),
+		ingested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "teams_exporter_records_ingested_total",
+			Help: "Call records ingested by this process.",
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teams_exporter_skipped_total",
+			Help: "Records or segments not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"success", "error"} {
+		m.polls.WithLabelValues(r)
+	}
+	for _, r := range []string{ReasonUpdated, ReasonNoClientEndpoint, ReasonNotFound, ReasonFetchFailed} {
+		m.skipped.WithLabelValues(r)
+	}
+	reg.MustRegister(m.polls, m.pollDuration, m.lastSuccess, m.ingested, m.skipped)
+	return m
+}
+
+// GraphMetrics counts Graph requests; it implements graph.Observer.
+type GraphMetrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	throttled prometheus.Counter
+}
+
+// NewGraphMetrics registers the teams_exporter_graph_* metrics with reg.
+func NewGraphMetrics(reg prometheus.Registerer) *GraphMetrics {
+	m := &GraphMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teams_exporter_graph_requests_total",
+			Help: "Requests to Microsoft Graph and its identity provider, by operation and HTTP status (\"error\" when no response arrived). Requests inside a $batch count as operation \"get\".",
+		}, []string{"operation", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "teams_exporter_graph_request_duration_seconds",
+			Help:    "Duration of requests to Microsoft Graph, by operation; a batched get takes its $batch's time.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"operation"}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "teams_exporter_graph_throttled_total",
+			Help: "Requests Microsoft Graph answered with 429 Too Many Requests.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.throttled)
+	return m
+}
+
+// ObserveRequest implements graph.Observer.
+func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Duration) {
+	m.requests.WithLabelValues(string(op), code).Inc()
+	m.duration.WithLabelValues(string(op)).Observe(d.Seconds())
+}
+
+// ObserveThrottled implements graph.Observer.
+func (m *GraphMetrics) ObserveThrottled(graph.Operation) { m.throttled.Inc() }

@@ -1,0 +1,135 @@
+package poller
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+)
+
+// stateFormat is bumped whenever the file's meaning changes.
+const stateFormat = 1
+
+// stateFile is the on-disk form of everything that must survive a restart.
+// Ids are packed (16-byte UUID, start, version: 24 bytes, base64) because a
+// busy tenant keeps hundreds of thousands of them inside the look-back.
+type stateFile struct {
+	Format       int                `json:"format"`
+	SavedAt      time.Time          `json:"savedAt"`
+	LastFullScan time.Time          `json:"lastFullScan"`
+	LastSuccess  time.Time          `json:"lastSuccess"`
+	UUIDs        string             `json:"uuids"`
+	OtherIDs     []otherID          `json:"otherIds,omitempty"`
+	Series       collector.Snapshot `json:"series"`
+}
+
+type otherID struct {
+	ID      string `json:"id"`
+	Start   uint32 `json:"start"`
+	Version uint32 `json:"version"`
+}
+
+const packedIDSize = 24
+
+func packIDs(s *idSet) (string, []otherID) {
+	buf := make([]byte, 0, len(s.uuids)*packedIDSize)
+	for u, e := range s.uuids {
+		buf = append(buf, u[:]...)
+		buf = binary.LittleEndian.AppendUint32(buf, e.start)
+		buf = binary.LittleEndian.AppendUint32(buf, e.version)
+	}
+	others := make([]otherID, 0, len(s.other))
+	for id, e := range s.other {
+		others = append(others, otherID{ID: id, Start: e.start, Version: e.version})
+	}
+	return base64.StdEncoding.EncodeToString(buf), others
+}
+
+func unpackIDs(packed string, others []otherID) (*idSet, error) {
+	buf, err := base64.StdEncoding.DecodeString(packed)
+	if err != nil {
+		return nil, fmt.Errorf("ids: %w", err)
+	}
+	if len(buf)%packedIDSize != 0 {
+		return nil, fmt.Errorf("ids: %d bytes is not a whole number of entries", len(buf))
+	}
+	s := newIDSet()
+	for ; len(buf) > 0; buf = buf[packedIDSize:] {
+		var u [16]byte
+		copy(u[:], buf)
+		s.uuids[u] = idEntry{
+			start:   binary.LittleEndian.Uint32(buf[16:]),
+			version: binary.LittleEndian.Uint32(buf[20:]),
+		}
+	}
+	for _, o := range others {
+		s.other[o.ID] = idEntry{start: o.Start, version: o.Version}
+	}
+	return s, nil
+}
+
+// writeFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old file or the new one, never a mix: write a temporary
+// file beside it, sync it, rename it over, sync the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// readState loads path. A missing file is (nil, nil): a first start.
+func readState(path string) (*stateFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st stateFile
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%w: %w", errCorruptState, err)
+	}
+	if st.Format != stateFormat {
+		return nil, fmt.Errorf("%w: format %d, this version reads %d", errCorruptState, st.Format, stateFormat)
+	}
+	return &st, nil
+}
+
+var errCorruptState = errors.New("state file is not readable")
+
+// setAside renames a state file that cannot be used, so an operator can look
+// at it, and returns the new name.
+func setAside(path string, now time.Time) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	return aside, os.Rename(path, aside)
+}
