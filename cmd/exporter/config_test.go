@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestBadConfigurationStopsTheStart runs the real binary with one wrong
+// variable at a time: it must exit 2 with one line naming that variable.
+func TestBadConfigurationStopsTheStart(t *testing.T) {
+	tests := []struct {
+		env  string
+		want string
+	}{
+		{"TEAMS_EXPORTER_POLL_INTERVAL=soon", "TEAMS_EXPORTER_POLL_INTERVAL"},
+		{"TEAMS_EXPORTER_POLL_INTERVAL=-5m", "TEAMS_EXPORTER_POLL_INTERVAL"},
+		{"TEAMS_EXPORTER_POLL_INTERVAL=10ms", "TEAMS_EXPORTER_POLL_INTERVAL"},
+		{"TEAMS_EXPORTER_LOOKBACK=0s", "TEAMS_EXPORTER_LOOKBACK"},
+		{"TEAMS_EXPORTER_LOOKBACK=800h", "TEAMS_EXPORTER_LOOKBACK"},
+		{"TEAMS_EXPORTER_RECENT_WINDOW=48h", "TEAMS_EXPORTER_RECENT_WINDOW"},
+		{"TEAMS_EXPORTER_FULL_SCAN_INTERVAL=hourly", "TEAMS_EXPORTER_FULL_SCAN_INTERVAL"},
+		{"TEAMS_EXPORTER_CONCURRENCY=0", "TEAMS_EXPORTER_CONCURRENCY"},
+		{"TEAMS_EXPORTER_CONCURRENCY=many", "TEAMS_EXPORTER_CONCURRENCY"},
+		{"TEAMS_EXPORTER_NATIVE_HISTOGRAMS=perhaps", "TEAMS_EXPORTER_NATIVE_HISTOGRAMS"},
+		{"TEAMS_EXPORTER_DEMO=yes please", "TEAMS_EXPORTER_DEMO"},
+		{"TEAMS_EXPORTER_LOG_LEVEL=loud", "TEAMS_EXPORTER_LOG_LEVEL"},
+		{"TEAMS_EXPORTER_LOG_FORMAT=xml", "TEAMS_EXPORTER_LOG_FORMAT"},
+		{"TEAMS_EXPORTER_TELEMETRY_PATH=metrics", "TEAMS_EXPORTER_TELEMETRY_PATH"},
+		{"TEAMS_EXPORTER_LISTEN_ADDRESS=9868", "TEAMS_EXPORTER_LISTEN_ADDRESS"},
+		{"TEAMS_EXPORTER_GRAPH_URL=http://graph.microsoft.com", "TEAMS_EXPORTER_GRAPH_URL"},
+		{"TEAMS_EXPORTER_GRAPH_URL=https://graph.microsoft.com/v1.0", "TEAMS_EXPORTER_GRAPH_URL"},
+		{"TEAMS_EXPORTER_STATE_FILE=", "TEAMS_EXPORTER_STATE_FILE"},
+		{"TEAMS_EXPORTER_DISABLE_INSTANCE_DISCOVERY=2", "TEAMS_EXPORTER_DISABLE_INSTANCE_DISCOVERY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			cmd := exec.Command(exporterBin)
+			cmd.Env = []string{"HOME=" + t.TempDir(), "AZURE_CLIENT_SECRET=hunter2-never-shown", tt.env}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit = %v, want status 2; stderr:\n%s", err, stderr.String())
+			}
+			out := strings.TrimSpace(stderr.String())
+			if strings.Count(out, "\n") != 0 {
+				t.Errorf("want one line, got:\n%s", out)
+			}
+			if !strings.HasPrefix(out, "configuration error: "+tt.want+":") {
+				t.Errorf("line does not name %s first: %q", tt.want, out)
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("the secret appears in the error: %q", out)
+			}
+		})
+	}
+}
