@@ -201,10 +201,13 @@ func TestRetries(t *testing.T) {
 		{
 			name: "429 with Retry-After HTTP date",
 			responses: []func(http.ResponseWriter){
-				status(429, "Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat)),
+				func(w http.ResponseWriter) {
+					// An HTTP date has whole seconds: 3s ahead is at least 2s away.
+					status(429, "Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))(w)
+				},
 				ok(),
 			},
-			wantCalls: 2, throttled: 1, minElapsed: 500 * time.Millisecond,
+			wantCalls: 2, throttled: 1, minElapsed: time.Second,
 		},
 		{
 			name:      "503 and 504 without Retry-After use back-off",
