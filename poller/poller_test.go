@@ -1,0 +1,181 @@
+package poller
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
+
+// newTestPoller wires a real graph client, with a real azidentity
+// credential, to a simulated tenant over TLS.
+func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs *bytes.Buffer) (*Poller, *prometheus.Registry) {
+	t.Helper()
+	srv, err := graphsim.NewTLSServer(tenant.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cred, err := azidentity.NewClientSecretCredential("t", "c", "s", &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := graph.New(graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), ListRate: 1000, TenantRate: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var logger *slog.Logger
+	if logs != nil {
+		logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	p := New(Config{
+		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
+		StateFile: stateFile, Registerer: reg, Logger: logger,
+	}, client, collector.Options{})
+	reg.MustRegister(p.Collector())
+	return p, reg
+}
+
+func newTenant() *graphsim.Tenant {
+	return graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s", MaxPageSize: 7})
+}
+
+func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
+	tenant := newTenant()
+	now := time.Now()
+	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 9, Count: 50, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	tenant.Add(recs...)
+	state := filepath.Join(t.TempDir(), "state.json")
+
+	p, reg := newTestPoller(t, tenant, state, nil)
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := p.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(p.metrics.ingested); got != 50 {
+		t.Errorf("ingested %v, want 50", got)
+	}
+	if !p.Ready() {
+		t.Errorf("not ready after successful polls")
+	}
+	want, err := testutil.GatherAndCount(reg, "teams_call_records_total")
+	if err != nil || want == 0 {
+		t.Fatalf("no call records series: %v", err)
+	}
+	callRecords := sumCounter(t, reg, "teams_call_records_total")
+
+	// A second process on the same state file ingests nothing again.
+	p2, reg2 := newTestPoller(t, tenant, state, nil)
+	if err := p2.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(p2.metrics.ingested); got != 0 {
+		t.Errorf("restarted poller ingested %v records again", got)
+	}
+	if got := sumCounter(t, reg2, "teams_call_records_total"); got != callRecords || got != 50 {
+		t.Errorf("call records after restart = %v, before %v, want 50", got, callRecords)
+	}
+}
+
+func sumCounter(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func TestCorruptStateFileIsSetAsideAndReported(t *testing.T) {
+	for name, content := range map[string]string{
+		"truncated":    `{"format":1,"uuids":"AAAA`,
+		"not json":     "\x00\x01garbage",
+		"wrong format": `{"format":99}`,
+		"bad ids":      `{"format":1,"uuids":"!!"}`,
+		"bad series":   `{"format":1,"uuids":"","series":{"series":[{"name":"teams_nope"}]}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			state := filepath.Join(dir, "state.json")
+			if err := os.WriteFile(state, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			p, _ := newTestPoller(t, newTenant(), state, &logs)
+			if err := p.Restore(); err != nil {
+				t.Fatalf("Restore refused to start: %v", err)
+			}
+			aside, _ := filepath.Glob(state + ".corrupt-*")
+			if len(aside) != 1 {
+				t.Fatalf("corrupt file not set aside: %v", aside)
+			}
+			if kept, _ := os.ReadFile(aside[0]); string(kept) != content {
+				t.Errorf("the set-aside file differs from the corrupt one")
+			}
+			if !strings.Contains(logs.String(), "starting fresh") || !strings.Contains(logs.String(), "counters restart from zero") {
+				t.Errorf("log does not say what happened:\n%s", logs.String())
+			}
+			if p.ids.len() != 0 {
+				t.Errorf("ids restored from a corrupt file")
+			}
+		})
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	p := New(Config{Interval: time.Minute, Now: func() time.Time { return now }}, nil, collector.Options{})
+	if p.Ready() {
+		t.Fatal("ready before any poll")
+	}
+	p.setOutcome(true)
+	if !p.Ready() {
+		t.Fatal("not ready after a success")
+	}
+	p.setOutcome(false)
+	now = now.Add(3 * time.Minute)
+	if !p.Ready() {
+		t.Error("not ready after three intervals of failure; want ready until more than three")
+	}
+	now = now.Add(time.Second)
+	if p.Ready() {
+		t.Error("ready after more than three intervals of failure")
+	}
+	p.setOutcome(true)
+	if !p.Ready() {
+		t.Error("not ready again after recovery")
+	}
+}
