@@ -1,0 +1,159 @@
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// acceptProto is what Prometheus asks for when it scrapes native
+// histograms.
+const acceptProto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+
+// BenchmarkScrape renders /metrics through promhttp with every label set of
+// every family populated (the full product of the bounded label lists, more
+// than real data reaches), classic and native, as text and as protobuf,
+// plain and gzip-compressed (Prometheus sends Accept-Encoding: gzip).
+// Besides time per scrape it reports the body size and the series
+// Prometheus would store from that body with its default scrape settings.
+func BenchmarkScrape(b *testing.B) {
+	formats := []struct {
+		name, accept string
+		gzip         bool
+	}{
+		{"text", "text/plain;version=0.0.4", false},
+		{"text-gzip", "text/plain;version=0.0.4", true},
+		{"protobuf", acceptProto, false},
+		{"protobuf-gzip", acceptProto, true},
+	}
+	for _, native := range []bool{false, true} {
+		hist := "classic"
+		if native {
+			hist = "native"
+		}
+		c := fullCardinalityCollector(native)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c)
+		h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+		for _, ft := range formats {
+			b.Run(hist+"/"+ft.name, func(b *testing.B) {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept", ft.accept)
+				if ft.gzip {
+					req.Header.Set("Accept-Encoding", "gzip")
+				}
+				body := scrapeOnce(b, h, req)
+				series, err := storedSeries(body, ft.gzip, ft.accept == acceptProto)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					scrapeOnce(b, h, req)
+				}
+				b.ReportMetric(float64(len(body)), "bytes/scrape")
+				b.ReportMetric(float64(series), "series")
+			})
+		}
+	}
+}
+
+func scrapeOnce(b *testing.B, h http.Handler, req *http.Request) []byte {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("scrape: status %d: %s", rec.Code, rec.Body.String())
+	}
+	return rec.Body.Bytes()
+}
+
+// fullCardinalityCollector populates every series of every family. Each
+// histogram gets one observation per classic bucket (and one past the last
+// bound), so classic and native buckets are all in use, and an exemplar.
+func fullCardinalityCollector(native bool) *Collector {
+	c := New(Options{NativeHistograms: native})
+	ex := exemplar{callID: "2f1a1100-b174-40a0-aba7-0b405e01ed92", tsMs: 1767348000000}
+	for id, f := range families {
+		for idx := range f.size {
+			if f.counter {
+				c.apply(obs{fam: familyID(id), idx: uint16(idx), v: 3}, ex)
+				continue
+			}
+			for _, ub := range f.bounds {
+				c.apply(obs{fam: familyID(id), idx: uint16(idx), v: ub * 0.9}, ex)
+			}
+			c.apply(obs{fam: familyID(id), idx: uint16(idx), v: f.bounds[len(f.bounds)-1] * 2}, ex)
+		}
+	}
+	return c
+}
+
+// storedSeries counts the series Prometheus keeps from one scrape body with
+// default settings: every sample line of the text format; from protobuf,
+// one series per native histogram (its classic buckets are not kept unless
+// always_scrape_classic_histograms is set) and buckets, +Inf, _sum and
+// _count for a classic one.
+func storedSeries(body []byte, gzipped, proto bool) (int, error) {
+	var r io.Reader = bytes.NewReader(body)
+	if gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return 0, err
+		}
+		r = zr
+	}
+	if !proto {
+		plain, err := io.ReadAll(r)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for line := range bytes.Lines(plain) {
+			if len(line) > 0 && line[0] != '#' {
+				n++
+			}
+		}
+		return n, nil
+	}
+	dec := expfmt.NewDecoder(r, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	n := 0
+	for {
+		var mf dto.MetricFamily
+		err := dec.Decode(&mf)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range mf.GetMetric() {
+			n += protoSeries(m)
+		}
+	}
+}
+
+func protoSeries(m *dto.Metric) int {
+	h := m.GetHistogram()
+	if h == nil {
+		return 1
+	}
+	if h.Schema != nil || len(h.GetPositiveSpan()) > 0 || h.GetZeroThreshold() > 0 {
+		return 1 // native
+	}
+	bk := h.GetBucket()
+	n := len(bk) + 2 // _sum, _count
+	if len(bk) == 0 || !math.IsInf(bk[len(bk)-1].GetUpperBound(), 1) {
+		n++ // +Inf may be left implicit in protobuf
+	}
+	return n
+}
