@@ -1,0 +1,193 @@
+package poller
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
+
+var soakRecords = flag.Int("soak.records", 1000, "records generated for TestSoak; raise for a longer run")
+
+// soakRates is about 10% of Graph requests faulted, every kind represented.
+var soakRates = map[graphsim.Fault]float64{
+	graphsim.Fault429Seconds: 0.017,
+	graphsim.Fault429Date:    0.01,
+	graphsim.Fault429Bare:    0.01,
+	graphsim.Fault500:        0.01,
+	graphsim.Fault502:        0.01,
+	graphsim.Fault503:        0.01,
+	graphsim.Fault504:        0.01,
+	graphsim.FaultReset:      0.01,
+	graphsim.FaultTruncate:   0.01,
+	graphsim.FaultStall:      0.003,
+}
+
+// newSoakPoller is newTestPoller with a client tuned for many fast
+// retries and a stall timeout, and a full scan on every poll so that
+// records a failed poll missed are listed again by the next.
+func newSoakPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer) (*Poller, *prometheus.Registry) {
+	t.Helper()
+	srv, err := graphsim.NewTLSServer(tenant.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cred, err := azidentity.NewClientSecretCredential("t", "c", "s", &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := graph.New(graph.Config{
+		BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(),
+		ListRate: 100000, TenantRate: 100000,
+		BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+		RequestTimeout: 2 * time.Second, Concurrency: 8,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	p := New(Config{
+		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Nanosecond,
+		StateFile: stateFile, Registerer: reg, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	}, client, collector.Options{})
+	reg.MustRegister(p.Collector())
+	return p, reg
+}
+
+// TestSoak runs generated records through polls under mixed faults, then
+// fault-free polls, and checks from the exposition that every record was
+// ingested exactly once and every series equals the simulator's truth.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test")
+	}
+	n := *soakRecords
+	tenant := graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s", MaxPageSize: 50})
+	now := time.Now()
+	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 42, Count: n, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	addConcurrently(tenant, recs)
+	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, RetryAfter: time.Second, StallFor: 3 * time.Second}
+	tenant.Use(faults.Middleware())
+
+	var logs bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("poller logs:\n%s", lastLines(logs.String(), 40))
+		}
+	})
+	p, reg := newSoakPoller(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs)
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	failedPolls := 0
+	for range 4 {
+		if err := p.Poll(ctx); err != nil {
+			failedPolls++ // expected under faults; the fault-free polls must recover
+		}
+	}
+	faults.SetEnabled(false)
+	for range 2 {
+		if err := p.Poll(ctx); err != nil {
+			t.Fatalf("fault-free poll: %v", err)
+		}
+	}
+	injected := faults.Injected()
+	t.Logf("records %d, faults injected %d %v, failed polls %d, requests %+v",
+		n, faults.Total(), injected, failedPolls, tenant.Requests())
+	if faults.Total() == 0 {
+		t.Fatal("no faults injected: the soak proves nothing")
+	}
+
+	exposition := gatherText(t, reg)
+	diffs, err := callQualityTruth(truth).Compare(bytes.NewReader(exposition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(diffs)
+	for i, d := range diffs {
+		if i == 30 {
+			t.Errorf("... and %d more differences", len(diffs)-30)
+			break
+		}
+		t.Error(d)
+	}
+	got, err := graphsim.ParseExposition(bytes.NewReader(exposition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ingested := got["teams_exporter_records_ingested_total"]; ingested != float64(n) {
+		t.Errorf("teams_exporter_records_ingested_total = %v, want exactly %d", ingested, n)
+	}
+}
+
+// gatherText encodes the registry as a scrape in the text format would.
+func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// callQualityTruth drops the exporter's own series, which the truth
+// cannot know (polls, retries, durations).
+func callQualityTruth(truth graphsim.Truth) graphsim.Truth {
+	out := graphsim.Truth{}
+	for k, v := range truth {
+		if !strings.HasPrefix(k, "teams_exporter_") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// addConcurrently adds records from one goroutine per CPU: Add encodes and
+// decodes each record, which under -race is most of the soak's set-up time.
+func addConcurrently(tenant *graphsim.Tenant, recs []graphsim.Record) {
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(recs); i += workers {
+				tenant.Add(recs[i])
+			}
+		})
+	}
+	wg.Wait()
+}
