@@ -499,6 +499,18 @@ var callQualityPrefixes = []string{
 	"teams_stream_", "teams_streams_total", "teams_network_", "teams_call_", "teams_sessions_total", "teams_feedback_total",
 }
 
+// CallQuality returns the truth's call-quality series only, without the
+// exporter's own (which count what one process did and restart with it).
+func (t Truth) CallQuality() Truth {
+	out := Truth{}
+	for k, v := range t {
+		if isCallQuality(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func isCallQuality(key string) bool {
 	for _, p := range callQualityPrefixes {
 		if strings.HasPrefix(key, p) {

@@ -3,6 +3,7 @@ package poller
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,8 +23,9 @@ import (
 )
 
 // newTestPoller wires a real graph client, with a real azidentity
-// credential, to a simulated tenant over TLS.
-func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs *bytes.Buffer) (*Poller, *prometheus.Registry) {
+// credential, to a simulated tenant over TLS; tune, if given, adjusts the
+// client's and the poller's configuration first.
+func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer, tune func(*graph.Config, *Config)) (*Poller, *prometheus.Registry) {
 	t.Helper()
 	srv, err := graphsim.NewTLSServer(tenant.Handler())
 	if err != nil {
@@ -37,19 +39,23 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := graph.New(graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), ListRate: 1000, TenantRate: 10000})
+	reg := prometheus.NewRegistry()
+	gc := graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), ListRate: 1000, TenantRate: 10000}
+	pc := Config{
+		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
+		StateFile: stateFile, Registerer: reg,
+	}
+	if logs != nil {
+		pc.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	if tune != nil {
+		tune(&gc, &pc)
+	}
+	client, err := graph.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	var logger *slog.Logger
-	if logs != nil {
-		logger = slog.New(slog.NewTextHandler(logs, nil))
-	}
-	p := New(Config{
-		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
-		StateFile: stateFile, Registerer: reg, Logger: logger,
-	}, client, collector.Options{})
+	p := New(pc, client, collector.Options{})
 	reg.MustRegister(p.Collector())
 	return p, reg
 }
@@ -65,7 +71,7 @@ func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 	tenant.Add(recs...)
 	state := filepath.Join(t.TempDir(), "state.json")
 
-	p, reg := newTestPoller(t, tenant, state, nil)
+	p, reg := newTestPoller(t, tenant, state, nil, nil)
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +93,7 @@ func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 	callRecords := sumCounter(t, reg, "teams_call_records_total")
 
 	// A second process on the same state file ingests nothing again.
-	p2, reg2 := newTestPoller(t, tenant, state, nil)
+	p2, reg2 := newTestPoller(t, tenant, state, nil, nil)
 	if err := p2.Restore(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +140,7 @@ func TestCorruptStateFileIsSetAsideAndReported(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			p, _ := newTestPoller(t, newTenant(), state, &logs)
+			p, _ := newTestPoller(t, newTenant(), state, &logs, nil)
 			if err := p.Restore(); err != nil {
 				t.Fatalf("Restore refused to start: %v", err)
 			}

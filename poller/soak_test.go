@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -14,13 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 )
@@ -41,39 +35,14 @@ var soakRates = map[graphsim.Fault]float64{
 	graphsim.FaultStall:      0.003,
 }
 
-// newSoakPoller is newTestPoller with a client tuned for many fast
-// retries and a stall timeout, and a full scan on every poll so that
-// records a failed poll missed are listed again by the next.
-func newSoakPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer) (*Poller, *prometheus.Registry) {
-	t.Helper()
-	srv, err := graphsim.NewTLSServer(tenant.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cred, err := azidentity.NewClientSecretCredential("t", "c", "s", &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := graph.New(graph.Config{
-		BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(),
-		ListRate: 100000, TenantRate: 100000,
-		BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
-		RequestTimeout: 2 * time.Second, Concurrency: 8,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	p := New(Config{
-		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Nanosecond,
-		StateFile: stateFile, Registerer: reg, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	}, client, collector.Options{})
-	reg.MustRegister(p.Collector())
-	return p, reg
+// soakTuning gives the client many fast retries and a stall timeout, and
+// makes every poll a full scan so that records a failed poll missed are
+// listed again by the next.
+func soakTuning(gc *graph.Config, pc *Config) {
+	gc.ListRate, gc.TenantRate = 100000, 100000
+	gc.BackoffBase, gc.BackoffMax = time.Millisecond, 10*time.Millisecond
+	gc.RequestTimeout, gc.Concurrency = 2*time.Second, 8
+	pc.FullScanInterval = time.Nanosecond
 }
 
 // TestSoak runs generated records through polls under mixed faults, then
@@ -97,7 +66,7 @@ func TestSoak(t *testing.T) {
 			t.Logf("poller logs:\n%s", lastLines(logs.String(), 40))
 		}
 	})
-	p, reg := newSoakPoller(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs)
+	p, reg := newTestPoller(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs, soakTuning)
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +93,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	exposition := gatherText(t, reg)
-	diffs, err := callQualityTruth(truth).Compare(bytes.NewReader(exposition))
+	diffs, err := truth.CallQuality().Compare(bytes.NewReader(exposition))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,16 +133,6 @@ func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
 
 // callQualityTruth drops the exporter's own series, which the truth
 // cannot know (polls, retries, durations).
-func callQualityTruth(truth graphsim.Truth) graphsim.Truth {
-	out := graphsim.Truth{}
-	for k, v := range truth {
-		if !strings.HasPrefix(k, "teams_exporter_") {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")

@@ -265,18 +265,6 @@ func (e *exporterProc) assertTruth(t *testing.T, truth graphsim.Truth) {
 	}
 }
 
-// callQualityOnly drops the exporter's own series from a truth: they count
-// what one process did, and a restart begins them again.
-func callQualityOnly(truth graphsim.Truth) graphsim.Truth {
-	out := graphsim.Truth{}
-	for k, v := range truth {
-		if !strings.HasPrefix(k, "teams_exporter_") {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	ts := startTenant(t, nil)
 	now := time.Now()
@@ -371,5 +359,5 @@ func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 
 	e2 := startExporter(t, ts, state, env...)
 	e2.waitFor(t, "two successful polls after the restart", 90*time.Second, successfulPolls(2))
-	e2.assertTruth(t, callQualityOnly(truth))
+	e2.assertTruth(t, truth.CallQuality())
 }
