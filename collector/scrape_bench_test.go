@@ -11,41 +11,50 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
-// acceptProto is what Prometheus asks for when it scrapes native
-// histograms.
-const acceptProto = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+// Accept headers Prometheus sends. Without native histograms it prefers
+// OpenMetrics (Prometheus 2.42's default scrape header); with
+// --enable-feature=native-histograms it asks for protobuf first. Both send
+// Accept-Encoding: gzip.
+const (
+	acceptOpenMetrics = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+	acceptProto       = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7," +
+		"application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.3"
+	acceptText = "text/plain;version=0.0.4"
+)
+
+// scrapeFormats are what BenchmarkScrape requests: the two formats
+// Prometheus negotiates, gzip-compressed, and plain text for reference.
+var scrapeFormats = []struct {
+	name, accept string
+	gzip         bool
+}{
+	{"openmetrics-gzip", acceptOpenMetrics, true},
+	{"protobuf-gzip", acceptProto, true},
+	{"text", acceptText, false},
+}
 
 // BenchmarkScrape renders /metrics through promhttp with every label set of
 // every family populated (the full product of the bounded label lists, more
-// than real data reaches), classic and native, as text and as protobuf,
-// plain and gzip-compressed (Prometheus sends Accept-Encoding: gzip).
-// Besides time per scrape it reports the body size and the series
-// Prometheus would store from that body with its default scrape settings.
+// than real data reaches), classic and native, in the formats Prometheus
+// negotiates and as plain text. The registry and handler are built as
+// cmd/exporter builds them (Go and process collectors beside ours,
+// OpenMetrics enabled). Besides time per scrape it reports the body size and
+// the series Prometheus would store from that body with its default scrape
+// settings.
 func BenchmarkScrape(b *testing.B) {
-	formats := []struct {
-		name, accept string
-		gzip         bool
-	}{
-		{"text", "text/plain;version=0.0.4", false},
-		{"text-gzip", "text/plain;version=0.0.4", true},
-		{"protobuf", acceptProto, false},
-		{"protobuf-gzip", acceptProto, true},
-	}
 	for _, native := range []bool{false, true} {
 		hist := "classic"
 		if native {
 			hist = "native"
 		}
-		c := fullCardinalityCollector(native)
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(c)
-		h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
-		for _, ft := range formats {
+		h := scrapeBenchHandler(fullCardinalityCollector(native))
+		for _, ft := range scrapeFormats {
 			b.Run(hist+"/"+ft.name, func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 				req.Header.Set("Accept", ft.accept)
@@ -66,6 +75,21 @@ func BenchmarkScrape(b *testing.B) {
 			})
 		}
 	}
+}
+
+// scrapeBenchHandler serves c as cmd/exporter serves its collector.
+func scrapeBenchHandler(c *Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		c,
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorHandling:     promhttp.HTTPErrorOnError,
+		Registry:          reg,
+	})
 }
 
 func scrapeOnce(b *testing.B, h http.Handler, req *http.Request) []byte {
@@ -113,6 +137,7 @@ func storedSeries(body []byte, gzipped, proto bool) (int, error) {
 		r = zr
 	}
 	if !proto {
+		// Text and OpenMetrics: every line but comments, # EOF included.
 		plain, err := io.ReadAll(r)
 		if err != nil {
 			return 0, err
