@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
@@ -44,39 +43,11 @@ func BenchmarkDecodeIngest(b *testing.B) {
 }
 
 // benchMeetingJSON builds a meeting record with the given number of
-// sessions (one per person) from graphsim's generated meetings: the first
-// generated meeting is the base, and its sessions are replaced by
-// sessions gathered from all the generated meetings, so the mix of
-// platforms, networks and media stays graphsim's.
+// sessions (one per person) from graphsim's generated meetings
+// (graphsim.MeetingJSON, shared with bench/sdkcompare).
 func benchMeetingJSON(tb testing.TB, sessions int) []byte {
 	tb.Helper()
-	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 4, Count: 3000, Start: start, End: start.Add(24 * time.Hour)})
-	var base *graphsim.Record
-	var pool []graphsim.Session
-	var people []graphsim.IdentitySet
-	for i := range recs {
-		r := &recs[i]
-		if r.JoinWebURL == nil || len(r.Sessions) == 0 {
-			continue // not a meeting
-		}
-		if base == nil {
-			base = r
-		}
-		pool = append(pool, r.Sessions...)
-		people = append(people, r.Participants...)
-		if len(pool) >= sessions {
-			break
-		}
-	}
-	if base == nil || len(pool) < sessions {
-		tb.Fatalf("graphsim gave %d meeting sessions, want %d", len(pool), sessions)
-	}
-	rec := *base
-	rec.Sessions = pool[:sessions]
-	// Graph lists at most 130 participants, as graphsim does.
-	rec.Participants = people[:min(sessions, 130, len(people))]
-	b, err := json.Marshal(rec)
+	b, err := graphsim.MeetingJSON(sessions)
 	if err != nil {
 		tb.Fatal(err)
 	}
