@@ -1,12 +1,17 @@
 package graphsim
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -159,7 +164,7 @@ func TestFaultsDeterministicAndRated(t *testing.T) {
 		f := &Faults{Seed: seed, Rates: rates}
 		out := make([]Fault, 2000)
 		for i := range out {
-			out[i] = f.draw(OpList)
+			out[i] = f.draw(OpList, "")
 		}
 		return out
 	}
@@ -184,15 +189,191 @@ func TestFaultsDeterministicAndRated(t *testing.T) {
 	f := &Faults{Rates: map[Fault]float64{Fault500: 1}}
 	f.SetEnabled(false)
 	for range 100 {
-		if got := f.draw(OpGet); got != "" {
+		if got := f.draw(OpGet, ""); got != "" {
 			t.Fatalf("disabled faults injected %s", got)
 		}
 	}
 	f.SetEnabled(true)
-	if got := f.draw(OpGet); got != Fault500 {
+	if got := f.draw(OpGet, ""); got != Fault500 {
 		t.Errorf("re-enabled faults injected %q", got)
 	}
 	if f.Total() != 1 {
 		t.Errorf("Total %d, want 1", f.Total())
+	}
+}
+
+// TestFaultBodies checks each unreadable-body fault on a get and on the
+// same get inside a $batch: a 200 whose body is broken as documented.
+func TestFaultBodies(t *testing.T) {
+	fixture, err := os.ReadFile("../graph/testdata/callrecord-expanded.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "e523d2ed-2966-4b6b-925b-754a88034cc5"
+	for _, tt := range []struct {
+		fault Fault
+		check func(body []byte) bool // body is the broken answer
+	}{
+		{FaultMalformed, func(b []byte) bool { return !json.Valid(b) && bytes.Contains(b, []byte(",}{,")) }},
+		{FaultWrongDuration, func(b []byte) bool {
+			return bytes.Count(b, []byte(`"averageJitter":"fast"`)) == 2
+		}},
+		{FaultWrongNumber, func(b []byte) bool { return bytes.Count(b, []byte(`"packetUtilization":"12"`)) == 2 }},
+		{FaultWrongDate, func(b []byte) bool {
+			return bytes.Contains(b, []byte(`"startDateTime":5`)) && !bytes.Contains(b, []byte(`"startDateTime":"`))
+		}},
+		{FaultNotArray, func(b []byte) bool { return bytes.Contains(b, []byte(`"sessions":{"count":1}`)) }},
+	} {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			tenant, srv := startTenant(t, Options{})
+			if err := tenant.AddRaw(fixture); err != nil {
+				t.Fatal(err)
+			}
+			tok := fetchToken(t, srv)
+			f := &Faults{Rules: []Rule{{Fault: tt.fault, Op: OpGet, Record: id}}}
+			tenant.Use(f.Middleware())
+			path := "/v1.0/communications/callRecords/" + id + "?$expand=sessions($expand=segments)"
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !tt.check(compactJSON(body)) {
+				t.Errorf("get: status %d, body not broken as documented: %.300s", resp.StatusCode, body)
+			}
+
+			// Inside a $batch: JSON bodies are embedded, others base64-encoded.
+			batch := `{"requests":[{"id":"1","method":"GET","url":"` + strings.TrimPrefix(path, "/v1.0") + `"}]}`
+			req, _ = http.NewRequest(http.MethodPost, srv.URL+"/v1.0/$batch", strings.NewReader(batch))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err = srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Responses []struct {
+					Status int             `json:"status"`
+					Body   json.RawMessage `json:"body"`
+				} `json:"responses"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || len(out.Responses) != 1 || out.Responses[0].Status != 200 {
+				t.Fatalf("batch: %v %+v", err, out)
+			}
+			item := []byte(out.Responses[0].Body)
+			if tt.fault == FaultMalformed {
+				var b64 string
+				if json.Unmarshal(item, &b64) != nil {
+					t.Fatalf("batch: malformed item body not base64: %.100s", item)
+				}
+				item, _ = base64.StdEncoding.DecodeString(b64)
+			}
+			if !tt.check(compactJSON(item)) {
+				t.Errorf("batch item body not broken as documented: %.300s", item)
+			}
+			if got := f.Injected()[tt.fault]; got != 2 {
+				t.Errorf("injected %d, want 2", got)
+			}
+		})
+	}
+}
+
+// compactJSON removes insignificant space from valid JSON, so that checks
+// can look for "key":value.
+func compactJSON(b []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// TestFaultRules checks a schedule: which requests a rule matches, Skip
+// and Times, and that the rated faults still apply elsewhere.
+func TestFaultRules(t *testing.T) {
+	tenant, srv := startTenant(t, Options{})
+	tenant.Add(simpleRecord("r1", time.Now().Add(-time.Hour), 1), simpleRecord("r2", time.Now().Add(-time.Hour), 1))
+	tok := fetchToken(t, srv)
+	f := &Faults{Rules: []Rule{
+		{Fault: Fault500, Op: OpGet, Record: "r1", Skip: 1, Times: 2},
+		{Fault: FaultNotFound, Op: OpGet, Record: "r2", Times: 1},
+		{Fault: Fault503}, // every Graph request, but only after the rules above
+	}}
+	f.Rules[2].Skip = 1 << 30
+	tenant.Use(f.Middleware())
+	get := func(id string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1.0/communications/callRecords/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var got []int
+	for _, id := range []string{"r1", "r2", "r1", "r1", "r2", "r1"} {
+		got = append(got, get(id))
+	}
+	if want := []int{200, 404, 500, 500, 200, 200}; !slices.Equal(got, want) {
+		t.Errorf("statuses %v, want %v", got, want)
+	}
+	if inj := f.Injected(); inj[Fault500] != 2 || inj[FaultNotFound] != 1 || inj[Fault503] != 0 {
+		t.Errorf("injected %v", inj)
+	}
+	if resp, err := srv.Client().PostForm(srv.URL+"/"+testTenant+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {testClient}, "client_secret": {testSecret},
+		"scope": {srv.URL + "/.default"},
+	}); err != nil || resp.StatusCode != 200 {
+		t.Errorf("a rule without Op faulted a token request: %v", err)
+	}
+}
+
+// TestFaultRepeat lists in pages of two with the second page repeating the
+// first page's last record.
+func TestFaultRepeat(t *testing.T) {
+	tenant, srv := startTenant(t, Options{})
+	base := time.Now().Add(-time.Hour)
+	for i := range 5 {
+		tenant.Add(simpleRecord(fmt.Sprintf("r%d", i), base.Add(time.Duration(i)*time.Minute), 0))
+	}
+	tok := fetchToken(t, srv)
+	f := &Faults{Rules: []Rule{{Fault: FaultRepeat, Op: OpList, Skip: 1, Times: 1}}}
+	tenant.Use(f.Middleware())
+	var ids []string
+	for next := srv.URL + "/v1.0/communications/callRecords"; next != ""; {
+		req, _ := http.NewRequest(http.MethodGet, next, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Prefer", "odata.maxpagesize=2")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Value []struct {
+				ID string `json:"id"`
+			} `json:"value"`
+			Next string `json:"@odata.nextLink"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range page.Value {
+			ids = append(ids, v.ID)
+		}
+		next = page.Next
+	}
+	if want := []string{"r0", "r1", "r1", "r2", "r3", "r4"}; !slices.Equal(ids, want) {
+		t.Errorf("listed %v, want %v", ids, want)
+	}
+	if f.Injected()[FaultRepeat] != 1 {
+		t.Errorf("injected %v", f.Injected())
 	}
 }
