@@ -115,12 +115,29 @@ func run(w io.Writer, expandedPath string, rounds int, minSpeed, minAllocs float
 	if err := tw.Flush(); err != nil {
 		return false, err
 	}
+	if err := printFindings(w, recs[0].JSON); err != nil {
+		return false, err
+	}
 	if !ok {
 		fmt.Fprintln(w, "\nFAIL: a budget is missed")
 	} else {
 		fmt.Fprintln(w, "\nok: every record within budget")
 	}
 	return ok, nil
+}
+
+// printFindings lists where the SDK loses data of the example record, for
+// the reader of the CI log; they are facts, not budgets.
+func printFindings(w io.Writer, expanded []byte) error {
+	fs, err := sdkcompare.SDKFindings(expanded)
+	if err != nil {
+		return fmt.Errorf("SDK findings: %w", err)
+	}
+	fmt.Fprintln(w, "\nwhat the SDK makes of the example record (not budgets):")
+	for _, f := range fs {
+		fmt.Fprintf(w, "  %s\n    Graph:    %s\n    exporter: %s\n    SDK:      %s\n", f.What, f.Graph, f.Exporter, f.SDK)
+	}
+	return nil
 }
 
 func median[T any](xs []T, key func(T) float64) float64 {
