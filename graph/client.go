@@ -267,12 +267,21 @@ func (c *Client) do(ctx context.Context, op Operation, newReq func(context.Conte
 // doN is do for a request that carries n Graph requests ($batch).
 func (c *Client) doN(ctx context.Context, op Operation, n int, newReq func(context.Context) (*http.Request, error), v any) error {
 	var lastErr error
+	renewed := false
 	for attempt := 0; ; attempt++ {
 		wait, err := c.attempt(ctx, op, n, newReq, v)
 		if err == nil {
 			return nil
 		}
 		lastErr = err
+		if !renewed && isUnauthorized(err) {
+			// Once per request: a second 401 with a new token is real.
+			renewed = true
+			if rerr := c.renewToken(ctx); rerr != nil {
+				return fmt.Errorf("%w (renewing the token: %w)", lastErr, rerr)
+			}
+			continue
+		}
 		if wait < 0 || attempt >= c.retries {
 			return lastErr
 		}
@@ -365,8 +374,7 @@ func (c *Client) decode(resp *http.Response, v any) error {
 		return fmt.Errorf("%w (%d bytes declared)", ErrBodyTooLarge, resp.ContentLength)
 	}
 	lr := &limitedReader{r: resp.Body, n: c.maxBody}
-	dec := json.NewDecoder(lr)
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSON(lr, v); err != nil {
 		if lr.exceeded {
 			return ErrBodyTooLarge
 		}
@@ -406,6 +414,23 @@ var errBodyRead = errors.New("read body")
 func drainAndClose(body io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, body, 4<<10) // lets the connection be reused
 	_ = body.Close()
+}
+
+func isUnauthorized(err error) bool {
+	var gerr *Error
+	return errors.As(err, &gerr) && gerr.Status == http.StatusUnauthorized
+}
+
+// renewToken makes the credential fetch a new token past its cache: Graph
+// refused the cached one (revoked, or expired early by clock skew), and the
+// credential would hand it out again until its own idea of the expiry, up
+// to an hour of failed polls. A claims challenge is the only way azidentity
+// bypasses its cache; an "nbf" claim for a token issued from now on is what
+// Graph's own continuous-access challenges ask for.
+func (c *Client) renewToken(ctx context.Context) error {
+	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+	_, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}, Claims: claims})
+	return err
 }
 
 func (c *Client) authorize(ctx context.Context, req *http.Request) error {

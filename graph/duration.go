@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Duration is an ISO 8601 duration that Graph may send as null or leave out.
@@ -19,7 +21,22 @@ type Duration struct {
 func (d Duration) Seconds() float64 { return d.Value.Seconds() }
 
 // UnmarshalJSON accepts a JSON string holding an ISO 8601 duration, or null.
-func (d *Duration) UnmarshalJSON(b []byte) error {
+// The string is taken as it stands: an escaped character is not a valid
+// duration character.
+func (d *Duration) UnmarshalJSON(b []byte) error { return d.fromJSON(b) }
+
+// UnmarshalJSONFrom is UnmarshalJSON for the JSON v2 decoder that
+// UnmarshalCallRecord uses: it reads the raw value in place, so the value is
+// neither scanned twice nor copied.
+func (d *Duration) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	b, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return d.fromJSON(b)
+}
+
+func (d *Duration) fromJSON(b []byte) error {
 	if isNull(b) {
 		*d = Duration{}
 		return nil
@@ -27,9 +44,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return fmt.Errorf("duration: want a JSON string, got %s", truncate(b))
 	}
-	v, err := ParseDuration(string(b[1 : len(b)-1]))
+	raw := b[1 : len(b)-1]
+	// The conversion does not escape, so a short string costs no
+	// allocation; the error path builds ParseDuration's error.
+	v, err := parseDuration(string(raw))
 	if err != nil {
-		return err
+		return durationError(raw, err)
 	}
 	*d = Duration{Value: v, Valid: true}
 	return nil
@@ -53,9 +73,13 @@ var errDurationSyntax = errors.New("not an ISO 8601 duration")
 func ParseDuration(s string) (time.Duration, error) {
 	d, err := parseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("parse duration %q: %w", truncate([]byte(s)), err)
+		return 0, durationError([]byte(s), err)
 	}
 	return d, nil
+}
+
+func durationError(s []byte, err error) error {
+	return fmt.Errorf("parse duration %s: %w", truncate(s), err)
 }
 
 func parseDuration(s string) (time.Duration, error) {

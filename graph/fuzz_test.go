@@ -9,7 +9,8 @@ import (
 	"github.com/teams-exporter/teams-exporter/graph"
 )
 
-// FuzzDecodeCallRecord feeds arbitrary bodies through the record decoder and
+// FuzzDecodeCallRecord feeds arbitrary bodies through the record decoder
+// (UnmarshalCallRecord, as the client decodes) and
 // on into the collector: nothing may panic, and a body that decodes must be
 // observable.
 func FuzzDecodeCallRecord(f *testing.F) {
@@ -25,7 +26,7 @@ func FuzzDecodeCallRecord(f *testing.F) {
 	col := collector.New(collector.Options{NativeHistograms: true})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var rec graph.CallRecord
-		if err := json.Unmarshal(body, &rec); err != nil {
+		if err := graph.UnmarshalCallRecord(body, &rec); err != nil {
 			return
 		}
 		col.Ingest(&rec)

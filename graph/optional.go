@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Number is a JSON number that Graph may send as null or leave out. Valid is
@@ -15,11 +17,25 @@ type Number struct {
 
 // UnmarshalJSON accepts a JSON number or null; anything else is an error, so
 // a record with a wrongly typed field is refused whole rather than half read.
-func (n *Number) UnmarshalJSON(b []byte) error {
+func (n *Number) UnmarshalJSON(b []byte) error { return n.fromJSON(b) }
+
+// UnmarshalJSONFrom is UnmarshalJSON for the JSON v2 decoder that
+// UnmarshalCallRecord uses: it reads the raw value in place, so the value is
+// neither scanned twice nor copied.
+func (n *Number) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	b, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return n.fromJSON(b)
+}
+
+func (n *Number) fromJSON(b []byte) error {
 	if isNull(b) {
 		*n = Number{}
 		return nil
 	}
+	// The conversion does not escape, so it costs no allocation.
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || len(b) == 0 || b[0] == '"' {
 		return fmt.Errorf("number: want a JSON number, got %s", truncate(b))

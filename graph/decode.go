@@ -1,0 +1,36 @@
+package graph
+
+import (
+	"io"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Graph's bodies are decoded with JSON v2 (github.com/go-json-experiment/json,
+// the module behind Go's encoding/json/v2): encoding/json v1 scans a body
+// once to validate it and again to decode it, and spent most of the exporter's
+// time per record doing so; v2 does both in one pass, about twice as fast.
+//
+// decodeOptions keep v1's leniency where Graph's data could otherwise be
+// refused whole: a repeated member name is allowed (the last one wins), and
+// invalid UTF-8 in a string becomes U+FFFD. Member names match exactly, as
+// OData's JSON is case-sensitive (v1 also matched "ID" to "id").
+var decodeOptions = jsonv2.JoinOptions(
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// UnmarshalCallRecord decodes one call record as Graph sends it (GET
+// /communications/callRecords/{id}) into rec. Unknown members are ignored;
+// null or absent numbers and durations stay not Valid; a member of the wrong
+// JSON type is an error.
+func UnmarshalCallRecord(data []byte, rec *CallRecord) error {
+	return jsonv2.Unmarshal(data, rec, decodeOptions)
+}
+
+// decodeJSON reads one JSON value from r into v, which must be all r holds
+// (apart from white space).
+func decodeJSON(r io.Reader, v any) error {
+	return jsonv2.UnmarshalRead(r, v, decodeOptions)
+}
