@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -68,12 +69,30 @@ type batchResponseItem struct {
 	ID      string            `json:"id"`
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
-	// Body is decoded in the same pass as the envelope: a record when the
-	// status is 200, an OData error otherwise.
-	Body struct {
+	Body    batchItemBody     `json:"body"`
+}
+
+// batchItemBody is a record when the status is 200, an OData error
+// otherwise. It is decoded on its own, so that one item that cannot be read
+// (broken JSON embedded as base64, a field of the wrong type) fails only
+// its own record and not the 19 others of its $batch.
+type batchItemBody struct {
+	CallRecord
+	odataError
+	err error // why the body could not be read
+}
+
+func (b *batchItemBody) UnmarshalJSON(data []byte) error {
+	var v struct {
 		CallRecord
 		odataError
-	} `json:"body"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		b.err = err
+		return nil
+	}
+	b.CallRecord, b.odataError = v.CallRecord, v.odataError
+	return nil
 }
 
 // fetchBatch sends ids as one $batch, retrying only the items Graph
@@ -130,6 +149,10 @@ func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchRespo
 		}
 		c.obs.ObserveRequest(OpGet, statusCode(item.Status), elapsed)
 		if item.Status/100 == 2 {
+			if err := item.Body.err; err != nil {
+				fn(id, nil, fmt.Errorf("get call record: decode $batch item: %w", err))
+				continue
+			}
 			rec := item.Body.CallRecord
 			full, err := c.finishRecord(ctx, id, &rec)
 			fn(id, full, err)
