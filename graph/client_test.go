@@ -215,9 +215,14 @@ func TestRetries(t *testing.T) {
 			wantCalls: 5,
 		},
 		{
-			name:      "401 is final",
+			name:      "401 is retried once with a renewed token",
 			responses: []func(http.ResponseWriter){status(401), ok()},
-			wantErr:   true, wantCalls: 1,
+			wantCalls: 2,
+		},
+		{
+			name:      "a second 401 is final",
+			responses: []func(http.ResponseWriter){status(401), status(401), ok()},
+			wantErr:   true, wantCalls: 2,
 		},
 		{
 			name:      "retries are bounded",
