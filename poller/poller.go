@@ -223,7 +223,9 @@ func (p *Poller) poll(ctx context.Context, from, to time.Time) (pollResult, erro
 	var ingested, failed atomic.Int64
 	p.src.GetCallRecords(ctx, ids, func(id string, rec *graph.CallRecord, err error) {
 		if err != nil {
-			failed.Add(1)
+			if !errors.Is(err, graph.ErrNotFound) {
+				failed.Add(1) // an expired record is an answer, not a failure
+			}
 			p.fetchFailed(id, err)
 			return
 		}
