@@ -37,8 +37,12 @@ type Collector struct {
 	native bool
 	now    func() time.Time
 
-	mu     sync.RWMutex
-	series [numFamilies][]*series // indexed by family, then label-set index
+	mu      sync.RWMutex
+	series  [numFamilies][]*series // indexed by family, then label-set index
+	version uint64                 // bumped by every change of series, under mu
+
+	viewMu sync.Mutex // serialises view builds; taken before mu
+	view   *view      // the series rendered at some version, for scrapes
 }
 
 // series is the cumulative state of one label set.
@@ -96,6 +100,7 @@ func (c *Collector) Ingest(rec *graph.CallRecord) Stats {
 		ex.callID = strings.Clone(rec.ID)
 	}
 	c.mu.Lock()
+	c.version++
 	for _, o := range buf {
 		if c.apply(o, ex) {
 			st.Observations++
@@ -178,42 +183,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect emits every series as a const metric. The state is copied under
-// the read lock and the channel is fed after it is released, so a slow
-// scrape does not hold up Ingest.
+// Collect emits every series as a const metric. The metrics come from a
+// view of the store that is built once per change and shared by scrapes,
+// so a scrape neither copies the store nor holds up Ingest.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.RLock()
-	var metrics []prometheus.Metric
-	for id, f := range families {
-		for _, s := range c.series[id] {
-			if s == nil {
-				continue
-			}
-			metrics = append(metrics, c.metricOf(f, s))
-		}
-	}
-	c.mu.RUnlock()
-	for _, m := range metrics {
+	for _, m := range c.currentView().metrics {
 		ch <- m
 	}
-}
-
-func (c *Collector) metricOf(f *family, s *series) prometheus.Metric {
-	if f.counter {
-		return &counterMetric{desc: f.desc, labels: s.labels, value: s.count, ex: s.ex}
-	}
-	m := &histogramMetric{
-		desc:   f.desc,
-		labels: s.labels,
-		bounds: f.bounds,
-		counts: append([]uint64(nil), s.counts...),
-		sum:    s.sum,
-		count:  s.count,
-		ex:     s.ex,
-	}
-	if c.native {
-		n := s.native.clone()
-		m.native = &n
-	}
-	return m
 }

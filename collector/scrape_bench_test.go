@@ -47,13 +47,18 @@ var scrapeFormats = []struct {
 // OpenMetrics enabled). Besides time per scrape it reports the body size and
 // the series Prometheus would store from that body with its default scrape
 // settings.
-func BenchmarkScrape(b *testing.B) {
+func BenchmarkScrape(b *testing.B) { benchScrape(b, scrapeBenchHandler, nil) }
+
+// benchScrape runs the scrape benchmark with the handler that serve builds
+// for a collector. Before each scrape it calls change, if given.
+func benchScrape(b *testing.B, serve func(*Collector) http.Handler, change func(*Collector)) {
 	for _, native := range []bool{false, true} {
 		hist := "classic"
 		if native {
 			hist = "native"
 		}
-		h := scrapeBenchHandler(fullCardinalityCollector(native))
+		c := fullCardinalityCollector(native)
+		h := serve(c)
 		for _, ft := range scrapeFormats {
 			b.Run(hist+"/"+ft.name, func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -67,9 +72,14 @@ func BenchmarkScrape(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportAllocs()
+				cpu0 := processCPUTime(b)
 				for b.Loop() {
+					if change != nil {
+						change(c)
+					}
 					scrapeOnce(b, h, req)
 				}
+				b.ReportMetric(float64(processCPUTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 				b.ReportMetric(float64(len(body)), "bytes/scrape")
 				b.ReportMetric(float64(series), "series")
 			})

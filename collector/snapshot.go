@@ -105,6 +105,7 @@ func (c *Collector) Restore(s Snapshot) error {
 	}
 	c.mu.Lock()
 	c.series = store
+	c.version++
 	c.mu.Unlock()
 	return nil
 }

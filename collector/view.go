@@ -1,0 +1,181 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// view is the store rendered as protobuf metrics at one version. Building
+// it for every scrape cost most of a full-cardinality scrape (thousands of
+// series, hundreds of thousands of small allocations), while the store
+// changes far less often than it is scraped: the exporter's published
+// collector changes once per poll. A view is immutable once built and is
+// shared by every scrape until the store changes.
+type view struct {
+	version uint64
+	// families holds the non-empty families sorted by name, their
+	// metrics sorted by label values: what a registry's Gather returns.
+	families []*dto.MetricFamily
+	// metrics holds the same metrics for Collect, in the same order.
+	metrics []prometheus.Metric
+}
+
+// cachedMetric is one series of a view: a prometheus.Metric whose Write
+// shares the view's protobuf parts instead of building new ones.
+type cachedMetric struct {
+	desc *prometheus.Desc
+	m    *dto.Metric
+}
+
+func (m cachedMetric) Desc() *prometheus.Desc { return m.desc }
+
+// Write hands out the view's parts. They are never modified after the view
+// is built, and neither the registry nor the exposition encoders modify the
+// parts of a written metric, so concurrent scrapes can share them.
+func (m cachedMetric) Write(out *dto.Metric) error {
+	out.Label = m.m.Label
+	out.Counter = m.m.Counter
+	out.Histogram = m.m.Histogram
+	return nil
+}
+
+// currentView returns the view of the store's current version, building it
+// if the store changed since the last one. Concurrent callers wait for one
+// build instead of each building their own.
+func (c *Collector) currentView() *view {
+	c.viewMu.Lock()
+	defer c.viewMu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v := c.view; v != nil && v.version == c.version {
+		return v
+	}
+	c.view = c.buildView()
+	return c.view
+}
+
+// buildView renders every series; c.mu must be held.
+func (c *Collector) buildView() *view {
+	v := &view{version: c.version}
+	for id, f := range families {
+		var ms []*dto.Metric
+		for _, s := range c.series[id] {
+			if s != nil {
+				ms = append(ms, c.protoOf(f, s))
+			}
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		slices.SortFunc(ms, compareLabelValues)
+		mf := &dto.MetricFamily{Name: new(f.name), Help: new(f.help), Metric: ms}
+		mf.Type = dto.MetricType_HISTOGRAM.Enum()
+		if f.counter {
+			mf.Type = dto.MetricType_COUNTER.Enum()
+		}
+		v.families = append(v.families, mf)
+	}
+	slices.SortFunc(v.families, func(a, b *dto.MetricFamily) int {
+		return strings.Compare(a.GetName(), b.GetName())
+	})
+	for _, mf := range v.families {
+		desc := families[familyByName[mf.GetName()]].desc
+		for _, m := range mf.Metric {
+			v.metrics = append(v.metrics, cachedMetric{desc: desc, m: m})
+		}
+	}
+	return v
+}
+
+// protoOf renders one series; c.mu must be held. The counts are read in
+// place: the result holds no reference to the store.
+func (c *Collector) protoOf(f *family, s *series) *dto.Metric {
+	var m prometheus.Metric
+	if f.counter {
+		m = &counterMetric{desc: f.desc, labels: s.labels, value: s.count, ex: s.ex}
+	} else {
+		h := &histogramMetric{desc: f.desc, labels: s.labels, bounds: f.bounds, counts: s.counts, sum: s.sum, count: s.count, ex: s.ex}
+		if c.native {
+			h.native = &s.native
+		}
+		m = h
+	}
+	out := &dto.Metric{}
+	_ = m.Write(out) // never fails
+	return out
+}
+
+// compareLabelValues orders metrics as client_golang's registry does: by
+// their label values, the labels being sorted by name.
+func compareLabelValues(a, b *dto.Metric) int {
+	if n := len(a.Label) - len(b.Label); n != 0 {
+		return n
+	}
+	for i, lp := range a.Label {
+		if c := strings.Compare(lp.GetValue(), b.Label[i].GetValue()); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// Gather returns the collector's families, sorted by name, as a registry
+// would gather them, so that the collector can be served without a
+// registry (see Gatherer). The families are shared with other scrapes:
+// callers must not modify them.
+func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
+	return c.currentView().families, nil
+}
+
+// Gatherer serves reg's families and c's together, sorted by name, for
+// promhttp.HandlerForTransactional; c must not also be registered with reg,
+// and reg's families must come sorted by name, as a registry's do.
+//
+// Registering c with a registry works too, but then every scrape hands each
+// of c's series through the registry's per-metric consistency checks
+// (hashing its label values, checking them for duplicates) and sorts them
+// again: a large part of a scrape at full cardinality. Here they are
+// skipped for c's families, which need none: their names, help texts and
+// label names are fixed, and every label set is one index of a bounded
+// enum product, so no two series of a family can share one (the package's
+// tests gather a fully populated collector through a pedantic registry to
+// hold it to that). Only family names are checked: a family that both
+// gatherers return is an error, as a registry would report it.
+func Gatherer(reg prometheus.Gatherer, c *Collector) prometheus.TransactionalGatherer {
+	return mergedGatherer{reg: reg, c: c}
+}
+
+type mergedGatherer struct {
+	reg prometheus.Gatherer
+	c   *Collector
+}
+
+func (g mergedGatherer) Gather() ([]*dto.MetricFamily, func(), error) {
+	regMFs, err := g.reg.Gather()
+	own := g.c.currentView().families
+	out := make([]*dto.MetricFamily, 0, len(regMFs)+len(own))
+	i, j := 0, 0
+	for i < len(regMFs) && j < len(own) {
+		switch cmp := strings.Compare(regMFs[i].GetName(), own[j].GetName()); {
+		case cmp < 0:
+			out = append(out, regMFs[i])
+			i++
+		case cmp > 0:
+			out = append(out, own[j])
+			j++
+		default: // keep the registered family, as if c's had failed to register
+			err = errors.Join(err, fmt.Errorf("metric family %s is both registered and the collector's", own[j].GetName()))
+			out = append(out, regMFs[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, regMFs[i:]...)
+	out = append(out, own[j:]...)
+	return out, func() {}, err
+}
