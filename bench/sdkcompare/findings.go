@@ -38,7 +38,7 @@ const (
 //     the property to nil, as if Graph had sent nothing.
 func SDKFindings(expanded []byte) ([]Finding, error) {
 	var exp graph.CallRecord
-	if err := json.Unmarshal(expanded, &exp); err != nil {
+	if err := graph.UnmarshalCallRecord(expanded, &exp); err != nil {
 		return nil, fmt.Errorf("exporter decode: %w", err)
 	}
 	sdk, err := SDKParse(expanded)
@@ -90,7 +90,7 @@ func SDKFindings(expanded []byte) ([]Finding, error) {
 		return nil, fmt.Errorf("example record has no android platform to replace")
 	}
 	var expFuture graph.CallRecord
-	if err := json.Unmarshal(future, &expFuture); err != nil {
+	if err := graph.UnmarshalCallRecord(future, &expFuture); err != nil {
 		return nil, fmt.Errorf("exporter decode: %w", err)
 	}
 	sdkFuture, err := SDKParse(future)

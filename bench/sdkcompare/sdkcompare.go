@@ -1,7 +1,6 @@
 package sdkcompare
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -59,7 +58,7 @@ func Records(expandedPath string) ([]Record, error) {
 // neither is measured doing less than the other expects.
 func (r Record) check() error {
 	var rec graph.CallRecord
-	if err := json.Unmarshal(r.JSON, &rec); err != nil {
+	if err := graph.UnmarshalCallRecord(r.JSON, &rec); err != nil {
 		return fmt.Errorf("%s: exporter decode: %w", r.Name, err)
 	}
 	if len(rec.Sessions) != r.Sessions {
@@ -76,11 +75,11 @@ func (r Record) check() error {
 }
 
 // ExporterDecodeIngest is what the exporter does with one record body:
-// json.Unmarshal into graph.CallRecord, then Ingest into the collector, as
-// collector's BenchmarkDecodeIngest does.
+// graph.UnmarshalCallRecord (the client's decoder), then Ingest into the
+// collector, as collector's BenchmarkDecodeIngest does.
 func ExporterDecodeIngest(c *collector.Collector, body []byte) error {
 	var rec graph.CallRecord
-	if err := json.Unmarshal(body, &rec); err != nil {
+	if err := graph.UnmarshalCallRecord(body, &rec); err != nil {
 		return fmt.Errorf("decode call record: %w", err)
 	}
 	c.Ingest(&rec)
