@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -88,14 +90,14 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(),
 	)
-	graphMetrics := poller.NewGraphMetrics(reg)
+	health := &graphHealth{Observer: poller.NewGraphMetrics(reg)}
 
 	var src *source
 	var err error
 	if cfg.Demo {
-		src, err = startDemo(ctx, cfg, graphMetrics, logger)
+		src, err = startDemo(ctx, cfg, health, logger)
 	} else {
-		src, err = graphSource(cfg, graphMetrics)
+		src, err = graphSource(cfg, health)
 	}
 	if err != nil {
 		return err
@@ -106,7 +108,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		BaseURL:     src.graphURL,
 		Credential:  src.credential,
 		HTTPClient:  src.httpClient,
-		Observer:    graphMetrics,
+		Observer:    health,
 		Logger:      logger.With("component", "graph"),
 		Concurrency: cfg.Concurrency,
 	})
@@ -135,7 +137,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	}()
 
 	srv := &http.Server{
-		Handler:           routes(cfg, reg, p.Ready, logger),
+		Handler: routes(cfg, reg, func() bool {
+			return p.Ready() && !health.failingLongerThan(3*cfg.PollInterval)
+		}, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	served := make(chan error, 1)
@@ -174,6 +178,37 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 		return nil, err
 	}
 	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
+}
+
+// graphHealth passes Graph request outcomes on to the metrics and remembers
+// since when every request has failed. The poller learns of a failure only
+// when a poll gives up, which with retries and Retry-After can be many poll
+// intervals after Graph began to fail; /readyz must turn 503 once Graph has
+// failed for more than three intervals, whether or not a poll has ended.
+type graphHealth struct {
+	graph.Observer
+	mu           sync.Mutex
+	failingSince time.Time // zero while the last answer was a good one
+}
+
+func (h *graphHealth) ObserveRequest(op graph.Operation, code string, d time.Duration) {
+	h.Observer.ObserveRequest(op, code, d)
+	// 404 is Graph working: an expired record.
+	ok := strings.HasPrefix(code, "2") || code == "404"
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case ok:
+		h.failingSince = time.Time{}
+	case h.failingSince.IsZero():
+		h.failingSince = time.Now().Add(-d) // failing since the request was sent
+	}
+}
+
+func (h *graphHealth) failingLongerThan(d time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.failingSince.IsZero() && time.Since(h.failingSince) > d
 }
 
 // buildInfo is teams_exporter_build_info with exactly SPEC's labels.
