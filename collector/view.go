@@ -132,6 +132,15 @@ func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 	return c.currentView().families, nil
 }
 
+// GatherVersion is Gather with the version of the store that the families
+// show. The version changes with every change of the store, so a caller can
+// keep what it derives from the families (an encoded exposition, say) until
+// the version changes.
+func (c *Collector) GatherVersion() ([]*dto.MetricFamily, uint64) {
+	v := c.currentView()
+	return v.families, v.version
+}
+
 // Gatherer serves reg's families and c's together, sorted by name, for
 // promhttp.HandlerForTransactional; c must not also be registered with reg,
 // and reg's families must come sorted by name, as a registry's do.

@@ -82,9 +82,17 @@ func TestViewSharedBetweenScrapes(t *testing.T) {
 	if c.currentView() != v {
 		t.Error("view rebuilt without a change")
 	}
+	_, ver := c.GatherVersion()
 	c.Ingest(loadRecord(t, expandedPath))
 	if c.currentView() == v {
 		t.Error("view not rebuilt after Ingest")
+	}
+	mfs, ver2 := c.GatherVersion()
+	if ver2 == ver {
+		t.Error("version unchanged after Ingest")
+	}
+	if want, _ := c.Gather(); &want[0] != &mfs[0] {
+		t.Error("GatherVersion and Gather disagree")
 	}
 }
 
