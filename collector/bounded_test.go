@@ -1,0 +1,226 @@
+package collector
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/graph"
+)
+
+// boundedSpec is SPEC's list of values for every label, fallbacks included
+// ("unknown", "other", "unclassified").
+var boundedSpec = map[string][]string{
+	"platform":        {"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"},
+	"connection_type": {"wired", "wifi", "mobile", "tunnel", "unknown"},
+	"direction":       {"inbound", "outbound"},
+	"media":           {"audio", "video", "screen_sharing", "data", "other"},
+	"type":            {"groupCall", "peerToPeer", "unknown"},
+	"rating":          {"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"},
+	"quality":         {"good", "poor", "unclassified"},
+}
+
+// boundedMediaLabels give every media label value once.
+var boundedMediaLabels = []string{"main-audio", "main-video", "applicationsharing-video", "data", "whiteboard"}
+
+// boundedStream is a stream with every field measured, good or poor by
+// every CQD rule, or one that no rule classifies.
+func boundedStream(dir, quality string) graph.MediaStream {
+	s := graph.MediaStream{
+		StreamDirection: dir, AverageJitter: ms(10), AveragePacketLossRate: num(0.01),
+		AverageRoundTripTime: ms(100), AverageAudioDegradation: num(0.5), AverageRatioOfConcealedSamples: num(0.02),
+		AverageAudioNetworkJitter: ms(12), AverageBandwidthEstimate: num(1e6), AverageVideoPacketLossRate: num(0.01),
+		AverageFreezeDuration: ms(300), LowFrameRateRatio: num(0.1),
+	}
+	switch quality {
+	case "good":
+		s.PacketUtilization, s.AverageVideoFrameLossPercentage, s.AverageVideoFrameRate, s.PostForwardErrorCorrectionPacketLossRate = num(1000), num(1), num(30), num(0.01)
+	case "poor":
+		s.PacketUtilization, s.AverageJitter, s.AverageVideoFrameLossPercentage = num(1000), ms(100), num(80)
+	}
+	return s
+}
+
+// boundedRecords builds records that together use every allowed label
+// combination: each platform, connection type and media label, both
+// directions, the three qualities, every call type and every rating.
+func boundedRecords() []*graph.CallRecord {
+	start := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	platforms := []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknownFutureValue"}
+	conns := []string{"wired", "wifi", "mobile", "tunnel", "unknownFutureValue"}
+	var recs []*graph.CallRecord
+	for _, p := range platforms {
+		for ci, c := range conns {
+			for mi, label := range boundedMediaLabels {
+				i := len(recs)
+				client := clientEndpoint(p)
+				client.Feedback = &graph.Feedback{Rating: boundedSpec["rating"][(ci*len(boundedMediaLabels)+mi)%7]}
+				var streams []graph.MediaStream
+				for _, dir := range []string{graph.CallerToCallee, graph.CalleeToCaller} {
+					for _, q := range boundedSpec["quality"] {
+						streams = append(streams, boundedStream(dir, q))
+					}
+				}
+				net := &graph.NetworkInfo{ConnectionType: c, LinkSpeed: num(1e8), SentQualityEventRatio: num(0.1),
+					ReceivedQualityEventRatio: num(0.1), DelayEventRatio: num(0.1), BandwidthLowEventRatio: num(0.1)}
+				recs = append(recs, &graph.CallRecord{
+					ID: fmt.Sprintf("bounded-%d", i), Type: []string{"groupCall", "peerToPeer", "unknownFutureValue"}[i%3],
+					StartDateTime: start, EndDateTime: start.Add(10 * time.Minute),
+					Sessions: []graph.Session{{
+						Caller: client, Callee: serverEndpoint(),
+						Segments: []graph.Segment{{
+							Caller: client, Callee: serverEndpoint(),
+							Media: []graph.Media{{Label: label, CallerNetwork: net, Streams: streams}},
+						}},
+					}},
+				})
+			}
+		}
+	}
+	return recs
+}
+
+// boundedHostilePool holds strings no label may carry, and near misses of
+// valid values.
+var boundedHostilePool = []string{
+	"", " ", "unknownFutureValue", "Windows ", " windows", "windows\x00", "win dows", "linux", "tizen",
+	"ipphone2", "wired\n", "wifi6", "5G", "satellite", "mainaudio", "audioo", "main-vid", "vbs", "VIDEO-ish",
+	"callerToCallee ", "both", "inbound", "outbound", "callertocallee-x", "teams", "skypeForBusiness",
+	"Ω≈ç√", "平台", "🙂🙂", "\u202ewindows", "\xff\xfe", "a\"b", "x{y=\"z\"}", "user@example.com", "10.0.0.1",
+	"00:11:22:33:44:55", strings.Repeat("w", 5000), strings.Repeat("🙂", 1000),
+}
+
+func boundedHostile(r *rand.Rand) string {
+	s := boundedHostilePool[r.IntN(len(boundedHostilePool))]
+	switch r.IntN(4) {
+	case 0:
+		s += fmt.Sprintf("-%d", r.IntN(1_000_000))
+	case 1:
+		s = strings.ToUpper(s)
+	}
+	return s
+}
+
+func boundedHostileEndpoint(r *rand.Rand) graph.Endpoint {
+	e := graph.Endpoint{UserAgent: graph.UserAgent{
+		Platform: boundedHostile(r), ProductFamily: boundedHostile(r), ApplicationVersion: boundedHostile(r),
+	}}
+	switch r.IntN(4) {
+	case 0:
+		e.UserAgent.ODataType = graph.TypeClientUserAgent
+	case 1:
+		e.UserAgent.ODataType = boundedHostile(r)
+	case 2:
+		e.ODataType = graph.TypeParticipantEndpoint
+	}
+	if r.IntN(2) == 0 {
+		e.Feedback = &graph.Feedback{Rating: boundedHostile(r)}
+	}
+	return e
+}
+
+func boundedHostileRecord(r *rand.Rand, i int) *graph.CallRecord {
+	start := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	rec := &graph.CallRecord{ID: fmt.Sprintf("hostile-%d", i), Type: boundedHostile(r), StartDateTime: start, EndDateTime: start.Add(time.Minute)}
+	seg := graph.Segment{Caller: boundedHostileEndpoint(r), Callee: boundedHostileEndpoint(r)}
+	for range 1 + r.IntN(3) {
+		m := graph.Media{Label: boundedHostile(r),
+			CallerNetwork: &graph.NetworkInfo{ConnectionType: boundedHostile(r), DelayEventRatio: num(0.2), LinkSpeed: num(1e7)},
+			CalleeNetwork: &graph.NetworkInfo{ConnectionType: boundedHostile(r), SentQualityEventRatio: num(0.3)},
+		}
+		for range 1 + r.IntN(4) {
+			dir := boundedHostile(r)
+			if r.IntN(3) == 0 {
+				dir = []string{graph.CallerToCallee, graph.CalleeToCaller}[r.IntN(2)]
+			}
+			m.Streams = append(m.Streams, boundedStream(dir, boundedSpec["quality"][r.IntN(3)]))
+		}
+		seg.Media = append(seg.Media, m)
+	}
+	rec.Sessions = []graph.Session{{Caller: seg.Caller, Callee: seg.Callee, Segments: []graph.Segment{seg}}}
+	return rec
+}
+
+// boundedSeries gathers c and returns every exposed series as
+// "name{label=value,...}", checking each label value against SPEC's lists.
+func boundedSeries(t *testing.T, c *Collector) map[string]bool {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var pairs []string
+			for _, lp := range m.GetLabel() {
+				allowed, ok := boundedSpec[lp.GetName()]
+				if !ok {
+					t.Fatalf("%s: label %q is not in SPEC", mf.GetName(), lp.GetName())
+				}
+				if !contains(allowed, lp.GetValue()) {
+					t.Errorf("%s: %s=%.40q is not in SPEC's list", mf.GetName(), lp.GetName(), lp.GetValue())
+				}
+				pairs = append(pairs, lp.GetName()+"="+lp.GetValue())
+			}
+			sort.Strings(pairs)
+			out[mf.GetName()+"{"+strings.Join(pairs, ",")+"}"] = true
+		}
+	}
+	return out
+}
+
+// TestBoundedLabelsUnderHostileInput ingests every allowed combination once,
+// then 10,000 records full of hostile strings (unknown platforms, product
+// families, connection types, media labels, stream directions, call types
+// and ratings; garbage, very long strings, unicode, personal-looking data):
+// every label value stays in SPEC's lists and the series stay the same.
+func TestBoundedLabelsUnderHostileInput(t *testing.T) {
+	allowed := New(Options{})
+	for _, rec := range boundedRecords() {
+		allowed.Ingest(rec)
+	}
+	bounded := boundedSeries(t, allowed)
+
+	// Sanity: the allowed combinations reach every value of every label.
+	seen := map[string]bool{}
+	for s := range bounded {
+		_, labels, _ := strings.Cut(strings.TrimSuffix(s, "}"), "{")
+		for _, p := range strings.Split(labels, ",") {
+			seen[p] = true
+		}
+	}
+	for name, values := range boundedSpec {
+		for _, v := range values {
+			if !seen[name+"="+v] {
+				t.Errorf("the allowed combinations never produce %s=%q", name, v)
+			}
+		}
+	}
+
+	// The same collector, after 10,000 hostile records: not one more series.
+	r := rand.New(rand.NewPCG(8, 8))
+	for i := range 10_000 {
+		allowed.Ingest(boundedHostileRecord(r, i))
+	}
+	got := boundedSeries(t, allowed)
+	if len(got) > len(bounded) {
+		t.Errorf("%d series after 10,000 hostile records, more than the %d of the allowed combinations", len(got), len(bounded))
+	}
+	extra := 0
+	for s := range got {
+		if !bounded[s] {
+			if extra++; extra <= 10 {
+				t.Errorf("hostile input made a series the allowed combinations did not: %.200s", s)
+			}
+		}
+	}
+	t.Logf("series: %d from the allowed combinations, %d after hostile input", len(bounded), len(got))
+}
