@@ -6,9 +6,12 @@
 // counts, sum, count, native buckets, last exemplar) instead of using
 // client_golang's live metrics, because the store must survive restarts:
 // Snapshot and Restore move it to and from the exporter's state file, and
-// Collect emits it as const metrics at scrape time. Every series counts what
-// has been ingested since the state began; an observation is made when its
-// record is ingested, not when the call happened.
+// scrapes read it as protobuf metric families rendered once per change of
+// the store and shared until the next (Collect, or Gather and Gatherer,
+// which serve them beside a registry without its per-series checks). Every
+// series counts what has been ingested since the state began; an
+// observation is made when its record is ingested, not when the call
+// happened.
 //
 // Labels are bounded: each label value is one of SPEC's fixed lists, held as
 // a small enum, so hostile or unexpected strings can never grow the number of
