@@ -32,7 +32,8 @@ type Stats struct {
 }
 
 // Collector is the aggregate store of call-quality series. It implements
-// prometheus.Collector and is safe for concurrent use.
+// prometheus.Collector and prometheus.Gatherer and is safe for concurrent
+// use.
 type Collector struct {
 	native bool
 	now    func() time.Time
