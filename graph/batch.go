@@ -2,13 +2,14 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // GetCallRecords fetches the records with the given ids, each with all its
@@ -82,12 +83,18 @@ type batchItemBody struct {
 	err error // why the body could not be read
 }
 
-func (b *batchItemBody) UnmarshalJSON(data []byte) error {
+// UnmarshalJSONFrom takes the item's body whole (the $batch decoder checks
+// its syntax) and decodes it apart from the envelope.
+func (b *batchItemBody) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	data, err := dec.ReadValue()
+	if err != nil {
+		return err // the envelope itself is broken
+	}
 	var v struct {
 		CallRecord
 		odataError
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := unmarshalJSON(data, &v); err != nil {
 		b.err = err
 		return nil
 	}

@@ -34,3 +34,9 @@ func UnmarshalCallRecord(data []byte, rec *CallRecord) error {
 func decodeJSON(r io.Reader, v any) error {
 	return jsonv2.UnmarshalRead(r, v, decodeOptions)
 }
+
+// unmarshalJSON decodes data into v as decodeJSON does, for a value that
+// arrives inside another (a $batch item's body).
+func unmarshalJSON(data []byte, v any) error {
+	return jsonv2.Unmarshal(data, v, decodeOptions)
+}
