@@ -345,6 +345,12 @@ func TestExposureCredentialsNeverLeak(t *testing.T) {
 			needles.addRSAKey(keyPEM)
 			exposureAssertAbsent(t, out, needles)
 
+			for _, l := range strings.Split(out["log"], "\n") {
+				if strings.Contains(l, "AADSTS") {
+					t.Logf("the failure as logged: %s", l)
+					break
+				}
+			}
 			log := strings.ToLower(out["log"])
 			for _, want := range tc.wantLog {
 				if !strings.Contains(log, strings.ToLower(want)) {
@@ -736,3 +742,54 @@ type nopGraphObserver struct{}
 
 func (nopGraphObserver) ObserveRequest(graph.Operation, string, time.Duration) {}
 func (nopGraphObserver) ObserveThrottled(graph.Operation)                      {}
+
+// A credential setting the exporter cannot use stops it at start; the error
+// says what is wrong (azidentity's words: it names the file, not the
+// variable) and shows none of the secret material.
+func TestExposureStartupCredentialErrors(t *testing.T) {
+	t.Parallel()
+	certPEM, keyPEM := exposureClientCert()
+	dir := t.TempDir()
+	damaged := filepath.Join(dir, "damaged.pem")
+	// The certificate and the first half of the key: a parser that echoes
+	// what it could not read would show key material.
+	if err := os.WriteFile(damaged, append(append([]byte(nil), certPEM...), keyPEM[:len(keyPEM)/2]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyOnly := filepath.Join(dir, "key-only.pem")
+	if err := os.WriteFile(keyOnly, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startTenant(t, nil)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string // in the output, case-insensitively
+	}{
+		{"invalid tenant id", []string{"AZURE_TENANT_ID=not a tenant/" + testSecret[:8]}, "invalid tenantID"},
+		{"damaged key", []string{"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_CERTIFICATE_PATH=" + damaged}, "found no private key"},
+		{"key without certificate", []string{"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_CERTIFICATE_PATH=" + keyOnly}, "found no certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), tc.env...)
+			select {
+			case <-e.done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("still running with an unusable credential:\n%s", lastLines(e.logs(), 10))
+			}
+			if code := e.cmd.ProcessState.ExitCode(); code == 0 {
+				t.Errorf("exit code 0 with an unusable credential")
+			}
+			out := e.logs()
+			if !strings.Contains(strings.ToLower(out), strings.ToLower(tc.want)) {
+				t.Errorf("the output does not name %s:\n%s", tc.want, out)
+			}
+			needles := exposureNeedles{}
+			needles.addSecret("the client secret", testSecret)
+			needles.addPEM("the private key", keyPEM)
+			needles.addRSAKey(keyPEM)
+			exposureAssertAbsent(t, map[string]string{"output": out}, needles)
+		})
+	}
+}
