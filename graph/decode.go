@@ -5,6 +5,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Graph's bodies are decoded with JSON v2 (github.com/go-json-experiment/json,
@@ -12,13 +13,17 @@ import (
 // once to validate it and again to decode it, and spent most of the exporter's
 // time per record doing so; v2 does both in one pass, about twice as fast.
 //
-// decodeOptions keep v1's leniency where Graph's data could otherwise be
-// refused whole: a repeated member name is allowed (the last one wins), and
-// invalid UTF-8 in a string becomes U+FFFD. Member names match exactly, as
-// OData's JSON is case-sensitive (v1 also matched "ID" to "id").
+// decodeOptions keep v1's leniency, so that records decode exactly as they
+// did with encoding/json and a quirk in one member does not refuse a whole
+// record: a repeated member name is allowed (the last one wins), invalid
+// UTF-8 in a string becomes U+FFFD, and member names match as
+// strings.EqualFold does ("ID" sets id). v2 folds an unmatched name in any
+// case, so the last costs nothing.
 var decodeOptions = jsonv2.JoinOptions(
 	jsontext.AllowDuplicateNames(true),
 	jsontext.AllowInvalidUTF8(true),
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
 )
 
 // UnmarshalCallRecord decodes one call record as Graph sends it (GET
