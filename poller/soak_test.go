@@ -35,6 +35,22 @@ var soakRates = map[graphsim.Fault]float64{
 	graphsim.FaultStall:      0.003,
 }
 
+// soakRules inject the faults that concern one record or one page at fixed
+// points of the run, where a small rate might miss them: 200s that cannot
+// be read, a listed record gone when fetched, a failing sessions page.
+// (FaultRepeat is left to TestFaultsRecordListedTwice: it makes the
+// simulator buffer and re-encode every list page, which the soak's
+// 2s request timeout under -race on a busy machine does not need.)
+var soakRules = []graphsim.Rule{
+	{Fault: graphsim.FaultMalformed, Op: graphsim.OpSessions, Skip: 2, Times: 1},
+	{Fault: graphsim.FaultMalformed, Op: graphsim.OpGet, Skip: 50, Times: 3},
+	{Fault: graphsim.FaultWrongDuration, Op: graphsim.OpGet, Skip: 150, Times: 3},
+	{Fault: graphsim.FaultWrongNumber, Op: graphsim.OpGet, Skip: 250, Times: 3},
+	{Fault: graphsim.FaultWrongDate, Op: graphsim.OpGet, Skip: 350, Times: 3},
+	{Fault: graphsim.FaultNotArray, Op: graphsim.OpGet, Skip: 450, Times: 3},
+	{Fault: graphsim.FaultNotFound, Op: graphsim.OpGet, Skip: 550, Times: 3},
+}
+
 // soakTuning gives the client many fast retries and a stall timeout, and
 // makes every poll a full scan so that records a failed poll missed are
 // listed again by the next.
@@ -57,7 +73,7 @@ func TestSoak(t *testing.T) {
 	now := time.Now()
 	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 42, Count: n, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	addConcurrently(tenant, recs)
-	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, RetryAfter: time.Second, StallFor: 3 * time.Second}
+	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, Rules: soakRules, RetryAfter: time.Second, StallFor: 3 * time.Second}
 	tenant.Use(faults.Middleware())
 
 	var logs bytes.Buffer
@@ -86,7 +102,14 @@ func TestSoak(t *testing.T) {
 	injected := faults.Injected()
 	t.Logf("records %d, faults injected %d %v, failed polls %d, requests %+v",
 		n, faults.Total(), injected, failedPolls, tenant.Requests())
+	var configured []graphsim.Fault
+	for _, rule := range soakRules {
+		configured = append(configured, rule.Fault)
+	}
 	for fault := range soakRates {
+		configured = append(configured, fault)
+	}
+	for _, fault := range configured {
 		if injected[fault] == 0 {
 			t.Errorf("fault %s never injected: the soak does not cover it", fault)
 		}
