@@ -105,6 +105,11 @@ func (p *Poller) Restore() error {
 	if p.cfg.StateFile == "" {
 		return nil
 	}
+	if removed, err := removeTempFiles(p.cfg.StateFile); err != nil {
+		p.log.Warn("remove temporary state files left by an interrupted write", "file", p.cfg.StateFile, "err", err)
+	} else if removed > 0 {
+		p.log.Info("removed temporary state files left by an interrupted write", "file", p.cfg.StateFile, "count", removed)
+	}
 	st, err := readState(p.cfg.StateFile)
 	if err == nil && st != nil {
 		err = p.apply(st)

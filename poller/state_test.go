@@ -1,0 +1,37 @@
+package poller
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+)
+
+// A kill -9 inside writeFileAtomic leaves its temporary file behind; the
+// next start must remove it, and only it.
+func TestRestoreRemovesTemporaryFilesOfInterruptedWrites(t *testing.T) {
+	dir := t.TempDir()
+	stateFile := filepath.Join(dir, "state.json")
+	leftovers := []string{stateFile + ".tmp-123", stateFile + ".tmp-abc"}
+	keep := []string{filepath.Join(dir, "other.json.tmp-1"), stateFile + ".corrupt-20260101T000000Z"}
+	for _, f := range append(append([]string{}, leftovers...), keep...) {
+		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := New(Config{StateFile: stateFile}, nil, collector.Options{})
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range leftovers {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after Restore (stat err %v)", filepath.Base(f), err)
+		}
+	}
+	for _, f := range keep {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(f), err)
+		}
+	}
+}
