@@ -196,7 +196,13 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.mu.Unlock()
 	saveErr := p.Save()
 
-	p.setOutcome(err == nil)
+	if ctx.Err() != nil {
+		// Shutdown, not a Graph failure: what was ingested is saved, the
+		// rest is fetched after the restart.
+		p.log.Info("poll interrupted by shutdown", "full_scan", full, "duration", elapsed, "listed", res.listed, "ingested", res.ingested)
+		return ctx.Err()
+	}
+	p.setOutcome(err == nil, start)
 	if err != nil {
 		p.metrics.polls.WithLabelValues("error").Inc()
 		p.log.Error("poll failed", "full_scan", full, "duration", elapsed, "listed", res.listed, "ingested", res.ingested, "failed", res.failed, "err", err)
@@ -227,6 +233,9 @@ func (p *Poller) poll(ctx context.Context, from, to time.Time) (pollResult, erro
 	res.updated, res.fetched = updated, len(ids)
 	var ingested, failed atomic.Int64
 	p.src.GetCallRecords(ctx, ids, func(id string, rec *graph.CallRecord, err error) {
+		if err != nil && ctx.Err() != nil {
+			return // shutting down: not the record's fault, fetched again after the restart
+		}
 		if err != nil {
 			if !errors.Is(err, graph.ErrNotFound) {
 				failed.Add(1) // an expired record is an answer, not a failure
@@ -365,14 +374,14 @@ func (p *Poller) snapshot() *stateFile {
 	}
 }
 
-func (p *Poller) setOutcome(ok bool) {
+func (p *Poller) setOutcome(ok bool, pollStart time.Time) {
 	p.readyMu.Lock()
 	defer p.readyMu.Unlock()
 	if ok {
 		p.succeeded = true
 		p.failingSince = time.Time{}
 	} else if p.failingSince.IsZero() {
-		p.failingSince = p.now()
+		p.failingSince = pollStart // Graph has been failing since the poll began
 	}
 }
 

@@ -167,11 +167,11 @@ func TestReadiness(t *testing.T) {
 	if p.Ready() {
 		t.Fatal("ready before any poll")
 	}
-	p.setOutcome(true)
+	p.setOutcome(true, now)
 	if !p.Ready() {
 		t.Fatal("not ready after a success")
 	}
-	p.setOutcome(false)
+	p.setOutcome(false, now)
 	now = now.Add(3 * time.Minute)
 	if !p.Ready() {
 		t.Error("not ready after three intervals of failure; want ready until more than three")
@@ -180,8 +180,15 @@ func TestReadiness(t *testing.T) {
 	if p.Ready() {
 		t.Error("ready after more than three intervals of failure")
 	}
-	p.setOutcome(true)
+	p.setOutcome(true, now)
 	if !p.Ready() {
 		t.Error("not ready again after recovery")
+	}
+	// A poll that retried for 150s before giving up: Graph has been failing
+	// since it began, not since it ended.
+	p.setOutcome(false, now.Add(-150*time.Second))
+	now = now.Add(31 * time.Second)
+	if p.Ready() {
+		t.Error("ready although Graph has failed for more than three intervals, counted from the failing poll's start")
 	}
 }
