@@ -44,6 +44,14 @@ func (m cachedMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
+// Version changes with every change of the series, so equal versions of a
+// collector mean equal series.
+func (c *Collector) Version() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.version
+}
+
 // currentView returns the view of the store's current version, building it
 // if the store changed since the last one. Concurrent callers wait for one
 // build instead of each building their own.

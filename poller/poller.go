@@ -35,6 +35,10 @@ type Config struct {
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	Now          func() time.Time
+	// Published, if set, is called after new series were published to
+	// scrapes (for instance to render the exposition before it is asked
+	// for), outside the poller's locks.
+	Published func()
 }
 
 // Poller polls Graph and feeds the collector.
@@ -59,8 +63,10 @@ type Poller struct {
 	lastFullScan time.Time
 	lastSuccess  time.Time
 
-	saveMu   sync.Mutex // one writer of the state file at a time
-	lastSave atomic.Int64
+	saveMu           sync.Mutex // one writer of the state file at a time
+	lastSave         atomic.Int64
+	publishedOnce    bool   // under saveMu
+	publishedVersion uint64 // of the working collector, under saveMu
 
 	readyMu      sync.Mutex
 	succeeded    bool      // a poll of this process succeeded
@@ -334,15 +340,29 @@ func (p *Poller) saveIfDue() {
 // snapshot is published all the same: fresh metrics matter more than the
 // no-decrease guarantee on a failing disk, and the error is reported.
 func (p *Poller) Save() error {
+	published, err := p.saveAndPublish()
+	if published && p.cfg.Published != nil {
+		p.cfg.Published()
+	}
+	return err
+}
+
+// saveAndPublish writes the state and publishes its series unless scrapes
+// show them already: an unchanged collector keeps the scrape cache warm.
+func (p *Poller) saveAndPublish() (published bool, err error) {
 	p.saveMu.Lock()
 	defer p.saveMu.Unlock()
 	p.lastSave.Store(time.Now().UnixNano())
-	st := p.snapshot()
-	err := p.write(st)
-	if perr := p.published.Restore(st.Series); perr != nil {
-		return fmt.Errorf("publish snapshot: %w", perr) // a bug: the snapshot is our own
+	st, version := p.snapshot()
+	err = p.write(st)
+	if p.publishedOnce && version == p.publishedVersion {
+		return false, err
 	}
-	return err
+	if perr := p.published.Restore(st.Series); perr != nil {
+		return false, fmt.Errorf("publish snapshot: %w", perr) // a bug: the snapshot is our own
+	}
+	p.publishedOnce, p.publishedVersion = true, version
+	return true, err
 }
 
 func (p *Poller) write(st *stateFile) error {
@@ -359,7 +379,9 @@ func (p *Poller) write(st *stateFile) error {
 	return nil
 }
 
-func (p *Poller) snapshot() *stateFile {
+// snapshot returns the state and the version of the working collector it
+// holds.
+func (p *Poller) snapshot() (*stateFile, uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	uuids, others := packIDs(p.ids)
@@ -371,7 +393,7 @@ func (p *Poller) snapshot() *stateFile {
 		UUIDs:        uuids,
 		OtherIDs:     others,
 		Series:       p.col.Snapshot(),
-	}
+	}, p.col.Version()
 }
 
 func (p *Poller) setOutcome(ok bool, pollStart time.Time) {

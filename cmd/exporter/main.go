@@ -20,7 +20,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -115,6 +114,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
 	}
+	var metrics *metricsServer // set before polling starts
 	p := poller.New(poller.Config{
 		Interval:         cfg.PollInterval,
 		Lookback:         cfg.Lookback,
@@ -123,8 +123,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		StateFile:        cfg.StateFile,
 		Logger:           logger.With("component", "poller"),
 		Registerer:       reg,
+		Published:        func() { metrics.prepare() },
 	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
-	reg.MustRegister(p.Collector())
+	metrics = metricsHandler(reg, p.Collector(), logger)
 	if err := p.Restore(); err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	}()
 
 	srv := &http.Server{
-		Handler: routes(cfg, reg, func() bool {
+		Handler: routes(cfg, metrics, func() bool {
 			return p.Ready() && !health.failingLongerThan(3*cfg.PollInterval)
 		}, logger),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -224,13 +225,10 @@ func buildInfo() prometheus.Collector {
 	}, func() float64 { return 1 })
 }
 
-func routes(cfg *config, reg *prometheus.Registry, ready func() bool, logger *slog.Logger) http.Handler {
+// routes serves metrics, the health and readiness checks and the landing page.
+func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(cfg.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		EnableOpenMetrics: true,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		Registry:          reg,
-	}))
+	mux.Handle(cfg.TelemetryPath, metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

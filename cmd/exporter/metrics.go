@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+)
+
+// metricsHandler serves reg's families, then the call-quality collector's
+// (which must not be registered with reg), in the format and compression
+// the scraper negotiates: OpenMetrics, the text format or protobuf,
+// identity or gzip.
+//
+// The collector's part is most of a scrape (at full cardinality about
+// 83,000 samples, 11 MB of OpenMetrics text) and changes only when a poll
+// publishes new state. Encoding it with expfmt and gzipping it cost about
+// 90 ms of CPU per scrape; so it is encoded and deflated once per change of
+// the collector and format, and every scrape splices that deflate segment
+// between the freshly encoded registry part and the closing lines. Each
+// segment ends at a byte boundary (a deflate sync flush) and references
+// nothing before it, so the response is one ordinary gzip member that any
+// gzip reader decodes.
+func metricsHandler(reg prometheus.Gatherer, col *collector.Collector, logger *slog.Logger) *metricsServer {
+	return &metricsServer{reg: reg, col: col, logger: logger}
+}
+
+type metricsServer struct {
+	reg    prometheus.Gatherer
+	col    *collector.Collector
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	version  uint64
+	segments map[expfmt.Format]*segment // of the collector at version
+}
+
+// segment is the collector's families in one format.
+type segment struct {
+	plain    []byte
+	deflated []byte // plain, raw deflate, ending with a sync flush
+}
+
+// gzipHeader is a gzip member header without name, time or extra fields.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
+
+func (s *metricsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		s.logger.Error("gather metrics", "err", err)
+		http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var head, tail bytes.Buffer
+	if err := encodeFamilies(&head, format, mfs, false); err == nil {
+		err = encodeFamilies(&tail, format, nil, true)
+	}
+	if err != nil {
+		s.logger.Error("encode metrics", "err", err)
+		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	seg, err := s.segment(format)
+	if err != nil {
+		s.logger.Error("encode call-quality metrics", "err", err)
+		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Accept")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Type", string(format))
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		_, _ = w.Write(head.Bytes())
+		_, _ = w.Write(seg.plain)
+		_, _ = w.Write(tail.Bytes())
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
+	_ = writeGzip(w, head.Bytes(), seg, tail.Bytes()) // the client went away
+}
+
+// writeGzip writes head, the segment and tail as one gzip member.
+func writeGzip(w http.ResponseWriter, head []byte, seg *segment, tail []byte) error {
+	if _, err := w.Write(gzipHeader); err != nil {
+		return err
+	}
+	zw, _ := flate.NewWriter(w, flate.DefaultCompression) // a valid level never fails
+	if _, err := zw.Write(head); err != nil {
+		return err
+	}
+	if err := zw.Flush(); err != nil {
+		return err
+	}
+	if _, err := w.Write(seg.deflated); err != nil {
+		return err
+	}
+	zw.Reset(w) // no back-references into what came before
+	if _, err := zw.Write(tail); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	// CRC-32 of the whole content: hashing 11 MB costs about a millisecond.
+	crc := crc32.Update(crc32.ChecksumIEEE(head), crc32.IEEETable, seg.plain)
+	crc = crc32.Update(crc, crc32.IEEETable, tail)
+	var trailer [8]byte
+	binary.LittleEndian.PutUint32(trailer[:4], crc)
+	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(head)+len(seg.plain)+len(tail))) // size mod 2^32, as RFC 1952 says
+	_, err := w.Write(trailer[:])
+	return err
+}
+
+// prepare renders the collector's new version in the formats scrapes asked
+// for before, so that the first scrape after a poll publishes costs no more
+// than the others. The poller calls it after each publish.
+func (s *metricsServer) prepare() {
+	s.mu.Lock()
+	formats := make([]expfmt.Format, 0, len(s.segments))
+	for f := range s.segments {
+		formats = append(formats, f)
+	}
+	s.mu.Unlock()
+	for _, f := range formats {
+		if _, err := s.segment(f); err != nil {
+			s.logger.Error("encode call-quality metrics", "format", string(f), "err", err)
+		}
+	}
+}
+
+// segment returns the collector's families encoded in format, building
+// them if the collector changed. Concurrent scrapes wait for one build.
+func (s *metricsServer) segment(format expfmt.Format) (*segment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mfs, version := s.col.GatherVersion()
+	if version != s.version || s.segments == nil {
+		s.version, s.segments = version, map[expfmt.Format]*segment{}
+	}
+	if seg := s.segments[format]; seg != nil {
+		return seg, nil
+	}
+	var plain, deflated bytes.Buffer
+	if err := encodeFamilies(&plain, format, mfs, false); err != nil {
+		return nil, err
+	}
+	zw, _ := flate.NewWriter(&deflated, flate.DefaultCompression)
+	_, _ = zw.Write(plain.Bytes()) // bytes.Buffer never fails
+	_ = zw.Flush()
+	seg := &segment{plain: plain.Bytes(), deflated: deflated.Bytes()}
+	s.segments[format] = seg // formats are few: NegotiateAccept picks from a fixed list
+	return seg, nil
+}
+
+// encodeFamilies encodes mfs in format; closing adds what ends an
+// exposition (# EOF in OpenMetrics).
+func encodeFamilies(buf *bytes.Buffer, format expfmt.Format, mfs []*dto.MetricFamily, closing bool) error {
+	enc := expfmt.NewEncoder(buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok && closing {
+		return c.Close()
+	}
+	return nil
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: named
+// (or *) with a q-value above zero.
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.TrimSpace(coding)
+		if !strings.EqualFold(coding, "gzip") && coding != "*" {
+			continue
+		}
+		q := 1.0
+		for p := range strings.SplitSeq(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if q > 0 {
+			return true
+		}
+	}
+	return false
+}
