@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/exposition"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/poller"
 )
@@ -114,7 +115,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
 	}
-	var metrics *metricsServer // set before polling starts
+	var metrics *exposition.Handler // set before polling starts
 	p := poller.New(poller.Config{
 		Interval:         cfg.PollInterval,
 		Lookback:         cfg.Lookback,
@@ -123,9 +124,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		StateFile:        cfg.StateFile,
 		Logger:           logger.With("component", "poller"),
 		Registerer:       reg,
-		Published:        func() { metrics.prepare() },
+		Published:        func() { metrics.Prepare() },
 	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
-	metrics = metricsHandler(reg, p.Collector(), logger)
+	metrics = exposition.NewHandler(reg, p.Collector(), logger)
 	if err := p.Restore(); err != nil {
 		return err
 	}

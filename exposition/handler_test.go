@@ -1,4 +1,4 @@
-package main
+package exposition
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func TestMetricsHandlerMatchesPromhttp(t *testing.T) {
 	col := collector.New(collector.Options{NativeHistograms: true})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }))
-	h := metricsHandler(reg, col, slog.New(slog.DiscardHandler))
+	h := NewHandler(reg, col, slog.New(slog.DiscardHandler))
 	ref := promhttp.HandlerForTransactional(collector.Gatherer(reg, col), promhttp.HandlerOpts{EnableOpenMetrics: true})
 	for i := range 3 {
 		col.Ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
@@ -114,7 +114,7 @@ func TestAcceptsGzip(t *testing.T) {
 // TestMetricsHandlerConcurrent: scrapes beside ingests, for -race.
 func TestMetricsHandlerConcurrent(t *testing.T) {
 	col := collector.New(collector.Options{})
-	h := metricsHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
+	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 50 {
@@ -140,11 +140,11 @@ func TestMetricsHandlerConcurrent(t *testing.T) {
 // and shows the change.
 func TestMetricsHandlerPrepare(t *testing.T) {
 	col := collector.New(collector.Options{})
-	h := metricsHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
+	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
 	col.Ingest(metricsTestRecord("p-a"))
 	metricsTestGet(t, h, metricsTestAcceptOM, true)
 	col.Ingest(metricsTestRecord("p-b"))
-	h.prepare()
+	h.Prepare()
 
 	h.mu.Lock()
 	if len(h.segments) != 1 {

@@ -1,4 +1,4 @@
-package main
+package exposition
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 )
 
-// metricsHandler serves reg's families, then the call-quality collector's
+// NewHandler returns a handler that serves reg's families, then the call-quality collector's
 // (which must not be registered with reg), in the format and compression
 // the scraper negotiates: OpenMetrics, the text format or protobuf,
 // identity or gzip.
@@ -32,11 +32,12 @@ import (
 // segment ends at a byte boundary (a deflate sync flush) and references
 // nothing before it, so the response is one ordinary gzip member that any
 // gzip reader decodes.
-func metricsHandler(reg prometheus.Gatherer, col *collector.Collector, logger *slog.Logger) *metricsServer {
-	return &metricsServer{reg: reg, col: col, logger: logger}
+func NewHandler(reg prometheus.Gatherer, col *collector.Collector, logger *slog.Logger) *Handler {
+	return &Handler{reg: reg, col: col, logger: logger}
 }
 
-type metricsServer struct {
+// Handler serves /metrics; see NewHandler.
+type Handler struct {
 	reg    prometheus.Gatherer
 	col    *collector.Collector
 	logger *slog.Logger
@@ -55,7 +56,7 @@ type segment struct {
 // gzipHeader is a gzip member header without name, time or extra fields.
 var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
-func (s *metricsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -124,10 +125,10 @@ func writeGzip(w http.ResponseWriter, head []byte, seg *segment, tail []byte) er
 	return err
 }
 
-// prepare renders the collector's new version in the formats scrapes asked
+// Prepare renders the collector's new version in the formats scrapes asked
 // for before, so that the first scrape after a poll publishes costs no more
-// than the others. The poller calls it after each publish.
-func (s *metricsServer) prepare() {
+// than the others. Call it after the collector changed, e.g. from the poller's Published hook.
+func (s *Handler) Prepare() {
 	s.mu.Lock()
 	formats := make([]expfmt.Format, 0, len(s.segments))
 	for f := range s.segments {
@@ -143,7 +144,7 @@ func (s *metricsServer) prepare() {
 
 // segment returns the collector's families encoded in format, building
 // them if the collector changed. Concurrent scrapes wait for one build.
-func (s *metricsServer) segment(format expfmt.Format) (*segment, error) {
+func (s *Handler) segment(format expfmt.Format) (*segment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mfs, version := s.col.GatherVersion()
