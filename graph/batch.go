@@ -157,7 +157,7 @@ func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchRespo
 		c.obs.ObserveRequest(OpGet, statusCode(item.Status), elapsed)
 		if item.Status/100 == 2 {
 			if err := item.Body.err; err != nil {
-				fn(id, nil, fmt.Errorf("get call record: decode $batch item: %w", err))
+				fn(id, nil, fmt.Errorf("get call record: decode $batch item: %w: %w", ErrMalformed, err))
 				continue
 			}
 			rec := item.Body.CallRecord

@@ -333,6 +333,9 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead) || ctx.Err() != nil {
 			return 0, err // cut off mid-body: worth another try
 		}
+		if !errors.Is(err, ErrBodyTooLarge) {
+			err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 		return -1, err
 	}
 	return 0, nil

@@ -11,6 +11,11 @@ import (
 // keeps call records for 30 days, after which they are gone.
 var ErrNotFound = errors.New("not found")
 
+// ErrMalformed is matched (errors.Is) by a successful answer whose body is
+// not what Graph documents (broken JSON, a field of the wrong type): asking
+// again gets the same body, so it is a problem of that record, not of Graph.
+var ErrMalformed = errors.New("malformed answer")
+
 // ErrBodyTooLarge is returned when a response exceeds the configured limit.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
 
