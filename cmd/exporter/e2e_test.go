@@ -59,7 +59,14 @@ type tenantServer struct {
 
 func startTenant(t *testing.T, wrap func(http.Handler) http.Handler) *tenantServer {
 	t.Helper()
-	tenant := graphsim.New(graphsim.Options{TenantID: testTenantID, ClientID: testClientID, ClientSecret: testSecret})
+	return startTenantWith(t, graphsim.Options{TenantID: testTenantID, ClientID: testClientID, ClientSecret: testSecret}, wrap)
+}
+
+// startTenantWith is startTenant with the tenant's options given (for
+// certificate credentials, say).
+func startTenantWith(t *testing.T, opts graphsim.Options, wrap func(http.Handler) http.Handler) *tenantServer {
+	t.Helper()
+	tenant := graphsim.New(opts)
 	var h http.Handler = tenant.Handler()
 	if wrap != nil {
 		h = wrap(h)

@@ -86,27 +86,6 @@ func (t *exposureTee) Write(p []byte) (int, error) {
 	return t.ResponseWriter.Write(p)
 }
 
-// exposureStartTenant is startTenant with the tenant's options given, for
-// certificate credentials.
-func exposureStartTenant(t *testing.T, opts graphsim.Options, wrap func(http.Handler) http.Handler) *tenantServer {
-	t.Helper()
-	tenant := graphsim.New(opts)
-	var h http.Handler = tenant.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv, err := graphsim.NewTLSServer(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	certFile := filepath.Join(t.TempDir(), "tenant-ca.pem")
-	if err := os.WriteFile(certFile, srv.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tenantServer{tenant: tenant, srv: srv, certFile: certFile}
-}
-
 // exposureClientCert is an RSA client certificate and its PKCS#8 key, made
 // once: RSA key generation is slow under the race detector.
 var exposureClientCert = sync.OnceValues(func() (certPEM, keyPEM []byte) {
@@ -326,7 +305,7 @@ func TestExposureCredentialsNeverLeak(t *testing.T) {
 				opts.CertificatePEM = certPEM
 			}
 			var toks exposureTokens
-			ts := exposureStartTenant(t, opts, toks.wrap)
+			ts := startTenantWith(t, opts, toks.wrap)
 			now := time.Now()
 			recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: 5, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Minute)})
 			ts.tenant.Add(recs...)
