@@ -177,6 +177,9 @@ func TestCrashLoop(t *testing.T) {
 	if kills >= int(crashModes) && st.nearWrite == 0 {
 		t.Errorf("no kill landed near a state write")
 	}
+	if left := crashTempFiles(state); len(left) > 0 {
+		t.Errorf("%d temporary state files of interrupted writes left after the last start (each as large as the state)", len(left))
+	}
 	t.Logf("crash loop: records=%d kills=%d kills_near_write=%d scrapes=%d lost=%d double=%d",
 		len(recs), st.kills, st.nearWrite, mon.scrapes, lost, double)
 	t.Logf("crash loop detail: kills_in_write=%d kills_mid_ingest=%d lives_that_saved=%d restores=%d series_watched=%d leftover_temp_files=%d",
