@@ -39,7 +39,7 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 			ClientOptions: client, DisableInstanceDiscovery: opts.DisableInstanceDiscovery,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("AZURE_* credential environment: %w", err)
+			return nil, fmt.Errorf("AZURE_TENANT_ID, AZURE_CLIENT_ID, %s: %w", envCredentialSource(), err)
 		}
 		return env, nil
 	}
@@ -62,6 +62,15 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 		return nil, fmt.Errorf("no usable Azure credential: %w", errors.Join(errs...))
 	}
 	return azidentity.NewChainedTokenCredential(creds, nil)
+}
+
+// envCredentialSource names the variable the environment credential takes
+// its secret from, as azidentity picks it: the secret wins.
+func envCredentialSource() string {
+	if os.Getenv("AZURE_CLIENT_SECRET") != "" {
+		return "AZURE_CLIENT_SECRET"
+	}
+	return "AZURE_CLIENT_CERTIFICATE_PATH"
 }
 
 // ObserveTokenRequests wraps the transport of an azidentity credential so its

@@ -796,10 +796,13 @@ func TestExposureStartupCredentialErrors(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatalf("still running with an unusable credential:\n%s", lastLines(e.logs(), 10))
 			}
-			if code := e.cmd.ProcessState.ExitCode(); code == 0 {
-				t.Errorf("exit code 0 with an unusable credential")
+			if code := e.cmd.ProcessState.ExitCode(); code != 2 {
+				t.Errorf("exit code %d with an unusable credential, want 2 (configuration error)", code)
 			}
 			out := e.logs()
+			if !strings.Contains(out, "configuration error: AZURE_TENANT_ID, AZURE_CLIENT_ID, ") {
+				t.Errorf("the output does not say which variables are wrong:\n%s", out)
+			}
 			if !strings.Contains(strings.ToLower(out), strings.ToLower(tc.want)) {
 				t.Errorf("the output does not name %s:\n%s", tc.want, out)
 			}

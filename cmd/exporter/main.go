@@ -61,11 +61,23 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, logger); err != nil {
+		var cerr configError
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "configuration error: %v\n", cerr.err)
+			return 2
+		}
 		logger.Error("exporter stopped", "err", err)
 		return 1
 	}
 	return 0
 }
+
+// configError is a mistake in the configuration found only when it is used
+// (a credential that cannot be built): exit 2, like one found at load.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	lvl, format := promslog.NewLevel(), promslog.NewFormat()
@@ -177,7 +189,7 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 		Observer:                 obs,
 	})
 	if err != nil {
-		return nil, err
+		return nil, configError{err}
 	}
 	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
 }
