@@ -17,13 +17,15 @@ import (
 // did with encoding/json and a quirk in one member does not refuse a whole
 // record: a repeated member name is allowed (the last one wins), invalid
 // UTF-8 in a string becomes U+FFFD, and member names match as
-// strings.EqualFold does ("ID" sets id). v2 folds an unmatched name in any
-// case, so the last costs nothing.
+// strings.EqualFold does ("ID" sets id; v2 folds an unmatched name in any
+// case, so this costs nothing), and timestamps are parsed as loosely as
+// encoding/json parses them (a one-digit hour, a comma before the fraction).
 var decodeOptions = jsonv2.JoinOptions(
 	jsontext.AllowDuplicateNames(true),
 	jsontext.AllowInvalidUTF8(true),
 	jsonv2.MatchCaseInsensitiveNames(true),
 	jsonv1.MatchCaseSensitiveDelimiter(true),
+	jsonv1.ParseTimeWithLooseRFC3339(true),
 )
 
 // UnmarshalCallRecord decodes one call record as Graph sends it (GET
