@@ -333,7 +333,10 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead) || ctx.Err() != nil {
 			return 0, err // cut off mid-body: worth another try
 		}
-		if !errors.Is(err, ErrBodyTooLarge) {
+		// An unreadable record is that record's problem; an unreadable
+		// $batch envelope (a proxy's error page, say) fails all its records
+		// alike and is Graph failing.
+		if op != OpBatch && !errors.Is(err, ErrBodyTooLarge) {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		return -1, err

@@ -445,3 +445,25 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// An unreadable $batch envelope is Graph (or a proxy) failing for all of its
+// records alike, not a problem of each record: it must not be ErrMalformed.
+func TestUnreadableBatchIsNotMalformedRecords(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>proxy error</html>")
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv, func(c *Config) { c.MaxRetries = 0 })
+	ids := []string{"a", "b", "c"}
+	var errs []error
+	c.GetCallRecords(context.Background(), ids, func(id string, _ *CallRecord, err error) { errs = append(errs, err) })
+	if len(errs) != len(ids) {
+		t.Fatalf("%d answers for %d ids", len(errs), len(ids))
+	}
+	for _, err := range errs {
+		if err == nil || errors.Is(err, ErrMalformed) {
+			t.Errorf("err = %v, want a failure that is not ErrMalformed", err)
+		}
+	}
+}

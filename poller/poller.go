@@ -243,7 +243,7 @@ func (p *Poller) poll(ctx context.Context, from, to time.Time) (pollResult, erro
 			return // shutting down: not the record's fault, fetched again after the restart
 		}
 		if err != nil {
-			if isGraphFailure(err) {
+			if !isRecordProblem(err) {
 				failed.Add(1)
 			}
 			p.fetchFailed(id, err)
@@ -314,12 +314,12 @@ func (p *Poller) ingest(rec *graph.CallRecord) bool {
 	return true
 }
 
-// isGraphFailure tells a failing Graph from a record Graph answered for:
+// isRecordProblem tells a record Graph answered for from a failing Graph:
 // an expired record (404) or one whose answer cannot be read (malformed,
 // too large) is the same at every try, and must not hold the poll, and so
 // /readyz, in failure; it is counted and logged as a skipped record.
-func isGraphFailure(err error) bool {
-	return !errors.Is(err, graph.ErrNotFound) && !errors.Is(err, graph.ErrMalformed) && !errors.Is(err, graph.ErrBodyTooLarge)
+func isRecordProblem(err error) bool {
+	return errors.Is(err, graph.ErrNotFound) || errors.Is(err, graph.ErrMalformed) || errors.Is(err, graph.ErrBodyTooLarge)
 }
 
 func (p *Poller) fetchFailed(id string, err error) {
