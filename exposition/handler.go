@@ -45,7 +45,16 @@ type Handler struct {
 	mu       sync.Mutex
 	version  uint64
 	segments map[expfmt.Format]*segment // of the collector at version
+	// served is the collector version at which a scrape last asked for a
+	// format: Prepare renders only what was asked for since the last
+	// change, so a format asked for once is not rendered on every publish.
+	served map[expfmt.Format]uint64
 }
+
+// maxCachedFormats bounds the rendered formats kept (each holds the
+// exposition as text, about 11 MB at full cardinality): Prometheus asks for
+// one; a scraper asking for many more gets them rendered for it alone.
+const maxCachedFormats = 3
 
 // segment is the collector's families in one format.
 type segment struct {
@@ -56,11 +65,13 @@ type segment struct {
 // gzipHeader is a gzip member header without name, time or extra fields.
 var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
-func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP serves one scrape: the registry's families encoded now, then
+// the collector's as rendered for its current version.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
-	mfs, err := s.reg.Gather()
+	mfs, err := h.reg.Gather()
 	if err != nil {
-		s.logger.Error("gather metrics", "err", err)
+		h.logger.Error("gather metrics", "err", err)
 		http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -69,27 +80,27 @@ func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = encodeFamilies(&tail, format, nil, true)
 	}
 	if err != nil {
-		s.logger.Error("encode metrics", "err", err)
+		h.logger.Error("encode metrics", "err", err)
 		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	seg, err := s.segment(format)
+	seg, err := h.segment(format, true)
 	if err != nil {
-		s.logger.Error("encode call-quality metrics", "err", err)
+		h.logger.Error("encode call-quality metrics", "err", err)
 		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	h := w.Header()
-	h.Add("Vary", "Accept")
-	h.Add("Vary", "Accept-Encoding")
-	h.Set("Content-Type", string(format))
+	hdr := w.Header()
+	hdr.Add("Vary", "Accept")
+	hdr.Add("Vary", "Accept-Encoding")
+	hdr.Set("Content-Type", string(format))
 	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		_, _ = w.Write(head.Bytes())
 		_, _ = w.Write(seg.plain)
 		_, _ = w.Write(tail.Bytes())
 		return
 	}
-	h.Set("Content-Encoding", "gzip")
+	hdr.Set("Content-Encoding", "gzip")
 	_ = writeGzip(w, head.Bytes(), seg, tail.Bytes()) // the client went away
 }
 
@@ -126,32 +137,47 @@ func writeGzip(w http.ResponseWriter, head []byte, seg *segment, tail []byte) er
 }
 
 // Prepare renders the collector's new version in the formats scrapes asked
-// for before, so that the first scrape after a poll publishes costs no more
-// than the others. Call it after the collector changed, e.g. from the poller's Published hook.
-func (s *Handler) Prepare() {
-	s.mu.Lock()
-	formats := make([]expfmt.Format, 0, len(s.segments))
-	for f := range s.segments {
-		formats = append(formats, f)
+// for since the previous change, so that the first scrape after a poll
+// publishes costs no more than the others. Call it after the collector
+// changed, e.g. from the poller's Published hook.
+func (h *Handler) Prepare() {
+	h.mu.Lock()
+	var formats []expfmt.Format
+	for f, v := range h.served {
+		if v == h.version {
+			formats = append(formats, f)
+		}
 	}
-	s.mu.Unlock()
+	h.mu.Unlock()
 	for _, f := range formats {
-		if _, err := s.segment(f); err != nil {
-			s.logger.Error("encode call-quality metrics", "format", string(f), "err", err)
+		if _, err := h.segment(f, false); err != nil {
+			h.logger.Error("encode call-quality metrics", "format", string(f), "err", err)
 		}
 	}
 }
 
 // segment returns the collector's families encoded in format, building
 // them if the collector changed. Concurrent scrapes wait for one build.
-func (s *Handler) segment(format expfmt.Format) (*segment, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	mfs, version := s.col.GatherVersion()
-	if version != s.version || s.segments == nil {
-		s.version, s.segments = version, map[expfmt.Format]*segment{}
+// scrape says whether a scrape (rather than Prepare) asks.
+func (h *Handler) segment(format expfmt.Format, scrape bool) (*segment, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mfs, version := h.col.GatherVersion()
+	if version != h.version || h.segments == nil {
+		for f, v := range h.served {
+			if v != h.version {
+				delete(h.served, f) // not asked for during the last version
+			}
+		}
+		h.version, h.segments = version, map[expfmt.Format]*segment{}
 	}
-	if seg := s.segments[format]; seg != nil {
+	if scrape {
+		if h.served == nil {
+			h.served = map[expfmt.Format]uint64{}
+		}
+		h.served[format] = version
+	}
+	if seg := h.segments[format]; seg != nil {
 		return seg, nil
 	}
 	var plain, deflated bytes.Buffer
@@ -162,7 +188,9 @@ func (s *Handler) segment(format expfmt.Format) (*segment, error) {
 	_, _ = zw.Write(plain.Bytes()) // bytes.Buffer never fails
 	_ = zw.Flush()
 	seg := &segment{plain: plain.Bytes(), deflated: deflated.Bytes()}
-	s.segments[format] = seg // formats are few: NegotiateAccept picks from a fixed list
+	if len(h.segments) < maxCachedFormats {
+		h.segments[format] = seg
+	}
 	return seg, nil
 }
 
@@ -181,26 +209,36 @@ func encodeFamilies(buf *bytes.Buffer, format expfmt.Format, mfs []*dto.MetricFa
 	return nil
 }
 
-// acceptsGzip reports whether an Accept-Encoding header allows gzip: named
-// (or *) with a q-value above zero.
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: gzip
+// named with a q-value above zero, or, when gzip is not named, * with one
+// (RFC 9110: * matches only codings not listed).
 func acceptsGzip(header string) bool {
+	gzipQ, starQ := -1.0, -1.0
 	for part := range strings.SplitSeq(header, ",") {
 		coding, params, _ := strings.Cut(part, ";")
 		coding = strings.TrimSpace(coding)
-		if !strings.EqualFold(coding, "gzip") && coding != "*" {
-			continue
-		}
-		q := 1.0
-		for p := range strings.SplitSeq(params, ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					q = f
-				}
-			}
-		}
-		if q > 0 {
-			return true
+		switch {
+		case strings.EqualFold(coding, "gzip"):
+			gzipQ = qValue(params)
+		case coding == "*":
+			starQ = qValue(params)
 		}
 	}
-	return false
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
+}
+
+// qValue is the q parameter of a coding's parameters, 1 when absent.
+func qValue(params string) float64 {
+	for p := range strings.SplitSeq(params, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+			return 0
+		}
+	}
+	return 1
 }

@@ -104,6 +104,10 @@ func TestAcceptsGzip(t *testing.T) {
 		"*":                     true,
 		"identity":              false,
 		"br, zstd":              false,
+		"gzip;q=0, *":           false,
+		"*;q=0, gzip":           true,
+		"*;q=0":                 false,
+		"gzip;q=bad":            false,
 	} {
 		if got := acceptsGzip(header); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
@@ -168,5 +172,31 @@ func TestMetricsHandlerPrepare(t *testing.T) {
 	}
 	if !bytes.Contains(body, []byte(`teams_call_records_total{type="groupCall"} 2`)) {
 		t.Errorf("scrape after prepare is stale:\n%s", body)
+	}
+}
+
+// TestMetricsHandlerPrepareOnlyWhatWasAsked: a format asked for once is
+// rendered by the next Prepare, and not by the ones after it unless a scrape
+// asks again; at most maxCachedFormats renders are kept.
+func TestMetricsHandlerPrepareOnlyWhatWasAsked(t *testing.T) {
+	col := collector.New(collector.Options{})
+	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
+	col.Ingest(metricsTestRecord("q-a"))
+	accepts := []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", "application/openmetrics-text;version=0.0.1"}
+	for _, a := range accepts {
+		metricsTestGet(t, h, a, true)
+	}
+	if n := len(h.segments); n != maxCachedFormats {
+		t.Fatalf("%d formats cached after %d were asked for, want the bound %d", n, len(accepts), maxCachedFormats)
+	}
+	col.Ingest(metricsTestRecord("q-b"))
+	h.Prepare()
+	if n := len(h.segments); n != maxCachedFormats {
+		t.Errorf("Prepare rendered %d formats, want %d", n, maxCachedFormats)
+	}
+	col.Ingest(metricsTestRecord("q-c"))
+	h.Prepare()
+	if h.version == col.Version() {
+		t.Errorf("Prepare rendered %d formats nobody asked for since the last change", len(h.segments))
 	}
 }

@@ -733,20 +733,23 @@ func TestExposureGraphHealth(t *testing.T) {
 	t.Parallel()
 	h := &graphHealth{Observer: nopGraphObserver{}}
 	steps := []struct {
+		op      graph.Operation
 		code    string
 		failing bool
 	}{
-		{"200", false},
-		{"404", false}, // an expired record: Graph works
-		{"503", true},
-		{"error", true},
-		{"404", false},
-		{"401", true},
-		{"429", true},
-		{"200", false},
+		{graph.OpGet, "200", false},
+		{graph.OpGet, "404", false}, // an expired record: Graph works
+		{graph.OpBatch, "503", true},
+		{graph.OpToken, "200", true}, // a token from Entra does not make Graph work
+		{graph.OpList, "error", true},
+		{graph.OpGet, "404", false},
+		{graph.OpGet, "401", true},
+		{graph.OpToken, "401", true},
+		{graph.OpGet, "429", true},
+		{graph.OpSessions, "200", false},
 	}
 	for i, s := range steps {
-		h.ObserveRequest(graph.OpGet, s.code, 10*time.Millisecond)
+		h.ObserveRequest(s.op, s.code, 10*time.Millisecond)
 		if got := h.failingLongerThan(5 * time.Millisecond); got != s.failing {
 			t.Errorf("step %d (%s): failing = %v, want %v", i, s.code, got, s.failing)
 		}

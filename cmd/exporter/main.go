@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		Registerer:       reg,
 		Published:        func() { metrics.Prepare() },
 	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
-	metrics = exposition.NewHandler(reg, p.Collector(), logger)
+	metrics = exposition.NewHandler(reg, p.Collector(), logger.With("component", "exposition"))
 	if err := p.Restore(); err != nil {
 		return err
 	}
@@ -207,6 +207,9 @@ type graphHealth struct {
 
 func (h *graphHealth) ObserveRequest(op graph.Operation, code string, d time.Duration) {
 	h.Observer.ObserveRequest(op, code, d)
+	if op == graph.OpToken {
+		return // Entra, not Graph: a token does not make Graph answer
+	}
 	// 404 is Graph working: an expired record.
 	ok := strings.HasPrefix(code, "2") || code == "404"
 	h.mu.Lock()
