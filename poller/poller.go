@@ -142,11 +142,12 @@ func (p *Poller) apply(st *stateFile) error {
 		return err
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err := p.col.Restore(st.Series); err != nil {
+		p.mu.Unlock()
 		return fmt.Errorf("series: %w", err)
 	}
 	if err := p.published.Restore(st.Series); err != nil {
+		p.mu.Unlock()
 		return fmt.Errorf("series: %w", err)
 	}
 	p.ids = ids
@@ -155,6 +156,13 @@ func (p *Poller) apply(st *stateFile) error {
 	if !st.LastSuccess.IsZero() {
 		p.metrics.lastSuccess.Set(float64(st.LastSuccess.UnixNano()) / 1e9)
 	}
+	version := p.col.Version()
+	p.mu.Unlock()
+
+	// Scrapes show what was restored: the first save need not publish it again.
+	p.saveMu.Lock()
+	p.publishedOnce, p.publishedVersion = true, version
+	p.saveMu.Unlock()
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/collector"
@@ -79,7 +80,7 @@ func unpackIDs(packed string, others []otherID) (*idSet, error) {
 // file beside it, sync it, rename it over, sync the directory.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	tmp, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return err
 	}
@@ -106,24 +107,30 @@ func writeFileAtomic(path string, data []byte) error {
 	return d.Sync()
 }
 
-// tempPattern names writeFileAtomic's temporary files beside path.
-func tempPattern(path string) string { return filepath.Base(path) + ".tmp-*" }
+// tempPrefix starts the names of writeFileAtomic's temporary files beside
+// path.
+func tempPrefix(path string) string { return filepath.Base(path) + ".tmp-" }
 
 // removeTempFiles deletes the temporary files that writes interrupted by a
 // crash (kill -9, power loss) left beside path: the deferred removal in
 // writeFileAtomic never ran for them, and each is as large as the state.
 // Only one exporter writes a state file, so at start none is in use.
 func removeTempFiles(path string) (int, error) {
-	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	entries, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		return 0, fmt.Errorf("list temporary state files: %w", err)
 	}
 	removed := 0
-	for _, m := range matches {
-		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix(path)) {
+			continue
+		}
+		switch err := os.Remove(filepath.Join(filepath.Dir(path), e.Name())); {
+		case err == nil:
+			removed++
+		case !errors.Is(err, os.ErrNotExist):
 			return removed, fmt.Errorf("remove temporary state file: %w", err)
 		}
-		removed++
 	}
 	return removed, nil
 }

@@ -12,7 +12,7 @@ import (
 // next start must remove it, and only it.
 func TestRestoreRemovesTemporaryFilesOfInterruptedWrites(t *testing.T) {
 	dir := t.TempDir()
-	stateFile := filepath.Join(dir, "state.json")
+	stateFile := filepath.Join(dir, "state[1].json") // glob metacharacters are names here
 	leftovers := []string{stateFile + ".tmp-123", stateFile + ".tmp-abc"}
 	keep := []string{filepath.Join(dir, "other.json.tmp-1"), stateFile + ".corrupt-20260101T000000Z"}
 	for _, f := range append(append([]string{}, leftovers...), keep...) {
