@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -465,5 +466,49 @@ func TestUnreadableBatchIsNotMalformedRecords(t *testing.T) {
 		if err == nil || errors.Is(err, ErrMalformed) {
 			t.Errorf("err = %v, want a failure that is not ErrMalformed", err)
 		}
+	}
+}
+
+// renewingToken hands out a new token whenever it is asked with claims, as
+// azidentity does past its cache, and the cached one otherwise.
+type renewingToken struct {
+	mu      sync.Mutex
+	current int
+	claims  []string
+}
+
+func (r *renewingToken) GetToken(_ context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if opts.Claims != "" {
+		r.claims = append(r.claims, opts.Claims)
+		r.current++
+	}
+	return azcore.AccessToken{Token: fmt.Sprintf("token-%d", r.current), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// A 401 makes the client ask the credential for a token past its cache
+// (a claims request) and retry with that new token, once.
+func TestUnauthorizedRenewsTheToken(t *testing.T) {
+	var seen []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+		if r.Header.Get("Authorization") == "Bearer token-0" {
+			status(401)(w)
+			return
+		}
+		io.WriteString(w, `{"id":"x","version":1,"sessions":[]}`)
+	}))
+	defer srv.Close()
+	cred := &renewingToken{}
+	c, _ := newTestClient(t, srv, func(c *Config) { c.Credential = cred })
+	if _, err := c.GetCallRecord(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Bearer token-0", "Bearer token-1"}; !slices.Equal(seen, want) {
+		t.Errorf("Authorization headers %q, want %q", seen, want)
+	}
+	if len(cred.claims) != 1 || !strings.Contains(cred.claims[0], `"nbf"`) {
+		t.Errorf("claims requests %q, want one asking for a token issued from now on", cred.claims)
 	}
 }
