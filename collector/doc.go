@@ -7,8 +7,9 @@
 // client_golang's live metrics, because the store must survive restarts:
 // Snapshot and Restore move it to and from the exporter's state file, and
 // scrapes read it as protobuf metric families rendered once per change of
-// the store and shared until the next (Collect, or Gather and Gatherer,
-// which serve them beside a registry without its per-series checks). Every
+// the store and shared until the next (Collect, or Gather and GatherVersion,
+// which let a handler serve them beside a registry without its per-series
+// checks and cache what it derives from them). Every
 // series counts what has been ingested since the state began; an
 // observation is made when its record is ingested, not when the call
 // happened.

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -134,7 +132,7 @@ func compareLabelValues(a, b *dto.Metric) int {
 
 // Gather returns the collector's families, sorted by name, as a registry
 // would gather them, so that the collector can be served without a
-// registry (see Gatherer). The families are shared with other scrapes:
+// registry (the exposition package does). The families are shared with other scrapes:
 // callers must not modify them.
 func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 	return c.currentView().families, nil
@@ -147,52 +145,4 @@ func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 func (c *Collector) GatherVersion() ([]*dto.MetricFamily, uint64) {
 	v := c.currentView()
 	return v.families, v.version
-}
-
-// Gatherer serves reg's families and c's together, sorted by name, for
-// promhttp.HandlerForTransactional; c must not also be registered with reg,
-// and reg's families must come sorted by name, as a registry's do.
-//
-// Registering c with a registry works too, but then every scrape hands each
-// of c's series through the registry's per-metric consistency checks
-// (hashing its label values, checking them for duplicates) and sorts them
-// again: a large part of a scrape at full cardinality. Here they are
-// skipped for c's families, which need none: their names, help texts and
-// label names are fixed, and every label set is one index of a bounded
-// enum product, so no two series of a family can share one (the package's
-// tests gather a fully populated collector through a pedantic registry to
-// hold it to that). Only family names are checked: a family that both
-// gatherers return is an error, as a registry would report it.
-func Gatherer(reg prometheus.Gatherer, c *Collector) prometheus.TransactionalGatherer {
-	return mergedGatherer{reg: reg, c: c}
-}
-
-type mergedGatherer struct {
-	reg prometheus.Gatherer
-	c   *Collector
-}
-
-func (g mergedGatherer) Gather() ([]*dto.MetricFamily, func(), error) {
-	regMFs, err := g.reg.Gather()
-	own := g.c.currentView().families
-	out := make([]*dto.MetricFamily, 0, len(regMFs)+len(own))
-	i, j := 0, 0
-	for i < len(regMFs) && j < len(own) {
-		switch cmp := strings.Compare(regMFs[i].GetName(), own[j].GetName()); {
-		case cmp < 0:
-			out = append(out, regMFs[i])
-			i++
-		case cmp > 0:
-			out = append(out, own[j])
-			j++
-		default: // keep the registered family, as if c's had failed to register
-			err = errors.Join(err, fmt.Errorf("metric family %s is both registered and the collector's", own[j].GetName()))
-			out = append(out, regMFs[i])
-			i++
-			j++
-		}
-	}
-	out = append(out, regMFs[i:]...)
-	out = append(out, own[j:]...)
-	return out, func() {}, err
 }

@@ -3,18 +3,15 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // viewTestFreshExposition renders what a collector that never built a view
@@ -127,83 +124,8 @@ func viewTestServe(t testing.TB, h http.Handler, accept string, gz bool) []byte 
 	return body
 }
 
-// viewTestRegistry holds other families whose names sort before, between
-// and after the collector's, with constant values (gauges: a counter would
-// carry its creation time).
-func viewTestRegistry() *prometheus.Registry {
-	reg := prometheus.NewPedanticRegistry()
-	for _, name := range []string{"aaa_first", "teams_exporter_last_successful_poll_timestamp_seconds", "zzz_last"} {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "A test gauge."}, func() float64 { return 3 }))
-	}
-	return reg
-}
-
-// TestGathererMatchesRegistry: serving the collector through Gatherer
-// gives, byte for byte, what registering it gives, in every format
-// Prometheus negotiates.
-func TestGathererMatchesRegistry(t *testing.T) {
-	for _, native := range []bool{false, true} {
-		c := busyCollector(t)
-		c.native = native
-		reg := viewTestRegistry()
-		merged := promhttp.HandlerForTransactional(Gatherer(reg, c), promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.HTTPErrorOnError})
-		regWith := viewTestRegistry()
-		regWith.MustRegister(c)
-		registered := promhttp.HandlerFor(regWith, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.HTTPErrorOnError})
-		for _, ft := range scrapeFormats {
-			got := viewTestServe(t, merged, ft.accept, ft.gzip)
-			want := viewTestServe(t, registered, ft.accept, ft.gzip)
-			if !bytes.Equal(got, want) {
-				t.Errorf("native=%v %s: Gatherer serves %d bytes, the registry %d, and they differ", native, ft.name, len(got), len(want))
-			}
-			if !bytes.Contains(got, []byte("aaa_first")) || !bytes.Contains(got, []byte("zzz_last")) {
-				t.Errorf("native=%v %s: registered families missing", native, ft.name)
-			}
-		}
-	}
-}
-
-// TestGathererDuplicateFamily: registering the collector as well is an
-// error, and its families are not served twice.
-func TestGathererDuplicateFamily(t *testing.T) {
-	c := newTestCollector(false)
-	c.Ingest(loadRecord(t, expandedPath))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	mfs, done, err := Gatherer(reg, c).Gather()
-	defer done()
-	if err == nil || !strings.Contains(err.Error(), "teams_call_records_total") {
-		t.Errorf("error %v, want one naming the duplicated family", err)
-	}
-	seen := map[string]bool{}
-	for _, mf := range mfs {
-		if seen[mf.GetName()] {
-			t.Errorf("family %s served twice", mf.GetName())
-		}
-		seen[mf.GetName()] = true
-	}
-	if !seen["teams_call_records_total"] {
-		t.Error("duplicated family dropped altogether")
-	}
-}
-
-// TestGathererErrorPassedOn: an error of the registry reaches the handler
-// with what was gathered.
-func TestGathererErrorPassedOn(t *testing.T) {
-	c := newTestCollector(false)
-	c.Ingest(loadRecord(t, expandedPath))
-	boom := errors.New("boom")
-	mfs, done, err := Gatherer(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, boom }), c).Gather()
-	defer done()
-	if !errors.Is(err, boom) {
-		t.Errorf("error %v, want %v", err, boom)
-	}
-	if len(mfs) == 0 {
-		t.Error("collector's families dropped")
-	}
-}
-
-// TestFullCardinalityConsistent: the checks Gatherer skips hold for every
+// TestFullCardinalityConsistent: the checks a registry makes, and a handler
+// serving Gather beside one skips, hold for every
 // label set of every family: a pedantic registry (descriptors, label names
 // and values, no duplicate label sets) gathers a fully populated collector
 // without error, and Gather returns the same families.
@@ -255,8 +177,6 @@ func TestFullCardinalityConsistent(t *testing.T) {
 func TestConcurrentScrapesAndChanges(t *testing.T) {
 	rec := loadRecord(t, expandedPath)
 	c := New(Options{NativeHistograms: true})
-	reg := prometheus.NewRegistry()
-	merged := promhttp.HandlerForTransactional(Gatherer(reg, c), promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.HTTPErrorOnError})
 	regWith := prometheus.NewRegistry()
 	regWith.MustRegister(c)
 	registered := promhttp.HandlerFor(regWith, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.HTTPErrorOnError})
@@ -278,7 +198,7 @@ func TestConcurrentScrapesAndChanges(t *testing.T) {
 			}
 		}
 	})
-	for _, h := range []http.Handler{merged, registered} {
+	for _, h := range []http.Handler{registered} { // the exposition package tests its own handler
 		for _, ft := range scrapeFormats {
 			wg.Go(func() {
 				for range 3 {
@@ -299,9 +219,7 @@ func TestConcurrentScrapesAndChanges(t *testing.T) {
 	freshReg := prometheus.NewRegistry()
 	freshReg.MustRegister(fresh)
 	want := viewTestServe(t, promhttp.HandlerFor(freshReg, promhttp.HandlerOpts{}), acceptText, false)
-	for name, h := range map[string]http.Handler{"Gatherer": merged, "registered": registered} {
-		if got := viewTestServe(t, h, acceptText, false); !bytes.Equal(got, want) {
-			t.Errorf("%s: last scrape differs from the store", name)
-		}
+	if got := viewTestServe(t, registered, acceptText, false); !bytes.Equal(got, want) {
+		t.Error("last scrape differs from the store")
 	}
 }

@@ -72,7 +72,9 @@ func TestMetricsHandlerMatchesPromhttp(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }))
 	h := NewHandler(reg, col, slog.New(slog.DiscardHandler))
-	ref := promhttp.HandlerForTransactional(collector.Gatherer(reg, col), promhttp.HandlerOpts{EnableOpenMetrics: true})
+	regWith := prometheus.NewRegistry() // the reference: the collector registered, served by promhttp
+	regWith.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }), col)
+	ref := promhttp.HandlerFor(regWith, promhttp.HandlerOpts{EnableOpenMetrics: true})
 	for i := range 3 {
 		col.Ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
 		for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", ""} {
