@@ -1,6 +1,8 @@
 package poller
 
 import (
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,11 +61,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// GraphMetrics counts Graph requests; it implements graph.Observer.
+// GraphMetrics counts Graph requests, and remembers since when every Graph
+// request has failed; it implements graph.Observer.
+//
+// The poller learns of a failure only when a poll gives up, which with
+// retries and Retry-After can be many poll intervals after Graph began to
+// fail; readiness (Poller.Ready, given GraphMetrics in Config.Graph) must
+// turn once Graph has failed for more than three intervals, whether or not
+// a poll has ended.
 type GraphMetrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
+
+	mu           sync.Mutex
+	failingSince time.Time // zero while the last Graph answer was a good one
 }
 
 // NewGraphMetrics registers the teams_exporter_graph_* metrics with reg.
@@ -91,6 +103,27 @@ func NewGraphMetrics(reg prometheus.Registerer) *GraphMetrics {
 func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Duration) {
 	m.requests.WithLabelValues(string(op), code).Inc()
 	m.duration.WithLabelValues(string(op)).Observe(d.Seconds())
+	if op == graph.OpToken {
+		return // Entra, not Graph: a token does not make Graph answer
+	}
+	// 404 is Graph working: an expired record.
+	ok := strings.HasPrefix(code, "2") || code == "404"
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case ok:
+		m.failingSince = time.Time{}
+	case m.failingSince.IsZero():
+		m.failingSince = time.Now().Add(-d) // failing since the request was sent
+	}
+}
+
+// failingLongerThan reports whether every Graph request has failed for
+// more than d.
+func (m *GraphMetrics) failingLongerThan(d time.Duration) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.failingSince.IsZero() && time.Since(m.failingSince) > d
 }
 
 // ObserveThrottled implements graph.Observer.

@@ -34,7 +34,10 @@ type Config struct {
 	SaveInterval time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	// Graph, if set, is the graph.Observer given to the Graph client: Ready
+	// then also turns false while Graph requests fail, before a poll ends.
+	Graph *GraphMetrics
+	Now   func() time.Time
 	// Published, if set, is called after new series were published to
 	// scrapes (for instance to render the exposition before it is asked
 	// for), outside the poller's locks.
@@ -431,5 +434,9 @@ func (p *Poller) Ready() bool {
 	if !p.succeeded {
 		return false
 	}
-	return p.failingSince.IsZero() || p.now().Sub(p.failingSince) <= 3*p.cfg.Interval
+	limit := 3 * p.cfg.Interval
+	if p.cfg.Graph != nil && p.cfg.Graph.failingLongerThan(limit) {
+		return false
+	}
+	return p.failingSince.IsZero() || p.now().Sub(p.failingSince) <= limit
 }

@@ -192,3 +192,36 @@ func TestReadiness(t *testing.T) {
 		t.Error("ready although Graph has failed for more than three intervals, counted from the failing poll's start")
 	}
 }
+
+// TestReadinessFollowsGraphRequests: given the Graph client's observer,
+// readiness turns false once every Graph request has failed for more than
+// three intervals, before any poll has ended; a token from Entra does not
+// count as Graph answering, an expired record (404) does.
+func TestReadinessFollowsGraphRequests(t *testing.T) {
+	gm := NewGraphMetrics(prometheus.NewRegistry())
+	const interval = 2 * time.Millisecond // three intervals: 6ms
+	p := New(Config{Interval: interval, Graph: gm}, nil, collector.Options{})
+	p.setOutcome(true, time.Now())
+	steps := []struct {
+		op    graph.Operation
+		code  string
+		ready bool
+	}{
+		{graph.OpGet, "200", true},
+		{graph.OpGet, "404", true},
+		{graph.OpBatch, "503", false},
+		{graph.OpToken, "200", false},
+		{graph.OpList, "error", false},
+		{graph.OpGet, "404", true},
+		{graph.OpGet, "401", false},
+		{graph.OpToken, "401", false},
+		{graph.OpGet, "429", false},
+		{graph.OpSessions, "200", true},
+	}
+	for i, s := range steps {
+		gm.ObserveRequest(s.op, s.code, 10*time.Millisecond) // sent 10ms ago
+		if got := p.Ready(); got != s.ready {
+			t.Errorf("step %d (%s %s): ready = %v, want %v", i, s.op, s.code, got, s.ready)
+		}
+	}
+}

@@ -34,7 +34,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 )
 
@@ -730,41 +729,6 @@ func TestExposureReadiness(t *testing.T) {
 		t.Errorf("/healthz = %d", got)
 	}
 }
-
-func TestExposureGraphHealth(t *testing.T) {
-	t.Parallel()
-	h := &graphHealth{Observer: nopGraphObserver{}}
-	steps := []struct {
-		op      graph.Operation
-		code    string
-		failing bool
-	}{
-		{graph.OpGet, "200", false},
-		{graph.OpGet, "404", false}, // an expired record: Graph works
-		{graph.OpBatch, "503", true},
-		{graph.OpToken, "200", true}, // a token from Entra does not make Graph work
-		{graph.OpList, "error", true},
-		{graph.OpGet, "404", false},
-		{graph.OpGet, "401", true},
-		{graph.OpToken, "401", true},
-		{graph.OpGet, "429", true},
-		{graph.OpSessions, "200", false},
-	}
-	for i, s := range steps {
-		h.ObserveRequest(s.op, s.code, 10*time.Millisecond)
-		if got := h.failingLongerThan(5 * time.Millisecond); got != s.failing {
-			t.Errorf("step %d (%s): failing = %v, want %v", i, s.code, got, s.failing)
-		}
-		if h.failingLongerThan(time.Hour) {
-			t.Errorf("step %d (%s): failing for more than an hour", i, s.code)
-		}
-	}
-}
-
-type nopGraphObserver struct{}
-
-func (nopGraphObserver) ObserveRequest(graph.Operation, string, time.Duration) {}
-func (nopGraphObserver) ObserveThrottled(graph.Operation)                      {}
 
 // A credential setting the exporter cannot use stops it at start; the error
 // says what is wrong (azidentity's words: it names the file, not the

@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -102,14 +100,14 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(),
 	)
-	health := &graphHealth{Observer: poller.NewGraphMetrics(reg)}
+	graphMetrics := poller.NewGraphMetrics(reg)
 
 	var src *source
 	var err error
 	if cfg.Demo {
-		src, err = startDemo(ctx, cfg, health, logger)
+		src, err = startDemo(ctx, cfg, graphMetrics, logger)
 	} else {
-		src, err = graphSource(cfg, health)
+		src, err = graphSource(cfg, graphMetrics)
 	}
 	if err != nil {
 		return err
@@ -120,7 +118,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		BaseURL:     src.graphURL,
 		Credential:  src.credential,
 		HTTPClient:  src.httpClient,
-		Observer:    health,
+		Observer:    graphMetrics,
 		Logger:      logger.With("component", "graph"),
 		Concurrency: cfg.Concurrency,
 	})
@@ -136,6 +134,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		StateFile:        cfg.StateFile,
 		Logger:           logger.With("component", "poller"),
 		Registerer:       reg,
+		Graph:            graphMetrics,
 		Published:        func() { metrics.Prepare() },
 	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
 	metrics = exposition.NewHandler(reg, p.Collector(), logger.With("component", "exposition"))
@@ -151,9 +150,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	}()
 
 	srv := &http.Server{
-		Handler: routes(cfg, metrics, func() bool {
-			return p.Ready() && !health.failingLongerThan(3*cfg.PollInterval)
-		}, logger),
+		Handler:           routes(cfg, metrics, p.Ready, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	served := make(chan error, 1)
@@ -192,40 +189,6 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 		return nil, configError{err}
 	}
 	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
-}
-
-// graphHealth passes Graph request outcomes on to the metrics and remembers
-// since when every request has failed. The poller learns of a failure only
-// when a poll gives up, which with retries and Retry-After can be many poll
-// intervals after Graph began to fail; /readyz must turn 503 once Graph has
-// failed for more than three intervals, whether or not a poll has ended.
-type graphHealth struct {
-	graph.Observer
-	mu           sync.Mutex
-	failingSince time.Time // zero while the last answer was a good one
-}
-
-func (h *graphHealth) ObserveRequest(op graph.Operation, code string, d time.Duration) {
-	h.Observer.ObserveRequest(op, code, d)
-	if op == graph.OpToken {
-		return // Entra, not Graph: a token does not make Graph answer
-	}
-	// 404 is Graph working: an expired record.
-	ok := strings.HasPrefix(code, "2") || code == "404"
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	switch {
-	case ok:
-		h.failingSince = time.Time{}
-	case h.failingSince.IsZero():
-		h.failingSince = time.Now().Add(-d) // failing since the request was sent
-	}
-}
-
-func (h *graphHealth) failingLongerThan(d time.Duration) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return !h.failingSince.IsZero() && time.Since(h.failingSince) > d
 }
 
 // buildInfo is teams_exporter_build_info with exactly SPEC's labels.
