@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"math"
@@ -365,17 +364,7 @@ func econCheckExactlyOnce(t *testing.T, p *Poller, reg *prometheus.Registry, add
 	if got := econCounterValue(p.metrics.ingested); got != float64(len(added)) {
 		t.Errorf("ingested %v records, want each of the %d that appeared exactly once", got, len(added))
 	}
-	diffs, err := graphsim.TruthOf(added...).CallQuality().Compare(bytes.NewReader(gatherText(t, reg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range diffs {
-		if i == 10 {
-			t.Errorf("... and %d more differences from the truth", len(diffs)-10)
-			break
-		}
-		t.Error(d)
-	}
+	assertCallQuality(t, graphsim.TruthOf(added...), gatherText(t, reg))
 }
 
 // econCheckClientCounts checks the exporter's own request counter against

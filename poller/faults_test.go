@@ -83,17 +83,7 @@ func (r *faultsRig) skipped(reason string) float64 {
 // one ingestion of each record.
 func (r *faultsRig) checkTruth(t *testing.T, truth graphsim.Truth) {
 	t.Helper()
-	diffs, err := truth.CallQuality().Compare(bytes.NewReader(gatherText(t, r.reg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range diffs {
-		if i == 10 {
-			t.Errorf("... and %d more differences", len(diffs)-10)
-			break
-		}
-		t.Error(d)
-	}
+	assertCallQuality(t, truth, gatherText(t, r.reg))
 }
 
 // faultsGetCounter counts get requests (direct or inside a $batch) per

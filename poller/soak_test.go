@@ -6,7 +6,6 @@ import (
 	"flag"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -116,18 +115,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	exposition := gatherText(t, reg)
-	diffs, err := truth.CallQuality().Compare(bytes.NewReader(exposition))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(diffs)
-	for i, d := range diffs {
-		if i == 30 {
-			t.Errorf("... and %d more differences", len(diffs)-30)
-			break
-		}
-		t.Error(d)
-	}
+	assertCallQuality(t, truth, exposition)
 	got, err := graphsim.ParseExposition(bytes.NewReader(exposition))
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +126,23 @@ func TestSoak(t *testing.T) {
 }
 
 // gatherText encodes the registry as a scrape in the text format would.
+// assertCallQuality reports every call-quality series of exposition that
+// differs from the truth, missing or extra.
+func assertCallQuality(t *testing.T, truth graphsim.Truth, exposition []byte) {
+	t.Helper()
+	diffs, err := truth.CallQuality().Compare(bytes.NewReader(exposition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range diffs {
+		if i == 30 {
+			t.Errorf("... and %d more differences from the truth", len(diffs)-30)
+			break
+		}
+		t.Error(d)
+	}
+}
+
 func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
 	t.Helper()
 	mfs, err := g.Gather()
