@@ -124,11 +124,11 @@ func viewTestServe(t testing.TB, h http.Handler, accept string, gz bool) []byte 
 	return body
 }
 
-// TestFullCardinalityConsistent: the checks a registry makes, and a handler
-// serving Gather beside one skips, hold for every
-// label set of every family: a pedantic registry (descriptors, label names
-// and values, no duplicate label sets) gathers a fully populated collector
-// without error, and Gather returns the same families.
+// TestFullCardinalityConsistent: the checks a registry makes, and that a
+// handler serving Gather beside one skips, hold for every label set of every
+// family: a pedantic registry (descriptors, label names and values, no
+// duplicate label sets) gathers a fully populated collector without error,
+// and Gather returns the same families.
 func TestFullCardinalityConsistent(t *testing.T) {
 	c := fullCardinalityCollector(true)
 	reg := prometheus.NewPedanticRegistry()
