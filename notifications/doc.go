@@ -1,0 +1,25 @@
+// Package notifications receives Microsoft Graph change notifications for
+// call records and keeps the exporter's subscription to them alive.
+//
+// Graph lists call records only by start time, so a poller that finds new
+// records by listing pays for every record again on every re-read of its
+// window. With a subscription, Graph posts the id of each record as it is
+// created or updated, and the exporter fetches just those. Polling stays as
+// the safety net: a notification can be lost, late, repeated or forged, so
+// nothing here decides that a record exists or has been counted. The
+// Receiver only queues ids (bounded; what does not fit is left to the next
+// re-list) and the lifecycle events Graph sends; the poller fetches queued
+// ids through the same exactly-once path as listed ones.
+//
+// The endpoints are reachable from the internet (Graph calls them through
+// the user's ingress) and cannot be protected by basic auth, since Graph
+// cannot send it: every request is hostile until its clientState matches,
+// compared in constant time. They answer at once and never wait for Graph,
+// because Graph gives up on an answer after 3 seconds and then throttles the
+// endpoint.
+//
+// The Subscriber creates the subscription, renews it well before it expires,
+// answers reauthorizationRequired by renewing and subscriptionRemoved by
+// creating it again, and reuses its own subscription after a restart (found
+// by its notification URL) instead of leaking one per start.
+package notifications

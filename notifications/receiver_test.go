@@ -1,0 +1,402 @@
+package notifications
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+const testSecret = "s3cret-Client-State"
+
+// startReceiver serves a Receiver on a loopback port through NewServer, the
+// production listener, and returns its base URL; tune adjusts the server
+// (shorter timeouts) before it starts.
+func startReceiver(t *testing.T, cfg Config, tune func(*http.Server)) (*Receiver, *prometheus.Registry, string) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if cfg.ClientState == "" {
+		cfg.ClientState = testSecret
+	}
+	cfg.Registerer = reg
+	r, err := NewReceiver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), r, discardLogger())
+	if tune != nil {
+		tune(srv)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r, reg, "http://" + ln.Addr().String()
+}
+
+// changeBody is a changeNotificationCollection in Graph's documented shape
+// (docs: "Get change notifications for Microsoft Teams call records").
+func changeBody(secret, changeType string, ids ...string) string {
+	var items []map[string]any
+	for _, id := range ids {
+		items = append(items, map[string]any{
+			"subscriptionId":                 "9f0e3c6a-5b0a-4c38-9d8e-0d5f1e2a3b4c",
+			"clientState":                    secret,
+			"changeType":                     changeType,
+			"resource":                       "communications/callRecords/" + id,
+			"subscriptionExpirationDateTime": "2026-12-01T00:00:00.000+00:00",
+			"resourceData": map[string]any{
+				"@odata.type": "#Microsoft.Graph.callrecord",
+				"@odata.id":   "communications/callRecords/" + id,
+				"id":          id,
+			},
+			"tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+		})
+	}
+	b, _ := json.Marshal(map[string]any{"value": items})
+	return string(b)
+}
+
+func lifecycleBody(secret, subscription string, events ...string) string {
+	var items []map[string]any
+	for _, e := range events {
+		items = append(items, map[string]any{
+			"subscriptionId":                 subscription,
+			"subscriptionExpirationDateTime": "2026-12-01T00:00:00.000+00:00",
+			"tenantId":                       "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+			"clientState":                    secret,
+			"lifecycleEvent":                 e,
+		})
+	}
+	b, _ := json.Marshal(map[string]any{"value": items})
+	return string(b)
+}
+
+const (
+	idA = "2f1a1100-677c-4b2a-a1b3-a2e0b5b8cda2"
+	idB = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+)
+
+func post(t *testing.T, link, contentType, body string) *http.Response {
+	t.Helper()
+	resp, err := http.Post(link, contentType, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func results(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func TestValidationHandshakeEchoesTheDecodedToken(t *testing.T) {
+	_, reg, base := startReceiver(t, Config{}, nil)
+	// Graph's tokens are opaque; this one has what URL decoding must undo.
+	token := "Validation: Testing client application reachability for subscription Request-Id: 7f4a+b/c=="
+	for _, path := range []string{NotificationPath, LifecyclePath} {
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			req, _ := http.NewRequest(method, base+path+"?validationToken="+url.QueryEscape(token), strings.NewReader(""))
+			req.Header.Set("Content-Type", "text/plain; charset=utf-8") // as Graph sends it
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != token || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+				t.Errorf("%s %s: %d %q %q, want 200 text/plain with the token", method, path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
+	}
+	if got := results(t, reg)["teams_exporter_notifications_total/rejected"]; got != 0 {
+		t.Errorf("handshakes counted as %v rejected", got)
+	}
+}
+
+func TestHostileRequestsAreRejectedAndChangeNothing(t *testing.T) {
+	long := `{"value":[{"clientState":"` + testSecret + `","changeType":"created","resource":"communications/callRecords/` + idA + `","pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}]}`
+	cases := []struct {
+		name, method, path, contentType, body string
+		want                                  int
+	}{
+		{"wrong clientState", "POST", NotificationPath, "application/json", changeBody("guess", "created", idA), 403},
+		{"empty clientState", "POST", NotificationPath, "application/json", changeBody("", "created", idA), 403},
+		{"secret as a prefix", "POST", NotificationPath, "application/json", changeBody(testSecret+"x", "created", idA), 403},
+		{"one forged item among good ones", "POST", NotificationPath, "application/json",
+			`{"value":[` + strings.TrimSuffix(strings.TrimPrefix(changeBody(testSecret, "created", idA), `{"value":[`), `]}`) + `,` +
+				strings.TrimSuffix(strings.TrimPrefix(changeBody("forged", "created", idB), `{"value":[`), `]}`) + `]}`, 403},
+		{"larger than 1 MiB", "POST", NotificationPath, "application/json", long, 413},
+		{"malformed JSON", "POST", NotificationPath, "application/json", `{"value":[{"clientState":`, 400},
+		{"not an object", "POST", NotificationPath, "application/json", `[1,2,3]`, 400},
+		{"data after the object", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", idA) + `{}`, 400},
+		{"empty collection", "POST", NotificationPath, "application/json", `{"value":[]}`, 400},
+		{"not JSON content", "POST", NotificationPath, "text/plain", changeBody(testSecret, "created", idA), 415},
+		{"GET without a token", "GET", NotificationPath, "", "", 405},
+		{"PUT", "PUT", NotificationPath, "application/json", changeBody(testSecret, "created", idA), 405},
+		{"unknown path", "POST", "/metrics", "application/json", changeBody(testSecret, "created", idA), 404},
+		{"path below", "POST", NotificationPath + "/x", "application/json", changeBody(testSecret, "created", idA), 404},
+		{"not a call record", "POST", NotificationPath, "application/json",
+			strings.ReplaceAll(changeBody(testSecret, "created", idA), "communications/callRecords/", "users/"), 400},
+		{"id that is a path", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", "../../v1.0/me"), 400},
+		{"id too long", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", strings.Repeat("a", 65)), 400},
+		{"resource and resourceData disagree", "POST", NotificationPath, "application/json",
+			strings.Replace(changeBody(testSecret, "created", idA), `"id":"`+idA, `"id":"`+idB, 1), 400},
+		{"unknown change type", "POST", NotificationPath, "application/json", changeBody(testSecret, "exploded", idA), 400},
+		{"lifecycle event on the change path", "POST", NotificationPath, "application/json", lifecycleBody(testSecret, "s", EventMissed), 400},
+		{"change on the lifecycle path", "POST", LifecyclePath, "application/json", changeBody(testSecret, "created", idA), 400},
+		{"unknown lifecycle event", "POST", LifecyclePath, "application/json", lifecycleBody(testSecret, "s", "selfDestruct"), 400},
+		{"forged lifecycle event", "POST", LifecyclePath, "application/json", lifecycleBody("guess", "s", EventSubscriptionRemoved), 403},
+	}
+	r, reg, base := startReceiver(t, Config{}, nil)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.want)
+			}
+			got := results(t, reg)
+			if got["teams_exporter_notifications_total/rejected"] != float64(i+1) {
+				t.Errorf("rejected = %v, want %d", got["teams_exporter_notifications_total/rejected"], i+1)
+			}
+			if got["teams_exporter_notifications_total/accepted"] != 0 || got["teams_exporter_notifications_total/lifecycle"] != 0 {
+				t.Errorf("counted as accepted: %v", got)
+			}
+		})
+	}
+	if n := r.Queued(); n != 0 {
+		t.Errorf("%d ids queued by rejected requests", n)
+	}
+	if re, rm := r.TakeLifecycle(); len(re)+len(rm) != 0 || r.TakeRelist() {
+		t.Errorf("rejected lifecycle events were recorded: %v %v", re, rm)
+	}
+}
+
+func TestNotifiedIDsAreQueuedOnceInArrivalOrder(t *testing.T) {
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	r, reg, base := startReceiver(t, Config{Now: now}, nil)
+	if resp := post(t, base+NotificationPath, "application/json; charset=utf-8", changeBody(testSecret, "created", idA, idB)); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, want 202", resp.StatusCode)
+	}
+	select {
+	case <-r.Notified():
+	default:
+		t.Fatal("no signal after ids were queued")
+	}
+	clock = clock.Add(time.Minute)
+	post(t, base+NotificationPath, "application/json", changeBody(testSecret, "created", idA)) // a redelivery
+	clock = clock.Add(time.Minute)
+	post(t, base+NotificationPath, "application/json", changeBody(testSecret, "updated", idB)) // a new version
+	got := r.Take(10)
+	want := []Notified{{idA, clock.Add(-2 * time.Minute)}, {idB, clock}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+	if more := r.Take(10); len(more) != 0 {
+		t.Errorf("taken twice: %v", more)
+	}
+	if got := results(t, reg)["teams_exporter_notifications_total/accepted"]; got != 4 {
+		t.Errorf("accepted = %v, want 4 (one per notification)", got)
+	}
+}
+
+func TestDuplicateFloodsAndOverflowStayBounded(t *testing.T) {
+	r, reg, base := startReceiver(t, Config{QueueSize: 10}, nil)
+	for range 200 {
+		if resp := post(t, base+NotificationPath, "application/json", changeBody(testSecret, "created", idA, idA, idA)); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if n := r.Queued(); n != 1 {
+		t.Fatalf("a flood of one id queued %d entries, want 1", n)
+	}
+	if r.TakeRelist() {
+		t.Fatal("a duplicate flood asked for a re-list")
+	}
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	if resp := post(t, base+NotificationPath, "application/json", changeBody(testSecret, "created", ids...)); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, want 202 even when the queue is full", resp.StatusCode)
+	}
+	got := results(t, reg)
+	if r.Queued() != 10 || got["teams_exporter_notification_ids_dropped_total"] != 16 || got["teams_exporter_notification_queue_ids"] != 10 {
+		t.Errorf("queue %d, dropped %v, gauge %v; want 10, 16, 10", r.Queued(), got["teams_exporter_notification_ids_dropped_total"], got["teams_exporter_notification_queue_ids"])
+	}
+	if !r.TakeRelist() {
+		t.Error("dropped ids did not ask for a re-list")
+	}
+	if r.TakeRelist() {
+		t.Error("the re-list request was not forgotten once taken")
+	}
+	if first := r.Take(1); len(first) != 1 || first[0].ID != idA {
+		t.Errorf("first out %v, want the oldest, %s", first, idA)
+	}
+}
+
+func TestLifecycleEventsReachSubscriberAndPoller(t *testing.T) {
+	r, reg, base := startReceiver(t, Config{}, nil)
+	body := lifecycleBody(testSecret, "sub-1", EventReauthorizationRequired, EventMissed, EventSubscriptionRemoved)
+	if resp := post(t, base+LifecyclePath, "application/json", body); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, want 202", resp.StatusCode)
+	}
+	select {
+	case <-r.Lifecycle():
+	default:
+		t.Fatal("no lifecycle signal")
+	}
+	re, rm := r.TakeLifecycle()
+	if fmt.Sprint(re, rm) != "[sub-1] [sub-1]" {
+		t.Errorf("reauthorize %v removed %v, want sub-1 in both", re, rm)
+	}
+	if !r.TakeRelist() {
+		t.Error("missed did not ask for a re-list")
+	}
+	if got := results(t, reg)["teams_exporter_notifications_total/lifecycle"]; got != 3 {
+		t.Errorf("lifecycle = %v, want 3", got)
+	}
+	// Events for many subscriptions (forged with a leaked secret, or old
+	// ones) do not grow memory.
+	for i := range 100 {
+		post(t, base+LifecyclePath, "application/json", lifecycleBody(testSecret, fmt.Sprint("sub-", i), EventReauthorizationRequired))
+	}
+	if re, _ := r.TakeLifecycle(); len(re) != maxPendingSubscriptions {
+		t.Errorf("%d subscriptions remembered, want the bound %d", len(re), maxPendingSubscriptions)
+	}
+}
+
+// TestSlowSendersAreCutOffAndScrapesGoOn holds connections open with a
+// body trickling in, as a slowloris would: the server's read timeout ends
+// them, and a metrics listener in the same process answers throughout.
+func TestSlowSendersAreCutOffAndScrapesGoOn(t *testing.T) {
+	r, reg, base := startReceiver(t, Config{}, func(s *http.Server) {
+		s.ReadTimeout, s.ReadHeaderTimeout = 300*time.Millisecond, 300*time.Millisecond
+	})
+	metrics := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: time.Second}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = metrics.Serve(mln) }()
+	defer metrics.Close()
+
+	addr := strings.TrimPrefix(base, "http://")
+	var conns []net.Conn
+	for range 20 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"value\":[", NotificationPath)
+	}
+	// Scrapes are served while the slow senders hold their connections.
+	resp, err := http.Get("http://" + mln.Addr().String())
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape during slow senders: %v", err)
+	}
+	resp.Body.Close()
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		status, err := bufio.NewReader(c).ReadString('\n')
+		// The server answers 400 when the read times out, or just closes.
+		if err == nil && !strings.Contains(status, " 400 ") {
+			t.Errorf("slow sender got %q, want 400 or a closed connection", status)
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("slow sender still connected after 5s; the read timeout did not end it")
+		}
+		c.Close()
+	}
+	if r.Queued() != 0 {
+		t.Errorf("a slow sender's partial body queued ids")
+	}
+	if got := testutil.ToFloat64(r.metrics.notifications.WithLabelValues(ResultRejected)); got != 20 {
+		t.Errorf("rejected = %v, want the 20 slow senders", got)
+	}
+}
+
+func TestNewReceiverRefusesABadClientState(t *testing.T) {
+	for _, s := range []string{"", strings.Repeat("é", MaxClientStateLen+1)} {
+		_, err := NewReceiver(Config{ClientState: s})
+		if err == nil {
+			t.Errorf("client state of %d characters accepted", len([]rune(s)))
+			continue
+		}
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error shows the secret: %v", err)
+		}
+	}
+	if _, err := NewReceiver(Config{ClientState: strings.Repeat("é", MaxClientStateLen)}); err != nil {
+		t.Errorf("128 characters refused: %v", err)
+	}
+}
+
+func TestLogsNeverShowTheSecret(t *testing.T) {
+	var logs bytes.Buffer
+	_, _, base := startReceiver(t, Config{Logger: newTextLogger(&logs)}, nil)
+	post(t, base+NotificationPath, "application/json", changeBody(testSecret, "created", idA))
+	post(t, base+NotificationPath, "application/json", changeBody(testSecret+"-wrong", "created", idA))
+	post(t, base+LifecyclePath, "application/json", lifecycleBody(testSecret, "s", EventMissed))
+	post(t, base+NotificationPath, "application/json", `{"value":[{"clientState":"`+testSecret+`",`)
+	if strings.Contains(logs.String(), testSecret) {
+		t.Errorf("the client state appears in the log:\n%s", logs.String())
+	}
+	if logs.Len() == 0 {
+		t.Error("nothing logged; the test shows nothing")
+	}
+}
+
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
