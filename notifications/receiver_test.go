@@ -394,7 +394,6 @@ func TestLogsNeverShowTheSecret(t *testing.T) {
 	}
 }
 
-
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newTextLogger(w io.Writer) *slog.Logger {
