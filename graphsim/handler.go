@@ -105,6 +105,8 @@ func route(r *http.Request) (string, handlerFunc) {
 		return OpToken, method(http.MethodPost, (*Tenant).serveToken)
 	case len(p) == 0 || p[0] != "v1.0":
 		return "", notFound
+	case (len(p) == 2 || len(p) == 3 && p[2] != "") && p[1] == "subscriptions":
+		return OpSubscription, authed((*Tenant).serveSubscriptions)
 	case len(p) == 2 && p[1] == "$batch":
 		return OpBatch, method(http.MethodPost, authed((*Tenant).serveBatch))
 	case len(p) < 3 || p[1] != "communications":

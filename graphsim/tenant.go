@@ -35,6 +35,9 @@ type Options struct {
 	// Retention hides records that started longer ago than this, from the
 	// list and from get (404), as Graph does after 30 days. Zero keeps all.
 	Retention time.Duration
+	// Notifications configures change notifications: delivery, and the
+	// faults of delivery (lost, repeated, out-of-order notifications).
+	Notifications NotificationOptions
 	// Now is the tenant's clock (token expiry, Bump, RunLive, Retention);
 	// default time.Now.
 	Now func() time.Time
@@ -63,6 +66,7 @@ type Tenant struct {
 	middlewares []Middleware
 
 	stats counters
+	subs  subscriptions
 }
 
 // stored is one record in the form it is served: its top-level properties
@@ -126,7 +130,7 @@ func (t *Tenant) AddRaw(recordJSON []byte) error {
 	if err != nil {
 		return fmt.Errorf("add raw record: %w", err)
 	}
-	t.put(s)
+	t.notifyPut(t.put(s), s.id)
 	return nil
 }
 
@@ -144,7 +148,7 @@ func (t *Tenant) Add(recs ...Record) {
 		if err != nil {
 			panic(fmt.Sprintf("graphsim: add record: %v", err))
 		}
-		t.put(s)
+		t.notifyPut(t.put(s), s.id)
 	}
 }
 
@@ -189,10 +193,22 @@ func parseStored(data []byte) (*stored, error) {
 	return s, nil
 }
 
-func (t *Tenant) put(s *stored) {
+// notifyPut queues the change notification of a put: created for a new
+// record, updated for a replaced one.
+func (t *Tenant) notifyPut(replaced bool, id string) {
+	if replaced {
+		t.notifyChange("updated", id)
+		return
+	}
+	t.notifyChange("created", id)
+}
+
+// put stores s and reports whether it replaced a record with its id.
+func (t *Tenant) put(s *stored) (replaced bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.byID[s.id]; ok {
+	old, replaced := t.byID[s.id]
+	if replaced {
 		t.removeLocked(old)
 	}
 	t.byID[s.id] = s
@@ -200,6 +216,7 @@ func (t *Tenant) put(s *stored) {
 	t.order = append(t.order, nil)
 	copy(t.order[i+1:], t.order[i:])
 	t.order[i] = s
+	return replaced
 }
 
 func (t *Tenant) removeLocked(s *stored) {
@@ -214,11 +231,17 @@ func (t *Tenant) removeLocked(s *stored) {
 // telemetry or feedback arrives: version+1 and lastModifiedDateTime=now.
 // An unknown id is ignored.
 func (t *Tenant) Bump(id string) {
+	if t.bump(id) {
+		t.notifyChange("updated", id)
+	}
+}
+
+func (t *Tenant) bump(id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.byID[id]
 	if !ok {
-		return
+		return false
 	}
 	var version int64
 	_ = json.Unmarshal(s.top["version"], &version) // absent: 0
@@ -230,6 +253,7 @@ func (t *Tenant) Bump(id string) {
 	ts, _ := json.Marshal(t.now().UTC())
 	top["lastModifiedDateTime"] = ts
 	s.top = top
+	return true
 }
 
 // Len returns the number of records held.
@@ -261,12 +285,13 @@ func (t *Tenant) retained(s *stored) bool {
 type RequestStats struct {
 	Token, OpenID, Discovery   int64
 	List, Get, Sessions, Batch int64
+	Subscription               int64 // requests to /v1.0/subscriptions
 	BatchItems                 int64
 	Other                      int64 // requests that matched no route
 }
 
 type counters struct {
-	token, openID, discovery, list, get, sessions, batch, batchItems, other atomic.Int64
+	token, openID, discovery, list, get, sessions, batch, batchItems, subscription, other atomic.Int64
 }
 
 func (c *counters) count(op string, inBatch bool) {
@@ -286,6 +311,8 @@ func (c *counters) count(op string, inBatch bool) {
 		n = &c.sessions
 	case OpBatch:
 		n = &c.batch
+	case OpSubscription:
+		n = &c.subscription
 	}
 	n.Add(1)
 	if inBatch {
@@ -299,7 +326,7 @@ func (t *Tenant) Requests() RequestStats {
 	return RequestStats{
 		Token: c.token.Load(), OpenID: c.openID.Load(), Discovery: c.discovery.Load(),
 		List: c.list.Load(), Get: c.get.Load(), Sessions: c.sessions.Load(), Batch: c.batch.Load(),
-		BatchItems: c.batchItems.Load(), Other: c.other.Load(),
+		BatchItems: c.batchItems.Load(), Subscription: c.subscription.Load(), Other: c.other.Load(),
 	}
 }
 
