@@ -158,7 +158,7 @@ func boundedHostileRecord(r *rand.Rand, i int) *graph.CallRecord {
 func boundedSeries(t *testing.T, c *Collector) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
+	reg.MustRegister(c.Snapshot())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

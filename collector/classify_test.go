@@ -65,7 +65,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := dimValues[dimQuality][classify(mediaOf(tt.label), &tt.s)]
+			got := dims[dimQuality].values[classify(mediaOf(tt.label), &tt.s)]
 			if got != tt.want {
 				t.Errorf("classify(%q) = %s, want %s", tt.label, got, tt.want)
 			}

@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graph"
@@ -19,6 +18,8 @@ type Options struct {
 	// histograms, beside the classic ones. The store tracks native buckets
 	// either way, so switching this on keeps the history.
 	NativeHistograms bool
+	// Now is the clock of exemplar timestamps; time.Now if nil.
+	Now func() time.Time
 }
 
 // Stats tells the caller of Ingest what one record gave.
@@ -31,19 +32,16 @@ type Stats struct {
 	SegmentsWithoutClient int
 }
 
-// Collector is the aggregate store of call-quality series. It implements
-// prometheus.Collector and prometheus.Gatherer and is safe for concurrent
-// use.
+// Collector is the working aggregate store of call-quality series: records
+// are ingested into it, and Snapshot cuts the immutable value that is saved
+// and served. It is safe for concurrent use.
 type Collector struct {
 	native bool
 	now    func() time.Time
 
-	mu      sync.RWMutex
-	series  [numFamilies][]*series // indexed by family, then label-set index
-	version uint64                 // bumped by every change of series, under mu
-
-	viewMu sync.Mutex // serialises view builds; taken before mu
-	view   *view      // the series rendered at some version, for scrapes
+	mu      sync.Mutex
+	series  [numFamilies]map[seriesKey]*series
+	learned [numDims]*learnedValues // the values of learned dims; nil for fixed ones
 }
 
 // series is the cumulative state of one label set.
@@ -53,7 +51,8 @@ type series struct {
 	count  uint64 // observations, or a counter's value
 	native nativeHist
 	ex     exemplar
-	labels []*dto.LabelPair // immutable once built, shared with emitted metrics
+	values []string         // label values in the family's dims order
+	labels []*dto.LabelPair // sorted by name; immutable once built, shared with snapshots
 }
 
 // exemplar is the last observation of a series; an empty callID means none.
@@ -65,11 +64,24 @@ type exemplar struct {
 
 // New returns an empty Collector.
 func New(opts Options) *Collector {
-	c := &Collector{native: opts.NativeHistograms, now: time.Now}
-	for i, f := range families {
-		c.series[i] = make([]*series, f.size)
+	c := &Collector{native: opts.NativeHistograms, now: opts.Now}
+	if c.now == nil {
+		c.now = time.Now
 	}
+	c.series, c.learned = emptyStore()
 	return c
+}
+
+func emptyStore() (store [numFamilies]map[seriesKey]*series, learned [numDims]*learnedValues) {
+	for i := range families {
+		store[i] = map[seriesKey]*series{}
+	}
+	for d := range dims {
+		if dims[d].learned() {
+			learned[d] = newLearnedValues(&dims[d])
+		}
+	}
+	return store, learned
 }
 
 var obsPool = sync.Pool{New: func() any { b := make([]obs, 0, 256); return &b }}
@@ -82,26 +94,24 @@ const maxPooledObs = 1 << 14
 // for all exemplar label names and values together ("call_id" is 7).
 const maxCallIDRunes = 128 - len("call_id")
 
-// Ingest applies every observation of one record. It is safe for concurrent
-// use with Collect and Snapshot. The observations are computed first and
-// applied under one lock, so a scrape or snapshot sees all of a record or
-// none of it. It never panics on odd data; values that are not measured,
-// negative, NaN or infinite are not observed.
+// Ingest applies every observation of one record under one lock, so a
+// snapshot sees all of a record or none of it. It never panics on odd data;
+// values that are not measured, negative, NaN or infinite are not observed.
 func (c *Collector) Ingest(rec *graph.CallRecord) Stats {
 	var st Stats
 	if rec == nil {
 		return st
 	}
-	bp := obsPool.Get().(*[]obs)
-	buf := appendRecord((*bp)[:0], rec, &st)
-
 	ex := exemplar{tsMs: c.now().UnixMilli()}
 	if validCallID(rec.ID) {
 		// Clone: the record's strings may point into a large decode buffer.
 		ex.callID = strings.Clone(rec.ID)
 	}
+	bp := obsPool.Get().(*[]obs)
+	// The observations are computed under the lock too: a learned dim's
+	// value ids are assigned as they are first seen.
 	c.mu.Lock()
-	c.version++
+	buf := appendRecord((*bp)[:0], rec, &st)
 	for _, o := range buf {
 		if c.apply(o, ex) {
 			st.Observations++
@@ -124,10 +134,10 @@ func validCallID(id string) bool {
 // observation was dropped because it would make the sum infinite.
 func (c *Collector) apply(o obs, ex exemplar) bool {
 	f := families[o.fam]
-	s := c.series[o.fam][o.idx]
+	s := c.series[o.fam][o.key]
 	if s == nil {
-		s = newSeries(f, int(o.idx))
-		c.series[o.fam][o.idx] = s
+		s = newSeries(f, c.labelValues(f, o.key))
+		c.series[o.fam][o.key] = s
 	}
 	if f.counter {
 		s.count += uint64(o.v)
@@ -148,8 +158,22 @@ func (c *Collector) apply(o obs, ex exemplar) bool {
 	return true
 }
 
-func newSeries(f *family, idx int) *series {
-	s := &series{labels: f.labelPairs(idx), native: nativeHist{schema: nativeInitialSchema}}
+// labelValues decodes a series key into its label values, in dims order;
+// c.mu must be held.
+func (c *Collector) labelValues(f *family, key seriesKey) []string {
+	vals := make([]string, len(f.dims))
+	for i, d := range f.dims {
+		if l := c.learned[d]; l != nil {
+			vals[i] = l.values[key[i]]
+		} else {
+			vals[i] = dims[d].values[key[i]]
+		}
+	}
+	return vals
+}
+
+func newSeries(f *family, values []string) *series {
+	s := &series{values: values, labels: f.labelPairs(values), native: nativeHist{schema: nativeInitialSchema}}
 	if !f.counter {
 		s.counts = make([]uint64, len(f.bounds)+1)
 	}
@@ -167,28 +191,12 @@ func bucketIndex(bounds []float64, v float64) int {
 	return len(bounds)
 }
 
-// labelPairs builds the sorted label pairs of series idx.
-func (f *family) labelPairs(idx int) []*dto.LabelPair {
-	vals := f.labelValues(idx)
+// labelPairs builds the label pairs of a series, sorted by name, from its
+// values in dims order.
+func (f *family) labelPairs(vals []string) []*dto.LabelPair {
 	lp := make([]*dto.LabelPair, len(vals))
 	for i, pos := range f.labelOrder {
-		lp[i] = &dto.LabelPair{Name: new(dimNames[f.dims[pos]]), Value: new(vals[pos])}
+		lp[i] = &dto.LabelPair{Name: new(dims[f.dims[pos]].name), Value: new(vals[pos])}
 	}
 	return lp
-}
-
-// Describe sends the descriptors of every family.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, f := range families {
-		ch <- f.desc
-	}
-}
-
-// Collect emits every series as a const metric. The metrics come from a
-// view of the store that is built once per change and shared by scrapes,
-// so a scrape neither copies the store nor holds up Ingest.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range c.currentView().metrics {
-		ch <- m
-	}
 }

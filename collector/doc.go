@@ -1,20 +1,21 @@
 // Package collector turns Microsoft Teams call records (package graph) into
 // call-quality observations: stream and network histograms, the CQD-style
-// stream classification and per-call counters of the exporter's SPEC.
+// stream classification and per-call counters described in README.md.
 //
 // The collector keeps its own aggregate store (label set -> classic bucket
 // counts, sum, count, native buckets, last exemplar) instead of using
-// client_golang's live metrics, because the store must survive restarts:
-// Snapshot and Restore move it to and from the exporter's state file, and
-// scrapes read it as protobuf metric families rendered once per change of
-// the store and shared until the next (Collect, or Gather and GatherVersion,
-// which let a handler serve them beside a registry without its per-series
-// checks and cache what it derives from them). Every
-// series counts what has been ingested since the state began; an
-// observation is made when its record is ingested, not when the call
-// happened.
+// client_golang's live metrics, because the store must survive restarts and
+// scrapes must only show what has been saved. Snapshot cuts an immutable
+// copy of the store: the value the ledger writes to the state file and
+// then publishes to scrapes, which render it once (Families, Encode) and
+// share the result. Restore validates a snapshot read back from the state
+// file and replaces the store with it. Every series counts what has been
+// ingested since the state began; an observation is made when its record
+// is ingested, not when the call happened.
 //
-// Labels are bounded: each label value is one of SPEC's fixed lists, held as
-// a small enum, so hostile or unexpected strings can never grow the number of
-// series. The record id travels only as the exemplar label call_id.
+// Labels are bounded: each label value is one of a fixed list, held as a
+// small enum, or one of a bounded set learned from data or configuration
+// (see dimension), so hostile or unexpected strings can never grow the
+// number of series. The record id travels only as the exemplar label
+// call_id. docs/design.md describes how to add a family or a label.
 package collector

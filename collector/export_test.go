@@ -5,11 +5,3 @@ package collector
 
 // BenchScrape is benchScrape, for handlers built outside this package.
 var BenchScrape = benchScrape
-
-// Changed marks c as changed, as an Ingest or Restore does, so that what
-// is rendered from it must be rendered again.
-func Changed(c *Collector) {
-	c.mu.Lock()
-	c.version++
-	c.mu.Unlock()
-}

@@ -14,33 +14,26 @@ import (
 
 // BenchmarkScrapeExporter is BenchmarkScrape through the exporter's own
 // /metrics handler (exposition.Handler) instead of promhttp with the
-// collector registered: the cost of a scrape between two publishes, which
-// is every scrape once Prepare has run after each publish.
+// snapshot registered: the cost of a scrape between two saves, which is
+// every scrape but the first after each save.
 func BenchmarkScrapeExporter(b *testing.B) {
-	collector.BenchScrape(b, exporterHandler, nil)
+	collector.BenchScrape(b, exporterHandler, false)
 }
 
-// BenchmarkScrapeExporterPrepare is the cost of the render the poller
-// triggers after each publish, off the scrape path (Prepare, then one
-// scrape of the format prepared).
-func BenchmarkScrapeExporterPrepare(b *testing.B) {
-	var h *exposition.Handler
-	collector.BenchScrape(b, func(c *collector.Collector) http.Handler {
-		h = exporterHandler(c).(*exposition.Handler)
-		return h
-	}, func(c *collector.Collector) {
-		collector.Changed(c)
-		h.Prepare()
-	})
+// BenchmarkScrapeExporterPublish is the cost of a publication seen by the
+// first scrape after it: a new snapshot of the store is cut (as each save
+// cuts the one it writes), and the scrape renders and encodes it.
+func BenchmarkScrapeExporterPublish(b *testing.B) {
+	collector.BenchScrape(b, exporterHandler, true)
 }
 
-// exporterHandler serves c as cmd/exporter does: beside a registry holding
-// the Go and process collectors.
-func exporterHandler(c *collector.Collector) http.Handler {
+// exporterHandler serves the current snapshot as cmd/exporter does: beside
+// a registry holding the Go and process collectors.
+func exporterHandler(current func() *collector.Snapshot) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	return exposition.NewHandler(reg, c, slog.New(slog.DiscardHandler))
+	return exposition.NewHandler(reg, current, slog.New(slog.DiscardHandler))
 }

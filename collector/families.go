@@ -1,6 +1,11 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // A familyID names one metric family of the store.
 type familyID uint8
@@ -34,20 +39,31 @@ const (
 )
 
 // family describes one metric: its name, help, kind, classic buckets and
-// label dimensions. A series is addressed by a mixed-radix index over dims
-// (the first dim most significant), so a family holds at most size series.
+// label dimensions. A series is addressed by a seriesKey: the value id of
+// each of its dims, in dims order.
 type family struct {
 	name    string
 	help    string
 	counter bool
 	bounds  []float64 // classic upper bounds without +Inf; nil for counters
 	dims    []dim
-	size    int
-	desc    *prometheus.Desc
+	// size is the most series the family can hold: the product of its
+	// dims' cardinalities.
+	size int
+	desc *prometheus.Desc
 	// labelOrder lists positions in dims in label-name order, because
 	// dto label pairs are expected sorted by name.
 	labelOrder []int
 }
+
+// maxDims bounds the labels of a family, so that a seriesKey is a small
+// comparable array.
+const maxDims = 8
+
+// seriesKey addresses one series of a family: the value id of each dim
+// (an enum for a fixed dim, a learned value's id for a learned one), in the
+// family's dims order; unused positions are zero.
+type seriesKey [maxDims]uint16
 
 // sinceStateBegan ends every HELP text: call records are events, counted
 // when ingested.
@@ -128,55 +144,50 @@ var families = [numFamilies]*family{
 // familyByName finds a family for Restore.
 var familyByName = map[string]familyID{}
 
+// familiesByName lists the families in name order, the order of an
+// exposition.
+var familiesByName []familyID
+
 func init() {
 	for id, f := range families {
+		if len(f.dims) > maxDims {
+			panic(f.name + ": more than maxDims labels")
+		}
 		f.help += sinceStateBegan
 		f.size = 1
 		names := make([]string, len(f.dims))
 		for i, d := range f.dims {
-			f.size *= len(dimValues[d])
-			names[i] = dimNames[d]
+			f.size *= dims[d].cardinality()
+			names[i] = dims[d].name
 		}
 		f.labelOrder = make([]int, len(f.dims))
 		for i := range f.labelOrder {
 			f.labelOrder[i] = i
 		}
-		// Insertion sort: at most five labels.
-		for i := 1; i < len(f.labelOrder); i++ {
-			for j := i; j > 0 && names[f.labelOrder[j]] < names[f.labelOrder[j-1]]; j-- {
-				f.labelOrder[j], f.labelOrder[j-1] = f.labelOrder[j-1], f.labelOrder[j]
-			}
-		}
+		slices.SortStableFunc(f.labelOrder, func(a, b int) int { return strings.Compare(names[a], names[b]) })
 		f.desc = prometheus.NewDesc(f.name, f.help, names, nil)
 		familyByName[f.name] = familyID(id)
+		familiesByName = append(familiesByName, familyID(id))
 	}
+	slices.SortFunc(familiesByName, func(a, b familyID) int { return strings.Compare(families[a].name, families[b].name) })
 }
 
-// labelValues decodes a series index into its label values, in dims order.
-func (f *family) labelValues(idx int) []string {
-	vals := make([]string, len(f.dims))
-	for i := len(f.dims) - 1; i >= 0; i-- {
-		n := len(dimValues[f.dims[i]])
-		vals[i] = dimValues[f.dims[i]][idx%n]
-		idx /= n
-	}
-	return vals
+// Series keys of the families' label sets, in their dims order.
+func streamKey(media, dir, platform, conn uint8) seriesKey {
+	return seriesKey{uint16(media), uint16(dir), uint16(platform), uint16(conn)}
 }
 
-// Series indexes of the families' label sets; the first dim is most
-// significant, matching labelValues.
-func streamIndex(media, dir, platform, conn uint8) int {
-	return ((int(media)*int(numDirections)+int(dir))*int(numPlatforms)+int(platform))*int(numConnections) + int(conn)
+func streamsTotalKey(stream seriesKey, quality uint8) seriesKey {
+	stream[4] = uint16(quality)
+	return stream
 }
 
-func streamsTotalIndex(stream int, quality uint8) int {
-	return stream*int(numQualities) + int(quality)
+func networkKey(media, platform, conn uint8) seriesKey {
+	return seriesKey{uint16(media), uint16(platform), uint16(conn)}
 }
 
-func networkIndex(media, platform, conn uint8) int {
-	return (int(media)*int(numPlatforms)+int(platform))*int(numConnections) + int(conn)
-}
+func callKey(callType uint8) seriesKey { return seriesKey{uint16(callType)} }
 
-func feedbackIndex(rating, platform uint8) int {
-	return int(rating)*int(numPlatforms) + int(platform)
+func feedbackKey(rating, platform uint8) seriesKey {
+	return seriesKey{uint16(rating), uint16(platform)}
 }

@@ -27,7 +27,7 @@ func TestGoldenExpanded(t *testing.T) {
 		}
 		// CollectAndCompare uses a pedantic registry: descriptors and
 		// label sets are checked too.
-		if err := testutil.CollectAndCompare(c, f); err != nil {
+		if err := testutil.CollectAndCompare(c.Snapshot(), f); err != nil {
 			t.Errorf("native=%v: %v", native, err)
 		}
 		f.Close()

@@ -58,7 +58,7 @@ func TestIngestOddData(t *testing.T) {
 			if got := c.Ingest(tt.rec); got != tt.want {
 				t.Errorf("stats %+v, want %+v", got, tt.want)
 			}
-			if _, err := testutil.CollectAndLint(c); err != nil {
+			if _, err := testutil.CollectAndLint(c.Snapshot()); err != nil {
 				t.Errorf("collect: %v", err)
 			}
 		})
@@ -94,7 +94,7 @@ func TestFeedback(t *testing.T) {
 teams_feedback_total{platform="iOS",rating="excellent"} 1
 teams_feedback_total{platform="unknown",rating="bad"} 1
 `
-	if err := testutil.CollectAndCompare(c, stringsReader(want), "teams_feedback_total"); err != nil {
+	if err := testutil.CollectAndCompare(c.Snapshot(), stringsReader(want), "teams_feedback_total"); err != nil {
 		t.Error(err)
 	}
 }
@@ -104,13 +104,13 @@ teams_feedback_total{platform="unknown",rating="bad"} 1
 func TestStreamPerspectives(t *testing.T) {
 	c := New(Options{})
 	c.Ingest(loadRecord(t, expandedPath))
-	if got := testutil.CollectAndCount(c, "teams_streams_total"); got != 4 {
+	if got := testutil.CollectAndCount(c.Snapshot(), "teams_streams_total"); got != 4 {
 		t.Errorf("peer-to-peer: %d stream series, want 4 (2 streams x 2 clients)", got)
 	}
 	c = New(Options{})
 	c.Ingest(meetingRecord("m", "web", "wifi", "main-audio",
 		graph.MediaStream{StreamDirection: graph.CallerToCallee}, graph.MediaStream{StreamDirection: graph.CalleeToCaller}))
-	if got := testutil.CollectAndCount(c, "teams_streams_total"); got != 2 {
+	if got := testutil.CollectAndCount(c.Snapshot(), "teams_streams_total"); got != 2 {
 		t.Errorf("meeting: %d stream series, want 2", got)
 	}
 }
@@ -129,7 +129,7 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range 20 {
-			testutil.CollectAndCount(c)
+			testutil.CollectAndCount(c.Snapshot())
 			_ = c.Snapshot()
 		}
 	})
@@ -172,7 +172,7 @@ func FuzzIngest(f *testing.F) {
 		}
 		c := New(Options{NativeHistograms: true})
 		c.Ingest(&rec)
-		if _, err := testutil.CollectAndLint(c); err != nil {
+		if _, err := testutil.CollectAndLint(c.Snapshot()); err != nil {
 			t.Fatal(err)
 		}
 		snap := c.Snapshot()

@@ -2,9 +2,10 @@ package collector
 
 import "strings"
 
-// A dim is one label dimension. Its values are small enums indexing
-// dimValues; the last value of every list is the fallback for anything that
-// is not recognised.
+// A dim is one label dimension. A fixed dim's values are small enums
+// indexing its value list, the last value being the fallback for anything
+// not recognised. A learned dim (see dimension) takes its values from data
+// or configuration instead, bounded by a maximum.
 type dim uint8
 
 const (
@@ -18,15 +19,82 @@ const (
 	numDims
 )
 
-// dimNames are the Prometheus label names, in dim order.
-var dimNames = [numDims]string{
-	dimMedia:      "media",
-	dimDirection:  "direction",
-	dimPlatform:   "platform",
-	dimConnection: "connection_type",
-	dimQuality:    "quality",
-	dimCallType:   "type",
-	dimRating:     "rating",
+// dimension describes one label: its name and where its values come from.
+type dimension struct {
+	name string
+	// values are a fixed dim's label values, indexed by enum; nil for a
+	// learned dim.
+	values []string
+	// A learned dim is bounded by max distinct values, each accepted by
+	// valid, kept in the order first seen (per store, and across restarts
+	// through the state file); anything valid rejects, and every value
+	// beyond the first max, becomes overflow. Its value id 0 is overflow,
+	// learned values are 1..max.
+	max      int
+	valid    func(string) bool
+	overflow string
+}
+
+func (d *dimension) learned() bool { return d.values == nil }
+
+// cardinality is the most values the dim can have.
+func (d *dimension) cardinality() int {
+	if d.learned() {
+		return d.max + 1
+	}
+	return len(d.values)
+}
+
+// dims holds every dim's description, indexed by dim. Adding a label: add a
+// dim constant, describe it here, and use it in a family's dims (see
+// docs/design.md, "Adding a family").
+var dims = [numDims]dimension{
+	dimMedia:      {name: "media", values: []string{"audio", "video", "screen_sharing", "data", "other"}},
+	dimDirection:  {name: "direction", values: []string{"inbound", "outbound"}},
+	dimPlatform:   {name: "platform", values: []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"}},
+	dimConnection: {name: "connection_type", values: []string{"wired", "wifi", "mobile", "tunnel", "unknown"}},
+	dimQuality:    {name: "quality", values: []string{"good", "poor", "unclassified"}},
+	dimCallType:   {name: "type", values: []string{"groupCall", "peerToPeer", "unknown"}},
+	dimRating:     {name: "rating", values: []string{"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"}},
+}
+
+// learnedValues is the value set a store has learned for one learned dim.
+type learnedValues struct {
+	d      *dimension
+	ids    map[string]uint16
+	values []string // values[0] is the overflow value
+}
+
+func newLearnedValues(d *dimension) *learnedValues {
+	return &learnedValues{d: d, ids: map[string]uint16{}, values: []string{d.overflow}}
+}
+
+// id returns the value id of v, learning v if there is room. The caller
+// holds the store's lock.
+func (l *learnedValues) id(v string) uint16 {
+	if id, ok := l.ids[v]; ok {
+		return id
+	}
+	if len(l.values) > l.d.max || !l.d.valid(v) {
+		return 0
+	}
+	v = strings.Clone(v) // v may point into a large decode buffer
+	id := uint16(len(l.values))
+	l.ids[v] = id
+	l.values = append(l.values, v)
+	return id
+}
+
+// restoreID is id for a value read from the state file: the overflow value
+// or a valid value, within the bound; anything else is an error.
+func (l *learnedValues) restoreID(v string) (uint16, bool) {
+	if v == l.d.overflow {
+		return 0, true
+	}
+	if _, ok := l.ids[v]; !ok && (len(l.values) > l.d.max || !l.d.valid(v)) {
+		return 0, false
+	}
+	return l.id(v), true
 }
 
 // Enum values. Their order matches dimValues.
@@ -93,17 +161,6 @@ const (
 	numRatings
 )
 
-// dimValues holds SPEC's spelling of every label value, indexed by enum.
-var dimValues = [numDims][]string{
-	dimMedia:      {"audio", "video", "screen_sharing", "data", "other"},
-	dimDirection:  {"inbound", "outbound"},
-	dimPlatform:   {"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"},
-	dimConnection: {"wired", "wifi", "mobile", "tunnel", "unknown"},
-	dimQuality:    {"good", "poor", "unclassified"},
-	dimCallType:   {"groupCall", "peerToPeer", "unknown"},
-	dimRating:     {"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"},
-}
-
 // lookupFold returns the index of s in values, compared case-insensitively,
 // or fallback. The lists are short, so a scan beats a map and never allocates.
 func lookupFold(values []string, s string, fallback uint8) uint8 {
@@ -118,24 +175,24 @@ func lookupFold(values []string, s string, fallback uint8) uint8 {
 // platformOf maps userAgent.platform; "unknownFutureValue" and anything new
 // become unknown.
 func platformOf(s string) uint8 {
-	return lookupFold(dimValues[dimPlatform][:platformUnknown], s, platformUnknown)
+	return lookupFold(dims[dimPlatform].values[:platformUnknown], s, platformUnknown)
 }
 
 func connectionOf(s string) uint8 {
-	return lookupFold(dimValues[dimConnection][:connUnknown], s, connUnknown)
+	return lookupFold(dims[dimConnection].values[:connUnknown], s, connUnknown)
 }
 
 func callTypeOf(s string) uint8 {
-	return lookupFold(dimValues[dimCallType][:callUnknown], s, callUnknown)
+	return lookupFold(dims[dimCallType].values[:callUnknown], s, callUnknown)
 }
 
 func ratingOf(s string) uint8 {
-	return lookupFold(dimValues[dimRating][:ratingUnknown], s, ratingUnknown)
+	return lookupFold(dims[dimRating].values[:ratingUnknown], s, ratingUnknown)
 }
 
-// mediaOf maps a media label. Audio wins over sharing (SPEC: any *audio* is
-// audio, "video not screen sharing" is video), then screen sharing, then
-// video; "data" is exact.
+// mediaOf maps a media label. Audio wins over sharing (any label with
+// "audio" is audio; "video" that is not screen sharing is video), then
+// screen sharing, then video; "data" is exact.
 func mediaOf(label string) uint8 {
 	switch {
 	case containsFold(label, "audio"):

@@ -78,8 +78,8 @@ func TestLabelNormalisation(t *testing.T) {
 		{dimRating, ratingOf, "", "unknown"},
 	}
 	for _, tt := range tests {
-		if got := dimValues[tt.d][tt.fn(tt.in)]; got != tt.want {
-			t.Errorf("%s %q -> %q, want %q", dimNames[tt.d], tt.in, got, tt.want)
+		if got := dims[tt.d].values[tt.fn(tt.in)]; got != tt.want {
+			t.Errorf("%s %q -> %q, want %q", dims[tt.d].name, tt.in, got, tt.want)
 		}
 	}
 }
@@ -181,7 +181,7 @@ func TestSeriesBounded(t *testing.T) {
 		c.Ingest(rec)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
+	reg.MustRegister(c.Snapshot())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ func lossRecord(values ...float64) *graph.CallRecord {
 func gatherLoss(t *testing.T, c *Collector) *dto.Histogram {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
+	reg.MustRegister(c.Snapshot())
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestNativeInProtobufExposition(t *testing.T) {
 	c := newTestCollector(true)
 	c.Ingest(lossRecord(0, 0.02, 0.3))
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
+	reg.MustRegister(c.Snapshot())
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)

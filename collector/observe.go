@@ -9,14 +9,14 @@ import (
 )
 
 // obs is one observation of a record: a histogram value, or a counter
-// increment, for the series idx of family fam.
+// increment, for the series key of family fam.
 type obs struct {
 	fam familyID
-	idx uint16
+	key seriesKey
 	v   float64
 }
 
-// CQD thresholds (SPEC "Metrics", teams_streams_total).
+// CQD thresholds: see docs/design.md, "CQD classification".
 const (
 	audioMinPacketUtilization = 500
 	audioMaxRoundTrip         = 500 * time.Millisecond
@@ -33,12 +33,12 @@ const (
 // values that are not measured, negative, NaN or infinite are left out.
 func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats) []obs {
 	ct := callTypeOf(rec.Type)
-	buf = append(buf, obs{famCallRecords, uint16(ct), 1})
+	buf = append(buf, obs{famCallRecords, callKey(ct), 1})
 	if !rec.StartDateTime.IsZero() && !rec.EndDateTime.IsZero() && !rec.EndDateTime.Before(rec.StartDateTime) {
-		buf = append(buf, obs{famCallDuration, uint16(ct), rec.EndDateTime.Sub(rec.StartDateTime).Seconds()})
+		buf = append(buf, obs{famCallDuration, callKey(ct), rec.EndDateTime.Sub(rec.StartDateTime).Seconds()})
 	}
 	if n := len(rec.Sessions); n > 0 {
-		buf = append(buf, obs{famSessions, uint16(ct), float64(n)})
+		buf = append(buf, obs{famSessions, callKey(ct), float64(n)})
 	}
 	for i := range rec.Sessions {
 		s := &rec.Sessions[i]
@@ -61,7 +61,7 @@ func appendFeedback(buf []obs, e *graph.Endpoint) []obs {
 	if e.IsClient() {
 		platform = platformOf(e.UserAgent.Platform)
 	}
-	return append(buf, obs{famFeedback, uint16(feedbackIndex(ratingOf(e.Feedback.Rating), platform)), 1})
+	return append(buf, obs{famFeedback, feedbackKey(ratingOf(e.Feedback.Rating), platform), 1})
 }
 
 // appendSegment observes every media of seg once per client endpoint, from
@@ -91,12 +91,12 @@ func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.Net
 	conn := connUnknown
 	if net != nil {
 		conn = connectionOf(net.ConnectionType)
-		buf = appendNumber(buf, famNetQualityEvent, streamIndex(media, dirOutbound, platform, conn), net.SentQualityEventRatio, 1)
-		buf = appendNumber(buf, famNetQualityEvent, streamIndex(media, dirInbound, platform, conn), net.ReceivedQualityEventRatio, 1)
-		ni := networkIndex(media, platform, conn)
-		buf = appendNumber(buf, famNetDelayEvent, ni, net.DelayEventRatio, 1)
-		buf = appendNumber(buf, famNetBandwidthLow, ni, net.BandwidthLowEventRatio, 1)
-		buf = appendNumber(buf, famNetLinkSpeed, ni, net.LinkSpeed, 8)
+		buf = appendNumber(buf, famNetQualityEvent, streamKey(media, dirOutbound, platform, conn), net.SentQualityEventRatio, 1)
+		buf = appendNumber(buf, famNetQualityEvent, streamKey(media, dirInbound, platform, conn), net.ReceivedQualityEventRatio, 1)
+		nk := networkKey(media, platform, conn)
+		buf = appendNumber(buf, famNetDelayEvent, nk, net.DelayEventRatio, 1)
+		buf = appendNumber(buf, famNetBandwidthLow, nk, net.BandwidthLowEventRatio, 1)
+		buf = appendNumber(buf, famNetLinkSpeed, nk, net.LinkSpeed, 8)
 	}
 	for i := range m.Streams {
 		s := &m.Streams[i]
@@ -104,7 +104,7 @@ func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.Net
 		if !ok {
 			continue
 		}
-		buf = appendStream(buf, s, media, streamIndex(media, dir, platform, conn))
+		buf = appendStream(buf, s, media, streamKey(media, dir, platform, conn))
 	}
 	return buf
 }
@@ -126,34 +126,34 @@ func streamDirection(s string, caller bool) (uint8, bool) {
 	return dirInbound, true
 }
 
-func appendStream(buf []obs, s *graph.MediaStream, media uint8, idx int) []obs {
-	buf = appendDuration(buf, famJitter, idx, s.AverageJitter)
-	buf = appendNumber(buf, famPacketLoss, idx, s.AveragePacketLossRate, 1)
-	buf = appendDuration(buf, famRoundTrip, idx, s.AverageRoundTripTime)
-	buf = appendNumber(buf, famAudioDegradation, idx, s.AverageAudioDegradation, 1)
-	buf = appendNumber(buf, famConcealed, idx, s.AverageRatioOfConcealedSamples, 1)
-	buf = appendDuration(buf, famAudioNetworkJitter, idx, s.AverageAudioNetworkJitter)
-	buf = appendNumber(buf, famBandwidth, idx, s.AverageBandwidthEstimate, 8)
-	buf = appendNumber(buf, famVideoFrameRate, idx, s.AverageVideoFrameRate, 1)
-	buf = appendNumber(buf, famVideoFrameLoss, idx, s.AverageVideoFrameLossPercentage, 100)
-	buf = appendNumber(buf, famVideoPacketLoss, idx, s.AverageVideoPacketLossRate, 1)
-	buf = appendDuration(buf, famFreeze, idx, s.AverageFreezeDuration)
-	buf = appendNumber(buf, famPostFEC, idx, s.PostForwardErrorCorrectionPacketLossRate, 1)
-	buf = appendNumber(buf, famLowFrameRate, idx, s.LowFrameRateRatio, 1)
-	return append(buf, obs{famStreams, uint16(streamsTotalIndex(idx, classify(media, s))), 1})
+func appendStream(buf []obs, s *graph.MediaStream, media uint8, key seriesKey) []obs {
+	buf = appendDuration(buf, famJitter, key, s.AverageJitter)
+	buf = appendNumber(buf, famPacketLoss, key, s.AveragePacketLossRate, 1)
+	buf = appendDuration(buf, famRoundTrip, key, s.AverageRoundTripTime)
+	buf = appendNumber(buf, famAudioDegradation, key, s.AverageAudioDegradation, 1)
+	buf = appendNumber(buf, famConcealed, key, s.AverageRatioOfConcealedSamples, 1)
+	buf = appendDuration(buf, famAudioNetworkJitter, key, s.AverageAudioNetworkJitter)
+	buf = appendNumber(buf, famBandwidth, key, s.AverageBandwidthEstimate, 8)
+	buf = appendNumber(buf, famVideoFrameRate, key, s.AverageVideoFrameRate, 1)
+	buf = appendNumber(buf, famVideoFrameLoss, key, s.AverageVideoFrameLossPercentage, 100)
+	buf = appendNumber(buf, famVideoPacketLoss, key, s.AverageVideoPacketLossRate, 1)
+	buf = appendDuration(buf, famFreeze, key, s.AverageFreezeDuration)
+	buf = appendNumber(buf, famPostFEC, key, s.PostForwardErrorCorrectionPacketLossRate, 1)
+	buf = appendNumber(buf, famLowFrameRate, key, s.LowFrameRateRatio, 1)
+	return append(buf, obs{famStreams, streamsTotalKey(key, classify(media, s)), 1})
 }
 
 // appendNumber observes n divided by div (unit conversion), if measured.
-func appendNumber(buf []obs, fam familyID, idx int, n graph.Number, div float64) []obs {
+func appendNumber(buf []obs, fam familyID, key seriesKey, n graph.Number, div float64) []obs {
 	if v, ok := measured(n); ok {
-		buf = append(buf, obs{fam, uint16(idx), v / div})
+		buf = append(buf, obs{fam, key, v / div})
 	}
 	return buf
 }
 
-func appendDuration(buf []obs, fam familyID, idx int, d graph.Duration) []obs {
+func appendDuration(buf []obs, fam familyID, key seriesKey, d graph.Duration) []obs {
 	if d.Valid && d.Value >= 0 {
-		buf = append(buf, obs{fam, uint16(idx), d.Seconds()})
+		buf = append(buf, obs{fam, key, d.Seconds()})
 	}
 	return buf
 }

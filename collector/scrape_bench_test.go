@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,23 +43,28 @@ var scrapeFormats = []struct {
 // BenchmarkScrape renders /metrics through promhttp with every label set of
 // every family populated (the full product of the bounded label lists, more
 // than real data reaches), classic and native, in the formats Prometheus
-// negotiates and as plain text. The registry and handler are built as
-// cmd/exporter builds them (Go and process collectors beside ours,
-// OpenMetrics enabled). Besides time per scrape it reports the body size and
-// the series Prometheus would store from that body with its default scrape
-// settings.
-func BenchmarkScrape(b *testing.B) { benchScrape(b, scrapeBenchHandler, nil) }
+// negotiates and as plain text: the reference the exporter's own handler
+// (BenchmarkScrapeExporter) is measured against. The registry and handler
+// are built as a plain client_golang exporter would build them (Go and
+// process collectors beside the snapshot, OpenMetrics enabled). Besides
+// time per scrape it reports the body size and the series Prometheus would
+// store from that body with its default scrape settings.
+func BenchmarkScrape(b *testing.B) { benchScrape(b, scrapeBenchHandler, false) }
 
 // benchScrape runs the scrape benchmark with the handler that serve builds
-// for a collector. Before each scrape it calls change, if given.
-func benchScrape(b *testing.B, serve func(*Collector) http.Handler, change func(*Collector)) {
+// for a function returning the snapshot to serve. With publish, each scrape
+// follows the publication of a new snapshot of the same store, as after a
+// save; otherwise every scrape serves the same snapshot, as between saves.
+func benchScrape(b *testing.B, serve func(current func() *Snapshot) http.Handler, publish bool) {
 	for _, native := range []bool{false, true} {
 		hist := "classic"
 		if native {
 			hist = "native"
 		}
 		c := fullCardinalityCollector(native)
-		h := serve(c)
+		var current atomic.Pointer[Snapshot]
+		current.Store(c.Snapshot())
+		h := serve(current.Load)
 		for _, ft := range scrapeFormats {
 			b.Run(hist+"/"+ft.name, func(b *testing.B) {
 				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -74,8 +80,8 @@ func benchScrape(b *testing.B, serve func(*Collector) http.Handler, change func(
 				b.ReportAllocs()
 				cpu0 := processCPUTime(b)
 				for b.Loop() {
-					if change != nil {
-						change(c)
+					if publish {
+						current.Store(c.Snapshot())
 					}
 					scrapeOnce(b, h, req)
 				}
@@ -87,13 +93,14 @@ func benchScrape(b *testing.B, serve func(*Collector) http.Handler, change func(
 	}
 }
 
-// scrapeBenchHandler serves c as cmd/exporter serves its collector.
-func scrapeBenchHandler(c *Collector) http.Handler {
+// scrapeBenchHandler serves the current snapshot through promhttp, as a
+// collector registered with a registry.
+func scrapeBenchHandler(current func() *Snapshot) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		c,
+		Current(current),
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
@@ -118,18 +125,35 @@ func fullCardinalityCollector(native bool) *Collector {
 	c := New(Options{NativeHistograms: native})
 	ex := exemplar{callID: "2f1a1100-b174-40a0-aba7-0b405e01ed92", tsMs: 1767348000000}
 	for id, f := range families {
-		for idx := range f.size {
+		for key := range allKeys(f) {
 			if f.counter {
-				c.apply(obs{fam: familyID(id), idx: uint16(idx), v: 3}, ex)
+				c.apply(obs{fam: familyID(id), key: key, v: 3}, ex)
 				continue
 			}
 			for _, ub := range f.bounds {
-				c.apply(obs{fam: familyID(id), idx: uint16(idx), v: ub * 0.9}, ex)
+				c.apply(obs{fam: familyID(id), key: key, v: ub * 0.9}, ex)
 			}
-			c.apply(obs{fam: familyID(id), idx: uint16(idx), v: f.bounds[len(f.bounds)-1] * 2}, ex)
+			c.apply(obs{fam: familyID(id), key: key, v: f.bounds[len(f.bounds)-1] * 2}, ex)
 		}
 	}
 	return c
+}
+
+// allKeys yields every series key of a family of fixed dims.
+func allKeys(f *family) func(yield func(seriesKey) bool) {
+	return func(yield func(seriesKey) bool) {
+		for idx := range f.size {
+			var key seriesKey
+			for i := len(f.dims) - 1; i >= 0; i-- {
+				n := dims[f.dims[i]].cardinality()
+				key[i] = uint16(idx % n)
+				idx /= n
+			}
+			if !yield(key) {
+				return
+			}
+		}
+	}
 }
 
 // storedSeries counts the series Prometheus keeps from one scrape body with

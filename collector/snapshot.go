@@ -4,13 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
-// Snapshot is the cumulative state of every series, for the exporter's
-// state file. It is plain data and survives encoding/json exactly.
+// Snapshot is the cumulative state of every series at one instant: the
+// value the exporter writes to its state file and, once written, serves to
+// scrapes. It is immutable once made: scrapes share it, and what they
+// derive from it (protobuf families, encoded expositions) is cached on it
+// (see Families and Encode), so nothing has to tell a cache that the store
+// changed: a change makes a new Snapshot.
+//
+// Series are ordered as an exposition lists them: families by name, then
+// label values with the labels sorted by name. A Snapshot survives
+// encoding/json exactly (the cache is not encoded).
 type Snapshot struct {
 	Series []SeriesSnapshot `json:"series"`
+
+	native bool         // render native buckets
+	cache  *renderCache // nil until first rendered, for a decoded Snapshot
+	once   sync.Once    // makes cache
 }
 
 // SeriesSnapshot is one series. Histograms carry UpperBounds, Buckets (not
@@ -25,6 +42,8 @@ type SeriesSnapshot struct {
 	Count       uint64            `json:"count"`
 	Native      *NativeSnapshot   `json:"native,omitempty"`
 	Exemplar    *ExemplarSnapshot `json:"exemplar,omitempty"`
+
+	labels []*dto.LabelPair // the store's label pairs, shared; nil when decoded
 }
 
 // NativeSnapshot holds the native buckets of a histogram: populated
@@ -43,27 +62,36 @@ type ExemplarSnapshot struct {
 	TimestampMs int64   `json:"timestamp_ms"`
 }
 
-// Snapshot returns a deep copy of every series' cumulative state, ordered by
-// family and label set.
-func (c *Collector) Snapshot() Snapshot {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	var snap Snapshot
-	for id, f := range families {
-		for idx, s := range c.series[id] {
-			if s != nil {
-				snap.Series = append(snap.Series, snapshotSeries(f, idx, s))
-			}
+// Snapshot returns a deep copy of every series' cumulative state.
+func (c *Collector) Snapshot() *Snapshot {
+	snap := &Snapshot{native: c.native}
+	c.mu.Lock()
+	n := 0
+	for id := range families {
+		n += len(c.series[id])
+	}
+	snap.Series = make([]SeriesSnapshot, 0, n)
+	bounds := make([]int, 0, len(familiesByName)+1)
+	for _, id := range familiesByName {
+		bounds = append(bounds, len(snap.Series))
+		for _, s := range c.series[id] {
+			snap.Series = append(snap.Series, snapshotSeries(families[id], s))
 		}
+	}
+	c.mu.Unlock()
+	bounds = append(bounds, len(snap.Series))
+	for i := 1; i < len(bounds); i++ {
+		slices.SortFunc(snap.Series[bounds[i-1]:bounds[i]], func(a, b SeriesSnapshot) int {
+			return compareLabelValues(a.labels, b.labels)
+		})
 	}
 	return snap
 }
 
-func snapshotSeries(f *family, idx int, s *series) SeriesSnapshot {
-	vals := f.labelValues(idx)
-	ss := SeriesSnapshot{Metric: f.name, Labels: make(map[string]string, len(vals)), Count: s.count}
+func snapshotSeries(f *family, s *series) SeriesSnapshot {
+	ss := SeriesSnapshot{Metric: f.name, Labels: make(map[string]string, len(s.values)), Count: s.count, labels: s.labels}
 	for i, d := range f.dims {
-		ss.Labels[dimNames[d]] = vals[i]
+		ss.Labels[dims[d].name] = s.values[i]
 	}
 	if !f.counter {
 		ss.UpperBounds = append([]float64(nil), f.bounds...)
@@ -85,42 +113,54 @@ func snapshotSeries(f *family, idx int, s *series) SeriesSnapshot {
 	return ss
 }
 
-// Restore replaces the store with s after validating all of it; on error the
-// store is unchanged.
-func (c *Collector) Restore(s Snapshot) error {
-	var store [numFamilies][]*series
-	for i, f := range families {
-		store[i] = make([]*series, f.size)
+// compareLabelValues orders series as client_golang's registry does: by
+// their label values, the labels being sorted by name.
+func compareLabelValues(a, b []*dto.LabelPair) int {
+	if n := len(a) - len(b); n != 0 {
+		return n
 	}
+	for i, lp := range a {
+		if c := strings.Compare(lp.GetValue(), b[i].GetValue()); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// Restore replaces the store with s after validating all of it; on error the
+// store is unchanged. Learned label values are learned again from s, within
+// their bounds.
+func (c *Collector) Restore(s *Snapshot) error {
+	store, learned := emptyStore()
 	for i := range s.Series {
 		ss := &s.Series[i]
-		id, idx, sr, err := restoreSeries(ss)
+		id, key, sr, err := restoreSeries(ss, &learned)
 		if err != nil {
 			return fmt.Errorf("restore series %d (%q): %w", i, ss.Metric, err)
 		}
-		if store[id][idx] != nil {
+		if store[id][key] != nil {
 			return fmt.Errorf("restore series %d (%q): duplicate label set", i, ss.Metric)
 		}
-		store[id][idx] = sr
+		store[id][key] = sr
 	}
 	c.mu.Lock()
-	c.series = store
-	c.version++
+	c.series, c.learned = store, learned
 	c.mu.Unlock()
 	return nil
 }
 
-func restoreSeries(ss *SeriesSnapshot) (familyID, int, *series, error) {
+func restoreSeries(ss *SeriesSnapshot, learned *[numDims]*learnedValues) (familyID, seriesKey, *series, error) {
+	var key seriesKey
 	id, ok := familyByName[ss.Metric]
 	if !ok {
-		return 0, 0, nil, errors.New("unknown metric")
+		return 0, key, nil, errors.New("unknown metric")
 	}
 	f := families[id]
-	idx, err := f.indexOf(ss.Labels)
+	key, vals, err := f.keyOf(ss.Labels, learned)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, key, nil, err
 	}
-	s := newSeries(f, idx)
+	s := newSeries(f, vals)
 	s.count = ss.Count
 	if f.counter {
 		err = checkCounter(ss)
@@ -128,41 +168,47 @@ func restoreSeries(ss *SeriesSnapshot) (familyID, int, *series, error) {
 		err = restoreHistogram(f, ss, s)
 	}
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, key, nil, err
 	}
 	if ss.Exemplar != nil {
 		if s.ex, err = restoreExemplar(ss.Exemplar); err != nil {
-			return 0, 0, nil, err
+			return 0, key, nil, err
 		}
 	}
-	return id, idx, s, nil
+	return id, key, s, nil
 }
 
-// indexOf checks that labels are exactly the family's, with known values,
-// and returns the series index.
-func (f *family) indexOf(labels map[string]string) (int, error) {
+// keyOf checks that labels are exactly the family's, with allowed values,
+// and returns the series key and the values in dims order. A learned dim's
+// value is learned into learned, within the dim's bound.
+func (f *family) keyOf(labels map[string]string, learned *[numDims]*learnedValues) (seriesKey, []string, error) {
+	var key seriesKey
 	if len(labels) != len(f.dims) {
-		return 0, fmt.Errorf("want %d labels, got %d", len(f.dims), len(labels))
+		return key, nil, fmt.Errorf("want %d labels, got %d", len(f.dims), len(labels))
 	}
-	idx := 0
-	for _, d := range f.dims {
-		v, ok := labels[dimNames[d]]
+	vals := make([]string, len(f.dims))
+	for i, d := range f.dims {
+		name := dims[d].name
+		v, ok := labels[name]
 		if !ok {
-			return 0, fmt.Errorf("label %q missing", dimNames[d])
+			return key, nil, fmt.Errorf("label %q missing", name)
 		}
-		pos := -1
-		for i, known := range dimValues[d] {
-			if v == known {
-				pos = i
-				break
-			}
+		var id uint16
+		if l := learned[d]; l != nil {
+			id, ok = l.restoreID(v)
+		} else {
+			pos := slices.Index(dims[d].values, v)
+			id, ok = uint16(pos), pos >= 0
 		}
-		if pos < 0 {
-			return 0, fmt.Errorf("label %q: value %q not allowed", dimNames[d], v)
+		if !ok {
+			return key, nil, fmt.Errorf("label %q: value %q not allowed", name, v)
 		}
-		idx = idx*len(dimValues[d]) + pos
+		if l := learned[d]; l != nil {
+			v = l.values[id] // the store's own copy
+		}
+		key[i], vals[i] = id, v
 	}
-	return idx, nil
+	return key, vals, nil
 }
 
 func checkCounter(ss *SeriesSnapshot) error {

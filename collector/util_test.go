@@ -22,7 +22,7 @@ func (f filtered) Describe(ch chan<- *prometheus.Desc) {
 
 func (f filtered) Collect(ch chan<- prometheus.Metric) {
 	all := make(chan prometheus.Metric)
-	go func() { f.c.Collect(all); close(all) }()
+	go func() { f.c.Snapshot().Collect(all); close(all) }()
 	want := families[familyByName[f.name]].desc
 	for m := range all {
 		if m.Desc() == want {

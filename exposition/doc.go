@@ -1,5 +1,6 @@
 // Package exposition serves /metrics: the registry's families and the
-// call-quality collector's, in the format and encoding the scraper
-// negotiates. The collector's part, most of every scrape, is rendered once
-// per change rather than once per scrape.
+// call-quality families of the last saved snapshot, in the format and
+// encoding the scraper negotiates. The snapshot's part, most of every
+// scrape, is encoded once per snapshot and format (and cached on the
+// snapshot) rather than once per scrape.
 package exposition

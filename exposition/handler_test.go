@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,19 +65,38 @@ func metricsTestGet(t *testing.T, h http.Handler, accept string, gz bool) (*http
 	return rec, body
 }
 
+// published is a store and the snapshot last cut from it, as a ledger
+// publishes it.
+type published struct {
+	col     *collector.Collector
+	current atomic.Pointer[collector.Snapshot]
+}
+
+func newPublished() *published {
+	p := &published{col: collector.New(collector.Options{NativeHistograms: true})}
+	p.current.Store(p.col.Snapshot())
+	return p
+}
+
+// ingest ingests rec and publishes a new snapshot.
+func (p *published) ingest(rec *graph.CallRecord) {
+	p.col.Ingest(rec)
+	p.current.Store(p.col.Snapshot())
+}
+
 // TestMetricsHandlerMatchesPromhttp: in every format and encoding the
 // handler serves what promhttp serves for the same families, as one gzip
-// member when gzip is asked for, and follows the collector's changes.
+// member when gzip is asked for, and follows the published snapshots.
 func TestMetricsHandlerMatchesPromhttp(t *testing.T) {
-	col := collector.New(collector.Options{NativeHistograms: true})
+	pub := newPublished()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }))
-	h := NewHandler(reg, col, slog.New(slog.DiscardHandler))
-	regWith := prometheus.NewRegistry() // the reference: the collector registered, served by promhttp
-	regWith.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }), col)
+	h := NewHandler(reg, pub.current.Load, slog.New(slog.DiscardHandler))
+	regWith := prometheus.NewRegistry() // the reference: the snapshot registered, served by promhttp
+	regWith.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }), collector.Current(pub.current.Load))
 	ref := promhttp.HandlerFor(regWith, promhttp.HandlerOpts{EnableOpenMetrics: true})
 	for i := range 3 {
-		col.Ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
+		pub.ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
 		for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", ""} {
 			for _, gz := range []bool{false, true} {
 				rec, got := metricsTestGet(t, h, accept, gz)
@@ -117,14 +137,14 @@ func TestAcceptsGzip(t *testing.T) {
 	}
 }
 
-// TestMetricsHandlerConcurrent: scrapes beside ingests, for -race.
+// TestMetricsHandlerConcurrent: scrapes beside publications, for -race.
 func TestMetricsHandlerConcurrent(t *testing.T) {
-	col := collector.New(collector.Options{})
-	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
+	pub := newPublished()
+	h := NewHandler(prometheus.NewRegistry(), pub.current.Load, slog.New(slog.DiscardHandler))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 50 {
-			col.Ingest(metricsTestRecord("c-" + string(rune('a'+i%26))))
+			pub.ingest(metricsTestRecord("c-" + string(rune('a'+i%26))))
 		}
 	})
 	for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto} {
@@ -138,67 +158,5 @@ func TestMetricsHandlerConcurrent(t *testing.T) {
 	_, body := metricsTestGet(t, h, "text/plain;version=0.0.4", true)
 	if !bytes.Contains(body, []byte(`teams_call_records_total{type="groupCall"} 50`)) {
 		t.Errorf("last scrape is stale:\n%s", body)
-	}
-}
-
-// TestMetricsHandlerPrepare: after prepare, the formats scraped before are
-// rendered at the collector's new version, so the next scrape reuses them
-// and shows the change.
-func TestMetricsHandlerPrepare(t *testing.T) {
-	col := collector.New(collector.Options{})
-	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
-	col.Ingest(metricsTestRecord("p-a"))
-	metricsTestGet(t, h, metricsTestAcceptOM, true)
-	col.Ingest(metricsTestRecord("p-b"))
-	h.Prepare()
-
-	h.mu.Lock()
-	if len(h.segments) != 1 {
-		t.Fatalf("prepare rendered %d formats, want the 1 scraped before", len(h.segments))
-	}
-	var prepared *segment
-	for _, seg := range h.segments {
-		prepared = seg
-	}
-	h.mu.Unlock()
-	if !bytes.Contains(prepared.plain, []byte(`teams_call_records_total{type="groupCall"} 2`)) {
-		t.Fatalf("prepared segment does not show the new record:\n%s", prepared.plain)
-	}
-	_, body := metricsTestGet(t, h, metricsTestAcceptOM, true)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, seg := range h.segments {
-		if seg != prepared {
-			t.Error("the scrape after prepare rendered the collector again")
-		}
-	}
-	if !bytes.Contains(body, []byte(`teams_call_records_total{type="groupCall"} 2`)) {
-		t.Errorf("scrape after prepare is stale:\n%s", body)
-	}
-}
-
-// TestMetricsHandlerPrepareOnlyWhatWasAsked: a format asked for once is
-// rendered by the next Prepare, and not by the ones after it unless a scrape
-// asks again; at most maxCachedFormats renders are kept.
-func TestMetricsHandlerPrepareOnlyWhatWasAsked(t *testing.T) {
-	col := collector.New(collector.Options{})
-	h := NewHandler(prometheus.NewRegistry(), col, slog.New(slog.DiscardHandler))
-	col.Ingest(metricsTestRecord("q-a"))
-	accepts := []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", "application/openmetrics-text;version=0.0.1"}
-	for _, a := range accepts {
-		metricsTestGet(t, h, a, true)
-	}
-	if n := len(h.segments); n != maxCachedFormats {
-		t.Fatalf("%d formats cached after %d were asked for, want the bound %d", n, len(accepts), maxCachedFormats)
-	}
-	col.Ingest(metricsTestRecord("q-b"))
-	h.Prepare()
-	if n := len(h.segments); n != maxCachedFormats {
-		t.Errorf("Prepare rendered %d formats, want %d", n, maxCachedFormats)
-	}
-	col.Ingest(metricsTestRecord("q-c"))
-	h.Prepare()
-	if h.version == col.Version() {
-		t.Errorf("Prepare rendered %d formats nobody asked for since the last change", len(h.segments))
 	}
 }

@@ -1,6 +1,7 @@
 // Package poller decides what to fetch from Graph and when: every poll it
-// lists the records of a start-time window, fetches those not yet ingested,
-// hands each to the collector exactly once, and keeps the ingested ids, the
-// poll position and the collector's aggregates in an atomically written
-// state file, so that a restart neither loses nor double-counts a record.
+// lists the records of a start-time window, fetches those the ledger has
+// not ingested yet, and hands each to the ledger, which observes it exactly
+// once. The poller also decides when the ledger saves (during long polls
+// and after each one, always on the polling goroutine) and whether the
+// exporter is ready.
 package poller

@@ -3,6 +3,8 @@ package poller
 import (
 	"context"
 	"flag"
+	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -13,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
 // economyUsers sizes the simulated tenant. The default keeps CI (-race, 2
@@ -107,7 +111,7 @@ func econUUID(rng *rand.Rand) string {
 	for i := range b {
 		b[i] = byte(rng.UintN(256))
 	}
-	return formatUUID(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // econPool draws record shapes from the generator, without segments and
@@ -189,7 +193,7 @@ func TestGraphRequestEconomy(t *testing.T) {
 	tenant := graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s"}) // pages of up to 999; Graph documents only its default, 60
 	p, reg := newTestPoller(t, tenant, "", nil, func(gc *graph.Config, pc *Config) {
 		gc.ListPageSize = pageSize
-		gc.Observer = NewGraphMetrics(pc.Registerer)
+		gc.Observer = NewGraphMetrics(pc.Registerer, clock.now)
 		pc.Interval, pc.RecentWindow, pc.Lookback, pc.FullScanInterval = interval, recent, lookback, fullScan
 		pc.Now = clock.now
 	})
@@ -202,18 +206,18 @@ func TestGraphRequestEconomy(t *testing.T) {
 	}
 	var seeded []graphsim.Record
 	sched.applyUntil(day, func(r graphsim.Record) { seeded = append(seeded, r) })
-	p.mu.Lock()
 	for _, r := range seeded {
-		p.ids.put(r.ID, makeEntry(r.StartDateTime, 1))
+		p.ledger.Observe(ledger.CallRecords, ledger.Item{ID: r.ID, Start: r.StartDateTime, Version: 1}, func(*collector.Collector) {})
 	}
-	for id, v := range sched.bumped { // a second version seen before D was counted then
-		if e, ok := p.ids.get(id); ok {
-			e.version = v
-			p.ids.put(id, e)
+	// A second version seen before D was counted then.
+	bumped := map[string]int64{}
+	for id, v := range sched.bumped {
+		if p.ledger.Has(ledger.CallRecords, id) {
+			bumped[id] = int64(v)
 		}
 	}
-	p.lastFullScan = day.Add(-fullScan)
-	p.mu.Unlock()
+	p.ledger.Select(ledger.CallRecords, maps.All(bumped))
+	p.ledger.UpdatePosition(func(pos *ledger.Position) { pos.LastFullScan = day.Add(-fullScan) })
 
 	ctx := context.Background()
 	var measured []graphsim.Record // added during the measured day and after
@@ -236,7 +240,7 @@ func TestGraphRequestEconomy(t *testing.T) {
 	for clock.now().Before(day.Add(24 * time.Hour)) {
 		c, n := poll()
 		day0.ingested += n
-		full := p.lastFullScan.Equal(clock.now())
+		full := p.ledger.Position().LastFullScan.Equal(clock.now())
 		window := recent
 		if full {
 			window = lookback
@@ -350,7 +354,7 @@ func econPollIdle(t *testing.T, p *Poller, tenant *graphsim.Tenant, clock *econC
 	if err := p.Poll(context.Background()); err != nil {
 		t.Fatalf("idle poll: %v", err)
 	}
-	if p.lastFullScan.Equal(clock.now()) {
+	if p.ledger.Position().LastFullScan.Equal(clock.now()) {
 		t.Fatalf("the idle poll was a full scan; the test's schedule is off")
 	}
 	return econCountsOf(tenant.Requests()).sub(before), int(econCounterValue(p.metrics.ingested) - ing)

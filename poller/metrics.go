@@ -74,13 +74,19 @@ type GraphMetrics struct {
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
 
+	now          func() time.Time
 	mu           sync.Mutex
 	failingSince time.Time // zero while the last Graph answer was a good one
 }
 
 // NewGraphMetrics registers the teams_exporter_graph_* metrics with reg.
-func NewGraphMetrics(reg prometheus.Registerer) *GraphMetrics {
+// now is the poller's clock (time.Now if nil).
+func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetrics {
+	if now == nil {
+		now = time.Now
+	}
 	m := &GraphMetrics{
+		now: now,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_graph_requests_total",
 			Help: "Requests to Microsoft Graph and its identity provider, by operation and HTTP status (\"error\" when no response arrived). Requests inside a $batch count as operation \"get\".",
@@ -114,7 +120,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 	case ok:
 		m.failingSince = time.Time{}
 	case m.failingSince.IsZero():
-		m.failingSince = time.Now().Add(-d) // failing since the request was sent
+		m.failingSince = m.now().Add(-d) // failing since the request was sent
 	}
 }
 
@@ -123,7 +129,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 func (m *GraphMetrics) failingLongerThan(d time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !m.failingSince.IsZero() && time.Since(m.failingSince) > d
+	return !m.failingSince.IsZero() && m.now().Sub(m.failingSince) > d
 }
 
 // ObserveThrottled implements graph.Observer.

@@ -20,11 +20,14 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
 // newTestPoller wires a real graph client, with a real azidentity
-// credential, to a simulated tenant over TLS; tune, if given, adjusts the
-// client's and the poller's configuration first.
+// credential, to a simulated tenant over TLS, and a ledger on stateFile
+// (restored from it); tune, if given, adjusts the client's and the
+// poller's configuration first. The registry serves the ledger's saved
+// series beside the poller's metrics.
 func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer, tune func(*graph.Config, *Config)) (*Poller, *prometheus.Registry) {
 	t.Helper()
 	srv, err := graphsim.NewTLSServer(tenant.Handler())
@@ -43,7 +46,7 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 	gc := graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), ListRate: 1000, TenantRate: 10000}
 	pc := Config{
 		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
-		StateFile: stateFile, Registerer: reg,
+		Registerer: reg,
 	}
 	if logs != nil {
 		pc.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -55,9 +58,23 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := New(pc, client, collector.Options{})
-	reg.MustRegister(p.Collector())
+	l, err := ledger.Open(ledger.Config{Path: stateFile, Now: pc.Now, Logger: pc.Logger})
+	if err != nil {
+		t.Fatalf("open the ledger: %v", err)
+	}
+	p := New(pc, client, l)
+	reg.MustRegister(collector.Current(l.Snapshot))
 	return p, reg
+}
+
+// memoryLedger is a ledger without a state file.
+func memoryLedger(t *testing.T) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.Open(ledger.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func newTenant() *graphsim.Tenant {
@@ -72,9 +89,6 @@ func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 
 	p, reg := newTestPoller(t, tenant, state, nil, nil)
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
 	for range 3 {
 		if err := p.Poll(context.Background()); err != nil {
 			t.Fatal(err)
@@ -94,9 +108,6 @@ func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 
 	// A second process on the same state file ingests nothing again.
 	p2, reg2 := newTestPoller(t, tenant, state, nil, nil)
-	if err := p2.Restore(); err != nil {
-		t.Fatal(err)
-	}
 	if err := p2.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -140,10 +151,7 @@ func TestCorruptStateFileIsSetAsideAndReported(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs bytes.Buffer
-			p, _ := newTestPoller(t, newTenant(), state, &logs, nil)
-			if err := p.Restore(); err != nil {
-				t.Fatalf("Restore refused to start: %v", err)
-			}
+			p, _ := newTestPoller(t, newTenant(), state, &logs, nil) // fails if the ledger refuses to start
 			aside, _ := filepath.Glob(state + ".corrupt-*")
 			if len(aside) != 1 {
 				t.Fatalf("corrupt file not set aside: %v", aside)
@@ -154,7 +162,7 @@ func TestCorruptStateFileIsSetAsideAndReported(t *testing.T) {
 			if !strings.Contains(logs.String(), "starting fresh") || !strings.Contains(logs.String(), "counters restart from zero") {
 				t.Errorf("log does not say what happened:\n%s", logs.String())
 			}
-			if p.ids.len() != 0 {
+			if p.ledger.Len(ledger.CallRecords) != 0 {
 				t.Errorf("ids restored from a corrupt file")
 			}
 		})
@@ -163,7 +171,7 @@ func TestCorruptStateFileIsSetAsideAndReported(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	p := New(Config{Interval: time.Minute, Now: func() time.Time { return now }}, nil, collector.Options{})
+	p := New(Config{Interval: time.Minute, Now: func() time.Time { return now }}, nil, memoryLedger(t))
 	if p.Ready() {
 		t.Fatal("ready before any poll")
 	}
@@ -198,9 +206,9 @@ func TestReadiness(t *testing.T) {
 // three intervals, before any poll has ended; a token from Entra does not
 // count as Graph answering, an expired record (404) does.
 func TestReadinessFollowsGraphRequests(t *testing.T) {
-	gm := NewGraphMetrics(prometheus.NewRegistry())
+	gm := NewGraphMetrics(prometheus.NewRegistry(), nil)
 	const interval = 2 * time.Millisecond // three intervals: 6ms
-	p := New(Config{Interval: interval, Graph: gm}, nil, collector.Options{})
+	p := New(Config{Interval: interval, Graph: gm}, nil, memoryLedger(t))
 	p.setOutcome(true, time.Now())
 	steps := []struct {
 		op    graph.Operation
@@ -223,5 +231,48 @@ func TestReadinessFollowsGraphRequests(t *testing.T) {
 		if got := p.Ready(); got != s.ready {
 			t.Errorf("step %d (%s %s): ready = %v, want %v", i, s.op, s.code, got, s.ready)
 		}
+	}
+}
+
+// TestPollPrunesIDsOutOfLookback checks that the poller forgets an id once
+// its call started before the look-back window, in memory and in the state
+// file, and keeps the ones still inside it.
+func TestPollPrunesIDsOutOfLookback(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clock := &econClock{}
+	clock.set(now)
+	tenant := newTenant()
+	old, _ := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 6, Start: now.Add(-20 * time.Hour), End: now.Add(-19 * time.Hour)})
+	young, _ := graphsim.Generate(graphsim.GenOptions{Seed: 6, Count: 4, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)})
+	tenant.Add(append(old, young...)...)
+	state := filepath.Join(t.TempDir(), "state.json")
+	p, _ := newTestPoller(t, tenant, state, nil, func(_ *graph.Config, pc *Config) { pc.Now = clock.now })
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.ledger.Len(ledger.CallRecords); n != 10 {
+		t.Fatalf("%d ids after the first poll, want 10", n)
+	}
+
+	clock.add(5 * time.Hour) // the old calls are now 24-25h old, the young ones 3-7h
+	if err := p.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range old {
+		if p.ledger.Has(ledger.CallRecords, r.ID) {
+			t.Errorf("an id whose call started %v before the poll is still kept", clock.now().Sub(r.StartDateTime))
+		}
+	}
+	for _, r := range young {
+		if !p.ledger.Has(ledger.CallRecords, r.ID) {
+			t.Errorf("an id inside the look-back was pruned")
+		}
+	}
+	saved, err := ledger.Open(ledger.Config{Path: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := saved.Len(ledger.CallRecords); n != len(young) {
+		t.Errorf("state file holds %d ids, want the %d inside the look-back", n, len(young))
 	}
 }

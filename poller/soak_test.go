@@ -82,9 +82,6 @@ func TestSoak(t *testing.T) {
 		}
 	})
 	p, reg := newTestPoller(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs, soakTuning)
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	failedPolls := 0
 	for range 4 {

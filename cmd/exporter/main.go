@@ -25,6 +25,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/exposition"
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/poller"
 )
 
@@ -100,7 +101,10 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(),
 	)
-	graphMetrics := poller.NewGraphMetrics(reg)
+	// now is the clock of every time decision: saves, windows, readiness,
+	// the last-success gauge, the state file.
+	now := time.Now
+	graphMetrics := poller.NewGraphMetrics(reg, now)
 
 	var src *source
 	var err error
@@ -125,22 +129,26 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
 	}
-	var metrics *exposition.Handler // set before polling starts
+	l, err := ledger.Open(ledger.Config{
+		Path:      cfg.StateFile,
+		Now:       now,
+		Logger:    logger.With("component", "ledger"),
+		Collector: collector.Options{NativeHistograms: cfg.NativeHistograms},
+	})
+	if err != nil {
+		return err
+	}
 	p := poller.New(poller.Config{
 		Interval:         cfg.PollInterval,
 		Lookback:         cfg.Lookback,
 		RecentWindow:     cfg.RecentWindow,
 		FullScanInterval: cfg.FullScanInterval,
-		StateFile:        cfg.StateFile,
 		Logger:           logger.With("component", "poller"),
 		Registerer:       reg,
 		Graph:            graphMetrics,
-		Published:        func() { metrics.Prepare() },
-	}, client, collector.Options{NativeHistograms: cfg.NativeHistograms})
-	metrics = exposition.NewHandler(reg, p.Collector(), logger.With("component", "exposition"))
-	if err := p.Restore(); err != nil {
-		return err
-	}
+		Now:              now,
+	}, client, l)
+	metrics := exposition.NewHandler(reg, l.Snapshot, logger.With("component", "exposition"))
 
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	polled := make(chan struct{})

@@ -1,4 +1,4 @@
-package poller
+package ledger
 
 import (
 	"encoding/base64"
@@ -14,20 +14,30 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 )
 
-// stateFormat is bumped whenever the file's meaning changes.
-const stateFormat = 1
+// stateFormat is bumped whenever the file's meaning changes. Format 1 kept
+// the call records' ids in uuids and otherIds; it is read, and written back
+// as format 2.
+const stateFormat = 2
 
 // stateFile is the on-disk form of everything that must survive a restart.
 // Ids are packed (16-byte UUID, start, version: 24 bytes, base64) because a
 // busy tenant keeps hundreds of thousands of them inside the look-back.
 type stateFile struct {
-	Format       int                `json:"format"`
-	SavedAt      time.Time          `json:"savedAt"`
-	LastFullScan time.Time          `json:"lastFullScan"`
-	LastSuccess  time.Time          `json:"lastSuccess"`
-	UUIDs        string             `json:"uuids"`
-	OtherIDs     []otherID          `json:"otherIds,omitempty"`
-	Series       collector.Snapshot `json:"series"`
+	Format  int       `json:"format"`
+	SavedAt time.Time `json:"savedAt"`
+	Position
+	IDs    map[Kind]packedIDs  `json:"ids"`
+	Series *collector.Snapshot `json:"series"`
+
+	// Format 1's call record ids.
+	UUIDs    string    `json:"uuids,omitempty"`
+	OtherIDs []otherID `json:"otherIds,omitempty"`
+}
+
+// packedIDs is one kind's id set.
+type packedIDs struct {
+	UUIDs string    `json:"uuids"`
+	Other []otherID `json:"other,omitempty"`
 }
 
 type otherID struct {
@@ -148,8 +158,13 @@ func readState(path string) (*stateFile, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("%w: %w", errCorruptState, err)
 	}
-	if st.Format != stateFormat {
-		return nil, fmt.Errorf("%w: format %d, this version reads %d", errCorruptState, st.Format, stateFormat)
+	switch st.Format {
+	case 1:
+		st.IDs = map[Kind]packedIDs{CallRecords: {UUIDs: st.UUIDs, Other: st.OtherIDs}}
+		st.UUIDs, st.OtherIDs = "", nil
+	case stateFormat:
+	default:
+		return nil, fmt.Errorf("%w: format %d, this version reads 1 and %d", errCorruptState, st.Format, stateFormat)
 	}
 	return &st, nil
 }

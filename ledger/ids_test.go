@@ -1,6 +1,7 @@
-package poller
+package ledger
 
 import (
+	"encoding/hex"
 	"testing"
 	"time"
 )
@@ -71,4 +72,19 @@ func TestMakeEntryClamps(t *testing.T) {
 	if e := makeEntry(time.Unix(1<<40, 0), 1<<40); e.start != 1<<32-1 || e.version != 1<<32-1 {
 		t.Errorf("large values: %+v", e)
 	}
+}
+
+// formatUUID is the canonical form of u, the inverse of parseUUID.
+func formatUUID(u [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
 }

@@ -1,7 +1,6 @@
-package poller
+package ledger
 
 import (
-	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"os"
@@ -9,10 +8,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/teams-exporter/teams-exporter/collector"
-	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
 )
 
 // idsBenchCount is the figure: a million ids kept for
@@ -60,14 +55,17 @@ func idsBenchResident(n int) (*idSet, float64) {
 	return s, float64(int64(after)-int64(before)) / float64(n)
 }
 
-// idsBenchStateBytes writes s through the poller's save path and returns
+// idsBenchStateBytes writes s through the ledger's save path and returns
 // the state file's bytes per id.
 func idsBenchStateBytes(tb testing.TB, s *idSet) float64 {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "state.json")
-	p := New(Config{StateFile: path}, nil, collector.Options{})
-	p.ids = s
-	if err := p.Save(); err != nil {
+	l, err := Open(Config{Path: path})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l.ids[CallRecords] = s
+	if err := l.Save(); err != nil {
 		tb.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -135,52 +133,5 @@ func idsBenchPutKeys(s *idSet, rng *rand.Rand, n int, now time.Time, span time.D
 		binary.LittleEndian.PutUint64(u[:8], rng.Uint64())
 		binary.LittleEndian.PutUint64(u[8:], rng.Uint64())
 		s.uuids[u] = makeEntry(now.Add(-time.Duration(rng.Int64N(int64(span)))), 1)
-	}
-}
-
-// TestPollPrunesIDsOutOfLookback checks that the poller forgets an id once
-// its call started before the look-back window, in memory and in the state
-// file, and keeps the ones still inside it.
-func TestPollPrunesIDsOutOfLookback(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	clock := &econClock{}
-	clock.set(now)
-	tenant := newTenant()
-	old, _ := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 6, Start: now.Add(-20 * time.Hour), End: now.Add(-19 * time.Hour)})
-	young, _ := graphsim.Generate(graphsim.GenOptions{Seed: 6, Count: 4, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)})
-	tenant.Add(append(old, young...)...)
-	state := filepath.Join(t.TempDir(), "state.json")
-	p, _ := newTestPoller(t, tenant, state, nil, func(_ *graph.Config, pc *Config) { pc.Now = clock.now })
-	if err := p.Poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if p.ids.len() != 10 {
-		t.Fatalf("%d ids after the first poll, want 10", p.ids.len())
-	}
-
-	clock.add(5 * time.Hour) // the old calls are now 24-25h old, the young ones 3-7h
-	if err := p.Poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range old {
-		if _, ok := p.ids.get(r.ID); ok {
-			t.Errorf("an id whose call started %v before the poll is still kept", clock.now().Sub(r.StartDateTime))
-		}
-	}
-	for _, r := range young {
-		if _, ok := p.ids.get(r.ID); !ok {
-			t.Errorf("an id inside the look-back was pruned")
-		}
-	}
-	st, err := readState(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved, err := unpackIDs(st.UUIDs, st.OtherIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if saved.len() != len(young) {
-		t.Errorf("state file holds %d ids, want the %d inside the look-back", saved.len(), len(young))
 	}
 }

@@ -1,11 +1,9 @@
-package poller
+package ledger
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/teams-exporter/teams-exporter/collector"
 )
 
 // A kill -9 inside writeFileAtomic leaves its temporary file behind; the
@@ -20,13 +18,12 @@ func TestRestoreRemovesTemporaryFilesOfInterruptedWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := New(Config{StateFile: stateFile}, nil, collector.Options{})
-	if err := p.Restore(); err != nil {
+	if _, err := Open(Config{Path: stateFile}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range leftovers {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
-			t.Errorf("%s still exists after Restore (stat err %v)", filepath.Base(f), err)
+			t.Errorf("%s still exists after Open (stat err %v)", filepath.Base(f), err)
 		}
 	}
 	for _, f := range keep {

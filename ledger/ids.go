@@ -1,4 +1,4 @@
-package poller
+package ledger
 
 import (
 	"encoding/hex"
@@ -73,7 +73,7 @@ func (s *idSet) prune(cutoff time.Time) int {
 }
 
 // parseUUID reads the canonical 36-character form only, so that the string
-// form can be restored exactly by formatUUID.
+// form can be restored exactly from the 16 bytes.
 func parseUUID(s string) ([16]byte, bool) {
 	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
@@ -96,18 +96,4 @@ func parseUUID(s string) ([16]byte, bool) {
 		return u, false
 	}
 	return u, true
-}
-
-func formatUUID(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
 }
