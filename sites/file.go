@@ -1,0 +1,209 @@
+package sites
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// File is a building file kept current: Check re-reads it when it changed
+// on disk, Reload re-reads it unconditionally (SIGHUP). A file that cannot
+// be read or parsed keeps the previous map in force; the failure is logged
+// with its line and reason and shows as
+// teams_exporter_building_file_last_reload_success 0.
+//
+// File is a prometheus.Collector of that gauge, of
+// teams_exporter_building_file_networks and of teams_site_info.
+type File struct {
+	path   string
+	logger *slog.Logger
+
+	current atomic.Pointer[Map]
+	ok      atomic.Bool
+
+	mu   sync.Mutex // serialises reloads
+	seen fileStamp  // the last content read, good or bad
+	// onChange is called with every new map, under mu.
+	onChange func(*Map)
+}
+
+// fileStamp identifies a version of the file: size and modification time
+// are cheap to compare, the hash catches a change that keeps both (an
+// editor rewriting within the file system's time resolution) and a touch
+// that changes nothing.
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+	hash    [sha256.Size]byte
+}
+
+// Open reads the building file at path. At start there is no previous map
+// to keep, so an unusable file is an error.
+func Open(path string, logger *slog.Logger) (*File, error) {
+	f := &File{path: path, logger: logger}
+	m, stamp, warnings, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	f.logWarnings(warnings)
+	f.seen = stamp
+	f.current.Store(m)
+	f.ok.Store(true)
+	logger.Info("building file loaded", "path", path, "networks", m.Networks(), "sites", len(m.Sites()))
+	return f, nil
+}
+
+// Map is the map in force.
+func (f *File) Map() *Map { return f.current.Load() }
+
+// OnChange registers fn to be called with every map loaded after this call
+// (not the current one). It is called from Check or Reload, in order.
+func (f *File) OnChange(fn func(*Map)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onChange = fn
+}
+
+// Check re-reads the file if its size, modification time or content
+// changed since it was last read, and reports whether a new map is in force.
+func (f *File) Check() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		if f.ok.Swap(false) || f.seen.size >= 0 {
+			f.logger.Error("building file unreadable; keeping the previous map", "path", f.path, "err", err)
+			f.seen = fileStamp{size: -1}
+		}
+		return false
+	}
+	if fi.Size() == f.seen.size && fi.ModTime().Equal(f.seen.modTime) {
+		return false
+	}
+	return f.reload(false)
+}
+
+// Reload re-reads the file whether or not it changed, and reports whether a
+// new map is in force.
+func (f *File) Reload() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reload(true)
+}
+
+// reload reads and parses the file; f.mu must be held. Unless forced, a
+// content already seen (good or bad) is not parsed or logged again.
+func (f *File) reload(force bool) bool {
+	data, stamp, err := f.readBytes()
+	if err == nil && !force && stamp.hash == f.seen.hash {
+		f.seen = stamp
+		return false
+	}
+	var m *Map
+	var warnings []string
+	if err == nil {
+		m, warnings, err = parse(data)
+	}
+	f.seen = stamp
+	if err != nil {
+		f.ok.Store(false)
+		f.logger.Error("building file not reloaded; keeping the previous map", "path", f.path, "err", err)
+		return false
+	}
+	f.logWarnings(warnings)
+	f.current.Store(m)
+	f.ok.Store(true)
+	f.logger.Info("building file reloaded", "path", f.path, "networks", m.Networks(), "sites", len(m.Sites()))
+	if f.onChange != nil {
+		f.onChange(m)
+	}
+	return true
+}
+
+func (f *File) read() (*Map, fileStamp, []string, error) {
+	data, stamp, err := f.readBytes()
+	var m *Map
+	var warnings []string
+	if err == nil {
+		m, warnings, err = parse(data)
+	}
+	if err != nil {
+		return nil, stamp, nil, fmt.Errorf("building file %s: %w", f.path, err)
+	}
+	return m, stamp, warnings, nil
+}
+
+// readBytes reads the whole file within MaxFileBytes. The stamp is taken
+// from the open file, so it describes what was read.
+func (f *File) readBytes() ([]byte, fileStamp, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, fileStamp{size: -1}, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fileStamp{size: -1}, err
+	}
+	stamp := fileStamp{size: fi.Size(), modTime: fi.ModTime()}
+	if !fi.Mode().IsRegular() {
+		return nil, stamp, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, stamp, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, stamp, fmt.Errorf("larger than %d bytes", MaxFileBytes)
+	}
+	stamp.hash = sha256.Sum256(data)
+	return data, stamp, nil
+}
+
+func (f *File) logWarnings(warnings []string) {
+	for _, w := range warnings {
+		f.logger.Warn("building file", "path", f.path, "warning", w)
+	}
+}
+
+var (
+	reloadSuccessDesc = prometheus.NewDesc("teams_exporter_building_file_last_reload_success",
+		"Whether the last read of the building file succeeded (1) or failed and the previous map is still in force (0).", nil, nil)
+	networksDesc = prometheus.NewDesc("teams_exporter_building_file_networks",
+		"Networks (rows) of the building file in force.", nil, nil)
+	siteInfoDesc = prometheus.NewDesc("teams_site_info",
+		"Buildings of the building file with the attributes of their first row, for group_left joins on site; always 1.",
+		[]string{"site", "city", "country", "region", "inside_corp", "express_route", "vpn"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (f *File) Describe(ch chan<- *prometheus.Desc) {
+	ch <- reloadSuccessDesc
+	ch <- networksDesc
+	ch <- siteInfoDesc
+}
+
+// Collect implements prometheus.Collector.
+func (f *File) Collect(ch chan<- prometheus.Metric) {
+	ok := 0.0
+	if f.ok.Load() {
+		ok = 1
+	}
+	m := f.current.Load()
+	ch <- prometheus.MustNewConstMetric(reloadSuccessDesc, prometheus.GaugeValue, ok)
+	ch <- prometheus.MustNewConstMetric(networksDesc, prometheus.GaugeValue, float64(m.Networks()))
+	for _, s := range m.Sites() {
+		ch <- prometheus.MustNewConstMetric(siteInfoDesc, prometheus.GaugeValue, 1,
+			s.Name, s.City, s.Country, s.Region,
+			strconv.FormatBool(s.InsideCorp), strconv.FormatBool(s.ExpressRoute), strconv.FormatBool(s.VPN))
+	}
+}

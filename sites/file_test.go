@@ -1,0 +1,152 @@
+package sites
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func writeFile(t *testing.T, path, text string, mtime time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFileReload walks a building file through the changes an
+// administrator makes: an edit, a broken edit (the previous map stays, the
+// line and reason are logged, the gauge says 0), a touch without change, a
+// fix, a removal, and a SIGHUP-style forced reload.
+func TestFileReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "buildings.csv")
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	writeFile(t, path, row("10.1.0.0", 16, "HQ", "Seattle", 1), t0)
+	var logs bytes.Buffer
+	f, err := Open(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []int
+	f.OnChange(func(m *Map) { changes = append(changes, m.Networks()) })
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f)
+	expect := func(step string, ok, networks int, site string) {
+		t.Helper()
+		want := strings.NewReader(`
+# HELP teams_exporter_building_file_last_reload_success Whether the last read of the building file succeeded (1) or failed and the previous map is still in force (0).
+# TYPE teams_exporter_building_file_last_reload_success gauge
+teams_exporter_building_file_last_reload_success ` + strconv.Itoa(ok) + `
+# HELP teams_exporter_building_file_networks Networks (rows) of the building file in force.
+# TYPE teams_exporter_building_file_networks gauge
+teams_exporter_building_file_networks ` + strconv.Itoa(networks) + `
+`)
+		if err := testutil.GatherAndCompare(reg, want, "teams_exporter_building_file_last_reload_success", "teams_exporter_building_file_networks"); err != nil {
+			t.Errorf("%s: %v", step, err)
+		}
+		if got := f.Map().SiteOf("10.1.4.0", ""); got != site {
+			t.Errorf("%s: site of 10.1.4.0 = %q, want %q", step, got, site)
+		}
+	}
+	expect("start", 1, 1, "HQ")
+
+	if f.Check() {
+		t.Error("Check reported a change of an unchanged file")
+	}
+	two := row("10.1.0.0", 16, "HQ", "Seattle", 1) + "\n" + row("10.1.4.0", 24, "HQ-4", "Seattle", 1)
+	writeFile(t, path, two, t0.Add(time.Second))
+	if !f.Check() {
+		t.Error("Check missed an edit")
+	}
+	expect("edit", 1, 2, "HQ-4")
+
+	writeFile(t, path, two+"\n10.2.0.0,n,24,B,,,,,,,,,1\n", t0.Add(2*time.Second))
+	if f.Check() {
+		t.Error("a bad file was taken")
+	}
+	expect("bad edit", 0, 2, "HQ-4")
+	if !strings.Contains(logs.String(), "line 3: 13 columns") {
+		t.Errorf("log does not name the line and reason:\n%s", logs.String())
+	}
+	before := logs.Len()
+	if f.Check() || logs.Len() != before {
+		t.Error("an unchanged bad file was read or logged again")
+	}
+	// Touched, same content: read (the stamp changed) but not parsed again.
+	writeFile(t, path, two+"\n10.2.0.0,n,24,B,,,,,,,,,1\n", t0.Add(3*time.Second))
+	if f.Check() || logs.Len() != before {
+		t.Error("a touched bad file was parsed or logged again")
+	}
+
+	writeFile(t, path, row("10.1.0.0", 16, "HQ", "Seattle", 1), t0.Add(4*time.Second))
+	if !f.Check() {
+		t.Error("Check missed the fix")
+	}
+	expect("fixed", 1, 1, "HQ")
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if f.Check() {
+		t.Error("a removed file changed the map")
+	}
+	expect("removed", 0, 1, "HQ")
+
+	writeFile(t, path, row("10.1.0.0", 16, "Main", "Seattle", 1), t0.Add(4*time.Second))
+	if !f.Reload() {
+		t.Error("Reload did not take a new file")
+	}
+	expect("forced reload", 1, 1, "Main")
+	if !f.Reload() {
+		t.Error("a forced reload of the same content did not reload")
+	}
+	if want := []int{2, 1, 1, 1}; !slices.Equal(changes, want) {
+		t.Errorf("OnChange saw %v, want %v", changes, want)
+	}
+}
+
+func TestOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.tsv")
+	writeFile(t, bad, "10.0.0.0\tn\t8\n", time.Now())
+	logger := slog.New(slog.DiscardHandler)
+	for path, want := range map[string]string{
+		bad:                           "bad.tsv: line 1: 3 columns",
+		filepath.Join(dir, "missing"): "no such file",
+		dir:                           "not a regular file",
+	} {
+		if _, err := Open(path, logger); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%s) = %v, want %q", path, err, want)
+		}
+	}
+}
+
+func TestSiteInfo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.csv")
+	writeFile(t, path, "10.1.0.0,n,16,HQ,,,,Seattle,,US,,MSUS,1,0,1\n10.2.0.0,n,16,HQ,,,,Elsewhere,,FR,,EU,0,1,0\n2001:db8::,n,32,Lab,,,,Oslo,,NO,,EU,0,1\n", time.Now())
+	f, err := Open(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP teams_site_info Buildings of the building file with the attributes of their first row, for group_left joins on site; always 1.
+# TYPE teams_site_info gauge
+teams_site_info{city="Oslo",country="NO",express_route="true",inside_corp="false",region="EU",site="Lab",vpn="false"} 1
+teams_site_info{city="Seattle",country="US",express_route="false",inside_corp="true",region="MSUS",site="HQ",vpn="true"} 1
+`
+	if err := testutil.CollectAndCompare(f, strings.NewReader(want), "teams_site_info"); err != nil {
+		t.Error(err)
+	}
+}
+
