@@ -149,4 +149,3 @@ teams_site_info{city="Seattle",country="US",express_route="false",inside_corp="t
 		t.Error(err)
 	}
 }
-
