@@ -1,9 +1,11 @@
 package graph_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"strconv"
@@ -180,9 +182,10 @@ func TestUnmarshalCallRecordLenient(t *testing.T) {
 	}
 }
 
-// TestUnmarshalCallRecordKeepsNoPersonalData: names, ids of people, IP
+// TestUnmarshalCallRecordKeepsNoPersonalData: names, ids of people, MAC
 // addresses, device names and free-text feedback in the fixture never reach
-// the decoded record.
+// the decoded record; the clients' IP addresses and subnets do, for the
+// building lookup, but never print or log.
 func TestUnmarshalCallRecordKeepsNoPersonalData(t *testing.T) {
 	body := readDecodeFixture(t, "callrecord-expanded.json")
 	var rec graph.CallRecord
@@ -193,13 +196,27 @@ func TestUnmarshalCallRecordKeepsNoPersonalData(t *testing.T) {
 	for _, personal := range []string{
 		"Abbie Wilkins", "Owen Franklin", "821809f5-0000-0000-0000-3b5136c0e777",
 		"f69e2c00-0000-0000-0000-185e5f5f5d8a", "dc368399-474c-4d40-900c-6265431fd81f",
-		"SM-G930U", "10.139.0.12", "10.150.0.2", "00-00-00-00-00-00", "Default input device",
+		"SM-G930U", "00-00-00-00-00-00", "Default input device",
 	} {
 		if !strings.Contains(string(body), personal) {
 			t.Fatalf("fixture no longer contains %q; update the test", personal)
 		}
 		if strings.Contains(dump, personal) {
 			t.Errorf("decoded record holds %q", personal)
+		}
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("record", "rec", rec, "net", rec.Sessions[0].Segments[0].Media[0].CallerNetwork)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("record", "net", *rec.Sessions[0].Segments[0].Media[0].CallerNetwork,
+		"ip", rec.Sessions[0].Segments[0].Media[0].CallerNetwork.IPAddress)
+	printed := fmt.Sprintf("%v %+v %#v %s %q", rec, rec, rec, rec.Sessions[0].Segments[0].Media[0].CallerNetwork.Subnet,
+		rec.Sessions[0].Segments[0].Media[0].CalleeNetwork.IPAddress)
+	for _, addr := range []string{"10.139.0.12", "10.150.0.2", "10.150.0.0", "10.139.80.0"} {
+		if !strings.Contains(dump, addr) {
+			t.Errorf("decoded record lacks %q: the building lookup needs it", addr)
+		}
+		if strings.Contains(printed+logged.String(), addr) {
+			t.Errorf("%q printed or logged", addr)
 		}
 	}
 }

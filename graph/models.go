@@ -3,9 +3,11 @@ package graph
 import "time"
 
 // The types below follow the microsoft.graph.callRecords namespace. Only the
-// fields the exporter uses are decoded: identities, display names, IP and MAC
-// addresses, device names and free-text feedback are deliberately left out, so
-// personal data never enters the process beyond the raw response body.
+// fields the exporter uses are decoded: identities, display names, MAC
+// addresses, device and driver names and free-text feedback are deliberately
+// left out, so that personal data never enters the process beyond the raw
+// response body. The one exception is a client's subnet and IP address, needed
+// to find its building; they are of type Address, which never prints.
 
 // CallRecord is one completed call (microsoft.graph.callRecords.callRecord).
 type CallRecord struct {
@@ -30,7 +32,16 @@ type Session struct {
 	Caller        Endpoint  `json:"caller"`
 	Callee        Endpoint  `json:"callee"`
 	IsTest        bool      `json:"isTest"`
-	Segments      []Segment `json:"segments"`
+	// FailureInfo is set when the session failed (call setup failures and
+	// drops).
+	FailureInfo *FailureInfo `json:"failureInfo"`
+	Segments    []Segment    `json:"segments"`
+}
+
+// FailureInfo tells why a session failed. Its reason is free text and is
+// not decoded.
+type FailureInfo struct {
+	Stage string `json:"stage"` // unknown, callSetup, midcall, unknownFutureValue
 }
 
 // Segment is a stretch of a session with one set of endpoints and media.
@@ -87,7 +98,8 @@ type UserAgent struct {
 
 // Feedback is a user's rating of the call. Its free text is not decoded.
 type Feedback struct {
-	Rating string `json:"rating"`
+	Rating string         `json:"rating"`
+	Tokens FeedbackTokens `json:"tokens"`
 }
 
 // Media is one media stream group (audio, video, sharing) of a segment.
@@ -100,26 +112,41 @@ type Media struct {
 	Streams       []MediaStream `json:"streams"`
 }
 
-// NetworkInfo is one side's network. Addresses, subnets, MACs and Wi-Fi names
-// are not decoded.
+// NetworkInfo is one side's network. Reflexive and relay addresses, MACs,
+// BSSIDs and Wi-Fi driver names are not decoded; the client's own address
+// and subnet are, as Address, for the building lookup only.
 type NetworkInfo struct {
-	ConnectionType            string `json:"connectionType"`
-	LinkSpeed                 Number `json:"linkSpeed"` // bits per second
-	SentQualityEventRatio     Number `json:"sentQualityEventRatio"`
-	ReceivedQualityEventRatio Number `json:"receivedQualityEventRatio"`
-	DelayEventRatio           Number `json:"delayEventRatio"`
-	BandwidthLowEventRatio    Number `json:"bandwidthLowEventRatio"`
+	ConnectionType            string  `json:"connectionType"`
+	IPAddress                 Address `json:"ipAddress"`
+	Subnet                    Address `json:"subnet"`
+	NetworkTransportProtocol  string  `json:"networkTransportProtocol"` // unknown, udp, tcp, unknownFutureValue
+	WifiBand                  string  `json:"wifiBand"`
+	WifiRadioType             string  `json:"wifiRadioType"`
+	WifiSignalStrength        Number  `json:"wifiSignalStrength"` // percent
+	LinkSpeed                 Number  `json:"linkSpeed"`          // bits per second
+	SentQualityEventRatio     Number  `json:"sentQualityEventRatio"`
+	ReceivedQualityEventRatio Number  `json:"receivedQualityEventRatio"`
+	DelayEventRatio           Number  `json:"delayEventRatio"`
+	BandwidthLowEventRatio    Number  `json:"bandwidthLowEventRatio"`
 }
 
 // DeviceInfo is one side's audio device health. Device and driver names are
 // not decoded.
 type DeviceInfo struct {
-	ReceivedSignalLevel        Number `json:"receivedSignalLevel"`
-	ReceivedNoiseLevel         Number `json:"receivedNoiseLevel"`
-	RenderZeroVolumeEventRatio Number `json:"renderZeroVolumeEventRatio"`
-	RenderMuteEventRatio       Number `json:"renderMuteEventRatio"`
-	MicGlitchRate              Number `json:"micGlitchRate"`
-	SpeakerGlitchRate          Number `json:"speakerGlitchRate"`
+	ReceivedSignalLevel             Number `json:"receivedSignalLevel"`
+	ReceivedNoiseLevel              Number `json:"receivedNoiseLevel"`
+	CaptureNotFunctioningEventRatio Number `json:"captureNotFunctioningEventRatio"`
+	CPUInsufficientEventRatio       Number `json:"cpuInsufficentEventRatio"` // Graph's spelling
+	DeviceClippingEventRatio        Number `json:"deviceClippingEventRatio"`
+	DeviceGlitchEventRatio          Number `json:"deviceGlitchEventRatio"`
+	LowSpeechLevelEventRatio        Number `json:"lowSpeechLevelEventRatio"`
+	LowSpeechToNoiseEventRatio      Number `json:"lowSpeechToNoiseEventRatio"`
+	RenderNotFunctioningEventRatio  Number `json:"renderNotFunctioningEventRatio"`
+	RenderZeroVolumeEventRatio      Number `json:"renderZeroVolumeEventRatio"`
+	RenderMuteEventRatio            Number `json:"renderMuteEventRatio"`
+	MicGlitchRate                   Number `json:"micGlitchRate"`     // glitches per 5 minutes
+	SpeakerGlitchRate               Number `json:"speakerGlitchRate"` // glitches per 5 minutes
+	HowlingEventCount               Number `json:"howlingEventCount"`
 }
 
 // Stream directions.
