@@ -23,6 +23,7 @@ var knownMembers = map[string][]string{
 	"networkTransportProtocol": {"unknown", "udp", "tcp", unknownFutureValue},
 	"wifiBand":                 {"unknown", "frequency24GHz", "frequency50GHz", "frequency60GHz", unknownFutureValue},
 	"wifiRadioType":            {"unknown", "wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", unknownFutureValue},
+	"stage":                    {"unknown", "callSetup", "midcall", unknownFutureValue},
 	"role": {"unknown", "customBot", "skypeForBusinessMicrosoftTeamsGateway", "skypeForBusinessAudioVideoMcu",
 		"skypeForBusinessApplicationSharingMcu", "skypeForBusinessCallQueues", "skypeForBusinessAutoAttendant",
 		"mediationServer", "mediationServerCloudConnectorEdition", "exchangeUnifiedMessagingService",

@@ -144,6 +144,18 @@ func (g *gen) condition() condition {
 	return weighted(g, []condition{good, degraded, bad}, []float64{82, 13, 5})
 }
 
+// conditionAt is the network's condition at a client's location: the
+// Berlin office and home networks are worse, so that sites differ.
+func (g *gen) conditionAt(location string) condition {
+	switch location {
+	case "berlin":
+		return weighted(g, []condition{good, degraded, bad}, []float64{55, 25, 20})
+	case "home":
+		return weighted(g, []condition{good, degraded, bad}, []float64{72, 18, 10})
+	}
+	return g.condition()
+}
+
 // client is one user's device in one call.
 type client struct {
 	user     person
@@ -153,6 +165,8 @@ type client struct {
 	version  string
 	conn     string // "" : no network info
 	ip       string
+	subnet   string
+	location string // where the client is: an entry of locations
 	mac      string
 	bssid    string
 	capture  string
@@ -168,7 +182,7 @@ func (g *gen) client(u person) client {
 	c.family = weighted(g, []string{"teams", "skypeForBusiness", "lync", "unknown", "azureCommunicationServices"}, []float64{90, 3, 1, 1, 5})
 	c.header = g.headerValue(p, c.version)
 	c.conn = g.connectionType(p)
-	c.ip = g.privateIP(c.conn)
+	c.location, c.ip, c.subnet = g.address(c.conn)
 	c.mac = g.mac(p)
 	if c.conn == "wifi" {
 		c.bssid = strings.ToLower(strings.ReplaceAll(g.mac(""), "-", ":"))
@@ -237,14 +251,51 @@ func (g *gen) connectionType(platform string) string {
 	return weighted(g, connTypes, w)
 }
 
-func (g *gen) privateIP(conn string) string {
-	switch conn {
-	case "mobile":
-		return fmt.Sprintf("100.%d.%d.%d", 64+g.r.IntN(64), g.r.IntN(256), 1+g.r.IntN(254))
-	case "wifi":
-		return fmt.Sprintf("192.168.%d.%d", g.r.IntN(256), 2+g.r.IntN(250))
+// locations are where clients sit, relative to the demo building file
+// (DemoBuildingFile): its offices (one a supernet, one reached over IPv6),
+// its VPN pool (whose clients report no subnet), home networks and an
+// office missing from the file (both unmapped), and clients whose network
+// info carries no address (site unknown).
+var (
+	locations       = []string{"seattle", "berlin", "tokyo", "tokyo6", "london", "vpn", "home", "unlisted", "none"}
+	locationWeights = []float64{30, 15, 10, 4, 10, 6, 20, 3, 2}
+)
+
+// address draws a client's location, address and subnet (the network
+// address of its /24, or /64 for IPv6). Mobile clients are on the
+// carrier's network, which no building file holds.
+func (g *gen) address(conn string) (location, ip, subnet string) {
+	if conn == "mobile" {
+		ip = fmt.Sprintf("100.%d.%d.%d", 64+g.r.IntN(64), g.r.IntN(256), 1+g.r.IntN(254))
+		return "mobile", ip, subnetOf(ip)
 	}
-	return fmt.Sprintf("10.%d.%d.%d", g.r.IntN(256), g.r.IntN(256), 2+g.r.IntN(250))
+	location = weighted(g, locations, locationWeights)
+	if conn == "tunnel" && g.chance(0.7) {
+		location = "vpn"
+	}
+	host := 2 + g.r.IntN(250)
+	switch location {
+	case "seattle":
+		ip = fmt.Sprintf("10.10.%d.%d", g.r.IntN(256), host)
+	case "berlin":
+		ip = fmt.Sprintf("10.20.%d.%d", 1+g.r.IntN(2), host)
+	case "tokyo":
+		ip = fmt.Sprintf("10.30.0.%d", host)
+	case "tokyo6":
+		net := fmt.Sprintf("2001:db8:30:%x::", g.r.IntN(256))
+		return location, net + fmt.Sprintf("%x", host), net
+	case "london":
+		ip = fmt.Sprintf("10.40.%d.%d", g.r.IntN(2), host)
+	case "vpn":
+		return location, fmt.Sprintf("10.99.0.%d", host), ""
+	case "home":
+		ip = fmt.Sprintf("192.168.1.%d", host)
+	case "unlisted":
+		ip = fmt.Sprintf("10.77.%d.%d", g.r.IntN(256), host)
+	default:
+		return location, "", ""
+	}
+	return location, ip, subnetOf(ip)
 }
 
 func (g *gen) mac(platform string) string {
@@ -596,7 +647,30 @@ func (g *gen) session(start, end time.Time, a, b *client, server Endpoint, aCall
 		segStart = segEnd
 	}
 	s.Caller, s.Callee = g.withFeedback(caller), g.withFeedback(callee)
+	s.FailureInfo = g.failure()
 	return s
+}
+
+var failureReasons = []string{"MediaConnectivityFailure", "CallSetupTimeout", "RemoteEndpointRejected", "NetworkDropped"}
+
+// failure is a session's failureInfo: a few sessions fail to set up or
+// drop, now and then at a stage Graph added later ("teardown" is past the
+// sentinel).
+func (g *gen) failure() *FailureInfo {
+	var stage string
+	switch x := g.r.Float64(); {
+	case x < 0.025:
+		stage = "callSetup"
+	case x < 0.04:
+		stage = "midcall"
+	case x < 0.042:
+		stage = "unknown"
+	case x < 0.043:
+		stage = "teardown"
+	default:
+		return nil
+	}
+	return &FailureInfo{Stage: stage, Reason: pick(g, failureReasons)}
 }
 
 func stripFeedback(e Endpoint) Endpoint {
@@ -624,7 +698,9 @@ func (g *gen) withFeedback(e Endpoint) Endpoint {
 		return e
 	}
 	fb := &UserFeedback{Rating: weighted(g, ratings, ratingWeights), Tokens: map[string]bool{}}
-	for _, tok := range []string{"NoSound", "Echo", "Noisy", "LowVolume", "Stopped", "DistortedSound", "Interruptions"} {
+	// "Stopped" is the spelling of Microsoft's example; Graph's token set
+	// is open, so any name may come.
+	for _, tok := range []string{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "Stopped", "DistortedSound", "Interruptions", "Robotic"} {
 		fb.Tokens[tok] = g.chance(0.15)
 	}
 	if g.chance(0.2) {
@@ -668,17 +744,17 @@ func (g *gen) networkFor(c *client) (*NetworkInfo, condition) {
 	if c == nil {
 		return g.serverNetwork(), good
 	}
-	cond := g.condition()
+	cond := g.conditionAt(c.location)
 	if c.conn == "" {
 		return nil, cond
 	}
 	n := &NetworkInfo{
-		ConnectionType: c.conn, IPAddress: c.ip, Subnet: subnetOf(c.ip),
+		ConnectionType: c.conn, IPAddress: c.ip, Subnet: c.subnet,
 		ReflexiveIPAddress: fmt.Sprintf("203.0.%d.%d", 113+g.r.IntN(2), 1+g.r.IntN(254)),
 		RelayIPAddress:     fmt.Sprintf("52.112.%d.%d", g.r.IntN(256), 1+g.r.IntN(254)),
 		RelayPort:          i64(int64(3478 + g.r.IntN(4))), Port: i64(int64(50000 + g.r.IntN(60))),
 		MACAddress:               c.mac,
-		NetworkTransportProtocol: weighted(g, []string{"udp", "tcp"}, []float64{92, 8}),
+		NetworkTransportProtocol: weighted(g, []string{"udp", "tcp", "unknown", "quic"}, []float64{90, 8, 1.5, 0.5}), // quic: past the sentinel
 		LinkSpeed:                g.linkSpeed(c.conn),
 		TraceRouteHops:           []any{},
 	}
@@ -691,10 +767,17 @@ func (g *gen) networkFor(c *client) (*NetworkInfo, condition) {
 	n.BandwidthLowEventRatio = g.eventRatio(cond)
 	if c.conn == "wifi" {
 		n.BasicServiceSetIdentifier = c.bssid
-		n.WifiBand = weighted(g, []string{"frequency24GHz", "frequency50GHz", "frequency60GHz"}, []float64{30, 68, 2})
-		n.WifiRadioType = pick(g, []string{"wifi80211n", "wifi80211ac", "wifi80211ax"})
+		n.WifiBand = weighted(g, []string{"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown", "frequency6GHz"}, []float64{30, 64, 2, 3, 1})
+		n.WifiRadioType = weighted(g, []string{"wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", "unknown", "wifi80211be"},
+			[]float64{2, 1, 4, 25, 35, 30, 2, 1})
 		n.WifiChannel = i64(int64(pick(g, []int{1, 6, 11, 36, 44, 149})))
-		n.WifiSignalStrength = i64(int64(30 + g.r.IntN(70)))
+		switch {
+		case g.chance(0.05):
+		case g.chance(0.02):
+			n.WifiSignalStrength = i64(100)
+		default:
+			n.WifiSignalStrength = i64(int64(g.edge(float64(30+g.r.IntN(70)), 50, 80)))
+		}
 		n.WifiVendorDriver = "Intel(R) Wi-Fi 6E AX211 160MHz"
 	}
 	return n, cond
@@ -702,6 +785,7 @@ func (g *gen) networkFor(c *client) (*NetworkInfo, condition) {
 
 func ptr[T any](v T) *T { return &v }
 
+// subnetOf is the network address of an IPv4 address's /24.
 func subnetOf(ip string) string {
 	i := strings.LastIndexByte(ip, '.')
 	return ip[:i] + ".0"
@@ -757,12 +841,40 @@ func (g *gen) device(c *client) *DeviceInfo {
 		CaptureDeviceDriver: "Microsoft: 10.0.22621.1", RenderDeviceDriver: "Microsoft: 10.0.22621.1",
 		ReceivedSignalLevel: i64(int64(-30 + g.r.IntN(25))), ReceivedNoiseLevel: i64(int64(-90 + g.r.IntN(30))),
 		SentSignalLevel: i64(int64(-30 + g.r.IntN(25))), SentNoiseLevel: i64(int64(-90 + g.r.IntN(30))),
-		InitialSignalLevelRMS:      f64(round(g.uniform(20, 300), 5)),
-		RenderZeroVolumeEventRatio: f64(weighted(g, []float64{0, 1, round(g.r.Float64(), 2)}, []float64{90, 3, 7})),
-		RenderMuteEventRatio:       f64(weighted(g, []float64{0, 1, round(g.r.Float64(), 2)}, []float64{90, 3, 7})),
-		MicGlitchRate:              f64(float64(g.r.IntN(200))), SpeakerGlitchRate: f64(float64(g.r.IntN(400))),
+		InitialSignalLevelRMS:           f64(round(g.uniform(20, 300), 5)),
+		RenderZeroVolumeEventRatio:      f64(weighted(g, []float64{0, 1, round(g.r.Float64(), 2)}, []float64{90, 3, 7})),
+		RenderMuteEventRatio:            f64(weighted(g, []float64{0, 1, round(g.r.Float64(), 2)}, []float64{90, 3, 7})),
+		CaptureNotFunctioningEventRatio: g.deviceRatio(0.02),
+		CPUInsufficientEventRatio:       g.deviceRatio(0.05),
+		DeviceClippingEventRatio:        g.deviceRatio(0.08),
+		DeviceGlitchEventRatio:          g.deviceRatio(0.1),
+		LowSpeechLevelEventRatio:        g.deviceRatio(0.12),
+		LowSpeechToNoiseEventRatio:      g.deviceRatio(0.1),
+		RenderNotFunctioningEventRatio:  g.deviceRatio(0.02),
+		MicGlitchRate:                   g.glitchRate(200), SpeakerGlitchRate: g.glitchRate(400),
 		HowlingEventCount: i64(int64(weighted(g, []int{0, 1, 3}, []float64{95, 4, 1}))),
 	}
+}
+
+// deviceRatio: an exact 0 mostly, a fraction with probability p, now and
+// then not measured.
+func (g *gen) deviceRatio(p float64) *float64 {
+	switch {
+	case g.chance(0.05):
+		return nil
+	case g.chance(p):
+		return f64(g.edge(round(g.uniform(0.005, 1), 3), 0.05, 0.1, 1))
+	}
+	return f64(0)
+}
+
+// glitchRate is glitches per 5 minutes: mostly few, sometimes many, now and
+// then not measured.
+func (g *gen) glitchRate(max int) *float64 {
+	if g.chance(0.05) {
+		return nil
+	}
+	return f64(g.edge(float64(g.r.IntN(max)), 1, 10, 100))
 }
 
 // stream draws one stream's quality; kind decides which fields Graph fills.

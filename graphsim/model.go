@@ -198,20 +198,27 @@ type NetworkInfo struct {
 
 // DeviceInfo is one side's audio device health for one media.
 type DeviceInfo struct {
-	CaptureDeviceName          string   `json:"captureDeviceName"`
-	CaptureDeviceDriver        string   `json:"captureDeviceDriver"`
-	RenderDeviceName           string   `json:"renderDeviceName"`
-	RenderDeviceDriver         string   `json:"renderDeviceDriver"`
-	ReceivedSignalLevel        *int64   `json:"receivedSignalLevel"`
-	ReceivedNoiseLevel         *int64   `json:"receivedNoiseLevel"`
-	SentSignalLevel            *int64   `json:"sentSignalLevel"`
-	SentNoiseLevel             *int64   `json:"sentNoiseLevel"`
-	InitialSignalLevelRMS      *float64 `json:"initialSignalLevelRootMeanSquare"`
-	RenderZeroVolumeEventRatio *float64 `json:"renderZeroVolumeEventRatio"`
-	RenderMuteEventRatio       *float64 `json:"renderMuteEventRatio"`
-	MicGlitchRate              *float64 `json:"micGlitchRate"`
-	SpeakerGlitchRate          *float64 `json:"speakerGlitchRate"`
-	HowlingEventCount          *int64   `json:"howlingEventCount"`
+	CaptureDeviceName               string   `json:"captureDeviceName"`
+	CaptureDeviceDriver             string   `json:"captureDeviceDriver"`
+	RenderDeviceName                string   `json:"renderDeviceName"`
+	RenderDeviceDriver              string   `json:"renderDeviceDriver"`
+	ReceivedSignalLevel             *int64   `json:"receivedSignalLevel"`
+	ReceivedNoiseLevel              *int64   `json:"receivedNoiseLevel"`
+	SentSignalLevel                 *int64   `json:"sentSignalLevel"`
+	SentNoiseLevel                  *int64   `json:"sentNoiseLevel"`
+	InitialSignalLevelRMS           *float64 `json:"initialSignalLevelRootMeanSquare"`
+	RenderZeroVolumeEventRatio      *float64 `json:"renderZeroVolumeEventRatio"`
+	RenderMuteEventRatio            *float64 `json:"renderMuteEventRatio"`
+	CaptureNotFunctioningEventRatio *float64 `json:"captureNotFunctioningEventRatio"`
+	CPUInsufficientEventRatio       *float64 `json:"cpuInsufficentEventRatio"` // Graph's spelling
+	DeviceClippingEventRatio        *float64 `json:"deviceClippingEventRatio"`
+	DeviceGlitchEventRatio          *float64 `json:"deviceGlitchEventRatio"`
+	LowSpeechLevelEventRatio        *float64 `json:"lowSpeechLevelEventRatio"`
+	LowSpeechToNoiseEventRatio      *float64 `json:"lowSpeechToNoiseEventRatio"`
+	RenderNotFunctioningEventRatio  *float64 `json:"renderNotFunctioningEventRatio"`
+	MicGlitchRate                   *float64 `json:"micGlitchRate"`
+	SpeakerGlitchRate               *float64 `json:"speakerGlitchRate"`
+	HowlingEventCount               *int64   `json:"howlingEventCount"`
 }
 
 // MediaStream is the quality of one direction of a media stream.
