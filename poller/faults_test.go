@@ -116,7 +116,7 @@ func (c *faultsGetCounter) of(id string) int {
 func faultsRecords(t *testing.T, seed int64, n int, from, to time.Duration) ([]graphsim.Record, graphsim.Truth) {
 	t.Helper()
 	now := time.Now()
-	pool, _ := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 2*n + 4, Start: now.Add(-from), End: now.Add(-to)})
+	pool, _ := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 4*n + 8, Start: now.Add(-from), End: now.Add(-to)})
 	var recs []graphsim.Record
 	for _, r := range pool {
 		if len(recs) < n && len(r.Sessions) >= 1 && len(r.Sessions) <= 4 {
