@@ -61,6 +61,10 @@ type Config struct {
 	// Client-side pacing below Graph's published limits: list 40 per 20 s,
 	// 1,500 per 20 s per app and tenant. Defaults: 1.8/s and 60/s.
 	ListRate, TenantRate rate.Limit
+	// CallLogRate and CallLogFunctionRate pace the PSTN and direct-routing
+	// call-log functions (Graph: 200 per 60 s per app and tenant, 50 per
+	// 60 s per function). Defaults: 150 and 35 per minute, plus bursts.
+	CallLogRate, CallLogFunctionRate rate.Limit
 
 	// BackoffBase and BackoffMax shape retries without Retry-After;
 	// defaults 1s and 1m.
@@ -83,6 +87,7 @@ type Client struct {
 	workers    int
 	listLimit  *rate.Limiter
 	totalLimit *rate.Limiter
+	logLimits  callLogLimits
 	backoff    backoff
 }
 
@@ -125,6 +130,7 @@ func New(cfg Config) (*Client, error) {
 	listRate, totalRate := orDefault(cfg.ListRate, 1.8), orDefault(cfg.TenantRate, 60)
 	c.listLimit = rate.NewLimiter(listRate, max(1, int(listRate*5)))
 	c.totalLimit = rate.NewLimiter(totalRate, max(20, int(totalRate)))
+	c.logLimits = newCallLogLimits(cfg.CallLogRate, cfg.CallLogFunctionRate)
 	return c, nil
 }
 
@@ -451,6 +457,9 @@ func (c *Client) authorize(ctx context.Context, req *http.Request) error {
 // pace waits for the client-side rate limiters; n is the number of Graph
 // requests about to be made (a $batch counts each request it carries).
 func (c *Client) pace(ctx context.Context, op Operation, n int) error {
+	if isLog, err := c.logLimits.wait(ctx, op); isLog {
+		return err // throttled apart from call records
+	}
 	if op == OpList {
 		if err := c.listLimit.Wait(ctx); err != nil {
 			return err

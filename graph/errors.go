@@ -39,9 +39,11 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for a 404.
+// Is makes errors.Is(err, ErrNotFound) true for a 404 and
+// errors.Is(err, ErrForbidden) true for a 403.
 func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.Status == http.StatusNotFound
+	return target == ErrNotFound && e.Status == http.StatusNotFound ||
+		target == ErrForbidden && e.Status == http.StatusForbidden
 }
 
 // odataError is Graph's error body: {"error":{"code":..., "message":...}}.
