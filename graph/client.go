@@ -61,10 +61,10 @@ type Config struct {
 	// Client-side pacing below Graph's published limits: list 40 per 20 s,
 	// 1,500 per 20 s per app and tenant. Defaults: 1.8/s and 60/s.
 	ListRate, TenantRate rate.Limit
-	// CallLogRate and CallLogFunctionRate pace the PSTN and direct-routing
-	// call-log functions (Graph: 200 per 60 s per app and tenant, 50 per
-	// 60 s per function). Defaults: 150 and 35 per minute, plus bursts.
-	CallLogRate, CallLogFunctionRate rate.Limit
+	// CallLogRate paces each of the PSTN and direct-routing call-log
+	// functions (Graph: 50 per 60 s per function, 200 per 60 s per app and
+	// tenant). Default: 35 per minute after a burst of 10.
+	CallLogRate rate.Limit
 
 	// BackoffBase and BackoffMax shape retries without Retry-After;
 	// defaults 1s and 1m.
@@ -130,7 +130,7 @@ func New(cfg Config) (*Client, error) {
 	listRate, totalRate := orDefault(cfg.ListRate, 1.8), orDefault(cfg.TenantRate, 60)
 	c.listLimit = rate.NewLimiter(listRate, max(1, int(listRate*5)))
 	c.totalLimit = rate.NewLimiter(totalRate, max(20, int(totalRate)))
-	c.logLimits = newCallLogLimits(cfg.CallLogRate, cfg.CallLogFunctionRate)
+	c.logLimits = newCallLogLimits(cfg.CallLogRate)
 	return c, nil
 }
 
