@@ -2,8 +2,11 @@ package graph_test
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
@@ -53,4 +56,64 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("JSON round trip of %v: %+v, %v", d, u, err)
 		}
 	})
+}
+
+// FuzzDecodeCallLogRow feeds arbitrary rows through both call-log row
+// decoders: nothing may panic, an error stays short (it names a member,
+// never quotes the row), and a row that decodes holds only values inside
+// the documented bounds.
+func FuzzDecodeCallLogRow(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"a","startDateTime":"2026-11-01T00:00:25.105Z","inviteDateTime":"2026-11-01T00:00:21.949Z","failureDateTime":"0001-01-01T00:00:00Z","duration":5,"callType":"ByotIn","successfulCall":true,"finalSipCode":0,"trunkFullyQualifiedDomainName":"sbc1.example.org","mediaBypassEnabled":false}`,
+		`{"id":"b","startDateTime":"2026-11-01T00:00:08.2589935Z","duration":219,"charge":0.25,"callType":"user_out","currency":"EUR","destinationContext":null}`,
+		`{"id":"c","startDateTime":"2026-11-01T00:00:08Z","successfulCall":"+4420790001234","duration":-1,"charge":-2}`,
+		`{"ID":"d","id":"e","startDateTime":"0001-01-01T00:00:00Z"}`,
+		`[]`, `null`, `{"id":1e400}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return // rows come out of a page that decoded
+		}
+		dr, err := graph.UnmarshalDirectRoutingRow(body)
+		checkRowError(t, err)
+		if err == nil {
+			checkRow(t, dr.ID, dr.Start, dr.Duration, []string{dr.CallType, dr.Trunk})
+			if !dr.Duration.Valid && dr.Duration.Value != 0 {
+				t.Fatalf("invalid duration carries %v", dr.Duration.Value)
+			}
+			if d, ok := dr.SetupTime(); ok && d < 0 {
+				t.Fatalf("negative setup time %v", d)
+			}
+		}
+		p, err := graph.UnmarshalPSTNRow(body)
+		checkRowError(t, err)
+		if err == nil {
+			checkRow(t, p.ID, p.Start, p.Duration, []string{p.CallType, p.Currency, p.DestinationContext})
+			if p.Charge.Valid && (p.Charge.Value < 0 || p.Charge.Value > graph.MaxCharge) {
+				t.Fatalf("charge %v out of bounds", p.Charge.Value)
+			}
+		}
+	})
+}
+
+func checkRowError(t *testing.T, err error) {
+	if err != nil && (!errors.Is(err, graph.ErrMalformedRow) || len(err.Error()) > 120) {
+		t.Fatalf("error %q", err)
+	}
+}
+
+func checkRow(t *testing.T, id string, start time.Time, d graph.Number, strs []string) {
+	if id == "" || len(id) > 128 || start.IsZero() {
+		t.Fatalf("decoded row without identity: id %q start %v", id, start)
+	}
+	if d.Valid && (d.Value < 0 || d.Value > math.MaxInt32 || d.Value != math.Trunc(d.Value)) {
+		t.Fatalf("duration %v out of bounds", d.Value)
+	}
+	for _, s := range strs {
+		if len(s) > 256 {
+			t.Fatalf("string of %d bytes kept", len(s))
+		}
+	}
 }
