@@ -111,6 +111,10 @@ func route(r *http.Request) (string, handlerFunc) {
 		return OpBatch, method(http.MethodPost, authed((*Tenant).serveBatch))
 	case len(p) < 3 || p[1] != "communications":
 		return "", notFound
+	case len(p) == 4 && p[2] == "callRecords":
+		if op, _, ok := callLogFunction(p[3]); ok {
+			return op, method(http.MethodGet, authed((*Tenant).serveCallLog))
+		}
 	}
 	id, sub, ok := parseRecordPath(p[2:])
 	switch {

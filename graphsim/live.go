@@ -34,6 +34,7 @@ func (t *Tenant) RunLive(ctx context.Context, every time.Duration, perTick int, 
 			recent = recent[len(recent)-1000:]
 		}
 		t.prune()
+		t.pruneCallLogs()
 		select {
 		case <-ctx.Done():
 			return

@@ -65,6 +65,8 @@ type Tenant struct {
 	mwMu        sync.RWMutex
 	middlewares []Middleware
 
+	logs callLogs // PSTN and direct-routing call logs
+
 	stats counters
 	subs  subscriptions
 }
@@ -283,15 +285,17 @@ func (t *Tenant) retained(s *stored) bool {
 // counted under their own operation (a batched get counts in Get) and also
 // in BatchItems; the $batch request itself counts in Batch.
 type RequestStats struct {
-	Token, OpenID, Discovery   int64
-	List, Get, Sessions, Batch int64
-	Subscription               int64 // requests to /v1.0/subscriptions
-	BatchItems                 int64
-	Other                      int64 // requests that matched no route
+	Token, OpenID, Discovery      int64
+	List, Get, Sessions, Batch    int64
+	Subscription                  int64 // requests to /v1.0/subscriptions
+	BatchItems                    int64
+	PSTNCalls, DirectRoutingCalls int64
+	Other                         int64 // requests that matched no route
 }
 
 type counters struct {
 	token, openID, discovery, list, get, sessions, batch, batchItems, subscription, other atomic.Int64
+	pstnCalls, directRoutingCalls                                                         atomic.Int64
 }
 
 func (c *counters) count(op string, inBatch bool) {
@@ -313,6 +317,10 @@ func (c *counters) count(op string, inBatch bool) {
 		n = &c.batch
 	case OpSubscription:
 		n = &c.subscription
+	case OpPSTNCalls:
+		n = &c.pstnCalls
+	case OpDirectRoutingCalls:
+		n = &c.directRoutingCalls
 	}
 	n.Add(1)
 	if inBatch {
@@ -327,6 +335,7 @@ func (t *Tenant) Requests() RequestStats {
 		Token: c.token.Load(), OpenID: c.openID.Load(), Discovery: c.discovery.Load(),
 		List: c.list.Load(), Get: c.get.Load(), Sessions: c.sessions.Load(), Batch: c.batch.Load(),
 		BatchItems: c.batchItems.Load(), Subscription: c.subscription.Load(), Other: c.other.Load(),
+		PSTNCalls: c.pstnCalls.Load(), DirectRoutingCalls: c.directRoutingCalls.Load(),
 	}
 }
 
