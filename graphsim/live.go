@@ -64,3 +64,30 @@ func (t *Tenant) prune() {
 	clear(t.order[n:])
 	t.order = t.order[:n]
 }
+
+// RunLiveCallLogs keeps the tenant's call logs busy for the demo: every
+// interval it adds about perTick direct-routing and PSTN rows of calls that
+// started during the last interval, and, as Graph's logs do, a few rows
+// that appear late, for calls that started up to two hours ago. Rows are
+// drawn from seed. It returns when ctx is done.
+func (t *Tenant) RunLiveCallLogs(ctx context.Context, every time.Duration, perTick int, seed int64) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for n := int64(0); ; n++ {
+		now := t.now().UTC()
+		dr, pstn := GenerateCallLogs(CallLogOptions{Seed: seed + n, DirectRouting: perTick, PSTN: perTick, Start: now.Add(-every), End: now})
+		late, latePSTN := GenerateCallLogs(CallLogOptions{Seed: -seed - n - 1, DirectRouting: max(1, perTick/10), PSTN: max(1, perTick/10),
+			Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)})
+		t.AddDirectRoutingRows(append(dr, late...)...)
+		t.AddPSTNRows(append(pstn, latePSTN...)...)
+		t.pruneCallLogs()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
