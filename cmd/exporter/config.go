@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/teams-exporter/teams-exporter/notifications"
 )
 
 const envPrefix = "TEAMS_EXPORTER"
@@ -31,7 +34,20 @@ type config struct {
 	LogFormat                string        `split_words:"true" default:"logfmt"`
 	Demo                     bool          `default:"false"`
 	DisableInstanceDiscovery bool          `split_words:"true" default:"false"`
+
+	NotificationURL           string `split_words:"true"`
+	NotificationListenAddress string `split_words:"true" default:":9869"`
+	NotificationClientState   secret `split_words:"true"`
 }
+
+// secret is a configuration value that must never be printed: it formats
+// and logs as a placeholder.
+type secret string
+
+func (secret) String() string                 { return "<secret>" }
+func (secret) GoString() string               { return "<secret>" }
+func (secret) LogValue() slog.Value           { return slog.StringValue("<secret>") }
+func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // loadConfig reads the environment through lookup and validates it. Every
 // error names the variable at fault.
@@ -95,11 +111,54 @@ func (c *config) validate() error {
 	if c.StateFile == "" {
 		return fmt.Errorf("%s_STATE_FILE: must not be empty", envPrefix)
 	}
+	if err := c.validateNotifications(); err != nil {
+		return err
+	}
 	if err := promslog.NewLevel().Set(c.LogLevel); err != nil {
 		return fmt.Errorf("%s_LOG_LEVEL: want debug, info, warn or error, got %q", envPrefix, c.LogLevel)
 	}
 	if err := promslog.NewFormat().Set(c.LogFormat); err != nil {
 		return fmt.Errorf("%s_LOG_FORMAT: want logfmt or json, got %q", envPrefix, c.LogFormat)
+	}
+	return nil
+}
+
+// validateNotifications checks the change-notification settings: a URL
+// Graph can call (https), a client state Graph accepts, and a listener of
+// their own.
+func (c *config) validateNotifications() error {
+	if c.NotificationURL == "" {
+		if c.NotificationClientState != "" {
+			return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: set without %s_NOTIFICATION_URL; set both to use change notifications", envPrefix, envPrefix)
+		}
+		return nil
+	}
+	if _, err := notifications.LifecycleURL(c.NotificationURL); err != nil {
+		return fmt.Errorf("%s_NOTIFICATION_URL: %w", envPrefix, err)
+	}
+	// An empty client state is refused when the exporter starts (the demo,
+	// which may be asked for by flag, makes one up).
+	if c.NotificationClientState != "" {
+		if err := notifications.ValidateClientState(string(c.NotificationClientState)); err != nil {
+			return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.NotificationListenAddress); err != nil {
+		return fmt.Errorf("%s_NOTIFICATION_LISTEN_ADDRESS: want host:port, got %q", envPrefix, c.NotificationListenAddress)
+	}
+	if c.NotificationListenAddress == c.ListenAddress {
+		return fmt.Errorf("%s_NOTIFICATION_LISTEN_ADDRESS: must differ from %s_LISTEN_ADDRESS (%s): the notification endpoints have a listener of their own", envPrefix, envPrefix, c.ListenAddress)
+	}
+	return nil
+}
+
+// requireClientState refuses a notification URL without a client state,
+// except in the demo, which makes one up (its tenant lives in the process).
+// It runs once the -demo flag is known.
+func (c *config) requireClientState() error {
+	if c.NotificationURL != "" && c.NotificationClientState == "" && !c.Demo {
+		return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: required with %s_NOTIFICATION_URL (a secret of at most %d characters that Graph echoes in every notification)",
+			envPrefix, envPrefix, notifications.MaxClientStateLen)
 	}
 	return nil
 }

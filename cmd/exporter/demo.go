@@ -33,7 +33,15 @@ const (
 // (HTTPS, Entra token, paging, $batch, ingest) runs with no Azure account.
 func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slog.Logger) (*source, error) {
 	demoDefaults(cfg)
-	tenant := graphsim.New(graphsim.Options{TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret})
+	tenant := graphsim.New(graphsim.Options{
+		TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret,
+		// With a notification URL the demo tenant calls it directly, and
+		// loses, repeats and reorders a few notifications as the real one
+		// may: polling must still find every record.
+		Notifications: graphsim.NotificationOptions{
+			LoopbackHTTP: true, Lost: 0.02, Duplicated: 0.05, Reorder: true, Seed: demoSeed,
+		},
+	})
 	now := time.Now()
 	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
 	tenant.Add(recs...)
@@ -44,6 +52,9 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	}
 	liveCtx, stopLive := context.WithCancel(ctx)
 	go tenant.RunLive(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
+	if cfg.NotificationURL != "" {
+		go tenant.RunDelivery(liveCtx, 2*time.Second)
+	}
 
 	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool}}}
 	cred, err := azidentity.NewClientSecretCredential(demoTenantID, demoClientID, demoSecret, &azidentity.ClientSecretCredentialOptions{

@@ -55,6 +55,10 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Demo = cfg.Demo || *demo
+	if err := cfg.requireClientState(); err != nil {
+		fmt.Fprintf(stderr, "configuration error: %v\n", err)
+		return 2
+	}
 	logger := newLogger(cfg, stderr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -106,8 +110,19 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	now := time.Now
 	graphMetrics := poller.NewGraphMetrics(reg, now)
 
+	notify, err := startNotifications(cfg, reg, logger)
+	if err != nil {
+		return err
+	}
+	if notify != nil {
+		defer func() {
+			if err := notify.close(); err != nil {
+				logger.Error("notification listener", "err", err)
+			}
+		}()
+	}
+
 	var src *source
-	var err error
 	if cfg.Demo {
 		src, err = startDemo(ctx, cfg, graphMetrics, logger)
 	} else {
@@ -149,6 +164,11 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		Now:              now,
 	}, client, l)
 	metrics := exposition.NewHandler(reg, l.Snapshot, logger.With("component", "exposition"))
+	if notify != nil {
+		if err := notify.subscribe(ctx, cfg, client, reg); err != nil {
+			return err
+		}
+	}
 
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	polled := make(chan struct{})

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/notifications"
+)
+
+// notifier is the change-notification side of the exporter: the receiver
+// on its own listener, and the subscriber once Graph can be called.
+type notifier struct {
+	receiver *notifications.Receiver
+	server   *http.Server
+	served   chan error
+	log      *slog.Logger
+}
+
+// startNotifications serves the notification endpoints, if a notification
+// URL is configured (nil otherwise). They must answer before the
+// subscription is created: Graph validates the URL while creating it.
+func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*notifier, error) {
+	if cfg.NotificationURL == "" {
+		return nil, nil
+	}
+	if cfg.NotificationClientState == "" { // the demo: see requireClientState
+		cfg.NotificationClientState = randomSecret()
+	}
+	log := logger.With("component", "notifications")
+	r, err := notifications.NewReceiver(notifications.Config{
+		ClientState: string(cfg.NotificationClientState), Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return nil, configError{fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)}
+	}
+	ln, err := net.Listen("tcp", cfg.NotificationListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("%s_NOTIFICATION_LISTEN_ADDRESS: %w", envPrefix, err)
+	}
+	n := &notifier{receiver: r, server: notifications.NewServer(cfg.NotificationListenAddress, r, log), served: make(chan error, 1), log: log}
+	go func() { n.served <- n.server.Serve(ln) }()
+	log.Info("serving change notifications", "address", ln.Addr().String(), "url", cfg.NotificationURL)
+	return n, nil
+}
+
+// subscribe keeps the subscription alive until ctx ends.
+func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Client, reg prometheus.Registerer) error {
+	s, err := notifications.NewSubscriber(notifications.SubscriberConfig{
+		NotificationURL: cfg.NotificationURL, ClientState: string(cfg.NotificationClientState),
+		Receiver: n.receiver, Logger: n.log, Registerer: reg,
+	}, client)
+	if err != nil {
+		return configError{fmt.Errorf("%s_NOTIFICATION_URL: %w", envPrefix, err)}
+	}
+	go s.Run(ctx)
+	return nil
+}
+
+// close stops the listener; the subscription stays for the next start.
+func (n *notifier) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.server.Shutdown(ctx)
+	if err := <-n.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("notification listener: %w", err)
+	}
+	return nil
+}
+
+// randomSecret is a client state for the demo, whose tenant lives in this
+// process: 32 random bytes, URL-safe.
+func randomSecret() secret {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return secret(base64.RawURLEncoding.EncodeToString(b))
+}
