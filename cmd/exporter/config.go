@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -99,8 +101,8 @@ func (c *config) validate() error {
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		return fmt.Errorf("%s_CONCURRENCY: must be between 1 and 64, got %d", envPrefix, c.Concurrency)
 	}
-	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" {
-		return fmt.Errorf("%s_TELEMETRY_PATH: must start with / and not be / itself, got %q", envPrefix, c.TelemetryPath)
+	if err := validTelemetryPath(c.TelemetryPath); err != nil {
+		return fmt.Errorf("%s_TELEMETRY_PATH: %w, got %q", envPrefix, err, c.TelemetryPath)
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
 		return fmt.Errorf("%s_LISTEN_ADDRESS: want host:port, got %q", envPrefix, c.ListenAddress)
@@ -159,6 +161,33 @@ func (c *config) requireClientState() error {
 	if c.NotificationURL != "" && c.NotificationClientState == "" && !c.Demo {
 		return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: required with %s_NOTIFICATION_URL (a secret of at most %d characters that Graph echoes in every notification)",
 			envPrefix, envPrefix, notifications.MaxClientStateLen)
+	}
+	return nil
+}
+
+// reservedPaths are served by the exporter itself (see routes).
+var reservedPaths = []string{"/", "/healthz", "/readyz"}
+
+// validTelemetryPath accepts a clean absolute path of letters, digits and
+// "-._~/" that no other endpoint uses. It is registered as a ServeMux
+// pattern, where braces, spaces, a method or a host have a meaning, and
+// where a clash with another endpoint panics.
+func validTelemetryPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return errors.New("must start with /")
+	}
+	for _, r := range p {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-._~/", r)) {
+			return fmt.Errorf("only letters, digits and -._~/ are allowed, not %q", r)
+		}
+	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("must be a clean path such as %q", path.Clean(p))
+	}
+	for _, r := range reservedPaths {
+		if p == r {
+			return fmt.Errorf("%s is already served by the exporter (/, /healthz and /readyz are)", r)
+		}
 	}
 	return nil
 }

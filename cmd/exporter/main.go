@@ -38,6 +38,12 @@ func main() {
 // run is main with its outcome as an exit code: 2 for bad flags or
 // configuration, 1 for a failure while running.
 func run(args []string, stderr io.Writer) int {
+	// SIGHUP asks for a reload; its default action would end the process
+	// without the final save, so it is caught before anything else.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "serve a built-in simulated Graph tenant instead of Microsoft Graph (also TEAMS_EXPORTER_DEMO=true)")
@@ -63,7 +69,7 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, logger); err != nil {
+	if err := serve(ctx, cfg, logger, hup); err != nil {
 		var cerr configError
 		if errors.As(err, &cerr) {
 			fmt.Fprintf(stderr, "configuration error: %v\n", cerr.err)
@@ -97,8 +103,11 @@ type source struct {
 	close      func()
 }
 
-func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
+// serve runs the exporter until ctx ends; every signal on hup is a reload.
+func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.Signal) error {
 	logger.Info("starting teams exporter", "version", version.Info(), "build_context", version.BuildContext())
+	reload := newReloader(logger.With("component", "reload"))
+	go reload.run(ctx, hup)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -170,25 +179,20 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		}
 	}
 
+	srv := newWebServer(routes(cfg, metrics, p.Ready, logger))
+	listener, err := srv.listen(cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("%s_LISTEN_ADDRESS: %w", envPrefix, err)
+	}
+
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	polled := make(chan struct{})
 	go func() {
 		defer close(polled)
 		p.Run(pollCtx)
 	}()
-
-	srv := &http.Server{
-		Handler:           routes(cfg, metrics, p.Ready, logger),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
 	served := make(chan error, 1)
-	go func() {
-		served <- web.ListenAndServe(srv, &web.FlagConfig{
-			WebListenAddresses: &[]string{cfg.ListenAddress},
-			WebSystemdSocket:   new(bool),
-			WebConfigFile:      &cfg.WebConfigFile,
-		}, logger)
-	}()
+	go func() { served <- srv.serve(listener, cfg.WebConfigFile, logger) }()
 
 	var serveErr error
 	select {
@@ -196,12 +200,12 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		logger.Info("shutting down")
 	case serveErr = <-served:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	// The final save and the requests in flight run at the same time: a
+	// slow or stalled client does not hold the exit beyond shutdownGrace.
 	stopPolling()
+	srv.shutdown()
 	<-polled // Run saves the state as it returns
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+	if serveErr != nil {
 		return fmt.Errorf("web server: %w", serveErr)
 	}
 	return nil
