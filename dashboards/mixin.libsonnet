@@ -9,6 +9,7 @@ local isAlertGroup(g) = std.all([std.objectHas(r, 'alert') for r in g.rules]);
   grafanaDashboards+:: {
     'teams-call-quality.json': import 'teams-call-quality.json',
     'teams-exporter-health.json': import 'teams-exporter-health.json',
+    'teams-phone.json': import 'teams-phone.json',
   },
   prometheusRules+:: {
     groups+: [g for g in rules.groups if !isAlertGroup(g)],

@@ -120,7 +120,7 @@ func (d *dashboard) variable(name string) *variable {
 	return nil
 }
 
-var dashboardFiles = []string{"teams-call-quality.json", "teams-exporter-health.json"}
+var dashboardFiles = []string{"teams-call-quality.json", "teams-exporter-health.json", "teams-phone.json"}
 
 func loadDashboards(t *testing.T) []*dashboard {
 	t.Helper()
