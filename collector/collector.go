@@ -139,9 +139,16 @@ func (c *Collector) apply(o obs, ex exemplar) bool {
 		s = newSeries(f, c.labelValues(f, o.key))
 		c.series[o.fam][o.key] = s
 	}
-	if f.counter {
+	switch {
+	case f.sum:
+		sum := s.sum + o.v
+		if math.IsInf(sum, 0) {
+			return false
+		}
+		s.sum = sum
+	case f.counter:
 		s.count += uint64(o.v)
-	} else {
+	default:
 		sum := s.sum + o.v
 		if math.IsInf(sum, 0) {
 			return false

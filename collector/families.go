@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -35,6 +36,13 @@ const (
 	famCallDuration
 	famSessions
 	famFeedback
+	famDRCalls
+	famDRSIPCodes
+	famDRDuration
+	famDRSetup
+	famPSTNCalls
+	famPSTNDuration
+	famPSTNCharge
 	numFamilies
 )
 
@@ -45,7 +53,13 @@ type family struct {
 	name    string
 	help    string
 	counter bool
-	bounds  []float64 // classic upper bounds without +Inf; nil for counters
+	// sum marks a counter whose value is a sum of amounts (a charge)
+	// rather than a count: it is kept in the series' sum.
+	sum    bool
+	bounds []float64 // classic upper bounds without +Inf; nil for counters
+	// eventOf ends the HELP text: what an observation is made of (default
+	// sinceStateBegan, for call records).
+	eventOf string
 	dims    []dim
 	// size is the most series the family can hold: the product of its
 	// dims' cardinalities.
@@ -139,6 +153,20 @@ var families = [numFamilies]*family{
 		help: "Sessions of call records, by call type."},
 	famFeedback: {name: "teams_feedback_total", dims: feedbackDims, counter: true,
 		help: "User feedback ratings, one per session endpoint that has feedback, by rating and that endpoint's platform."},
+	famDRCalls: {name: "teams_direct_routing_calls_total", dims: drCallsDims, counter: true, eventOf: sinceRowIngested,
+		help: "Direct-routing calls (Graph getDirectRoutingCalls), by trunk (the session border controller's FQDN, lower-cased), call type, result (success or failure, from successfulCall) and whether the trunk has media bypass."},
+	famDRSIPCodes: {name: "teams_direct_routing_final_sip_codes_total", dims: drCodeDims, counter: true, eventOf: sinceRowIngested,
+		help: "Direct-routing calls by trunk and final SIP code (0 for a normal hang-up; other outside 100-699)."},
+	famDRDuration: {name: "teams_direct_routing_call_duration_seconds", dims: drDurationDims, bounds: callLogDurationBuckets, eventOf: sinceRowIngested,
+		help: "Duration of connected direct-routing calls in seconds (Graph duration), by trunk and call type."},
+	famDRSetup: {name: "teams_direct_routing_setup_seconds", dims: drSetupDims, bounds: []float64{.5, 1, 2, 3, 5, 10, 20, 30, 60}, eventOf: sinceRowIngested,
+		help: "Setup time of connected direct-routing calls in seconds (startDateTime minus inviteDateTime), by trunk."},
+	famPSTNCalls: {name: "teams_pstn_calls_total", dims: pstnCallsDims, counter: true, eventOf: sinceRowIngested,
+		help: "PSTN calls of Calling Plans and Operator Connect (Graph getPstnCalls), by call type and destination (domestic or international, unknown where Graph gives none)."},
+	famPSTNDuration: {name: "teams_pstn_call_duration_seconds", dims: pstnDurationDims, bounds: callLogDurationBuckets, eventOf: sinceRowIngested,
+		help: "Duration of PSTN calls in seconds (Graph duration), by call type."},
+	famPSTNCharge: {name: "teams_pstn_charge_total", dims: pstnChargeDims, counter: true, sum: true, eventOf: sinceRowIngested,
+		help: "Charges of PSTN calls (Graph charge, connection fees not included), in units of the currency."},
 }
 
 // familyByName finds a family for Restore.
@@ -153,7 +181,7 @@ func init() {
 		if len(f.dims) > maxDims {
 			panic(f.name + ": more than maxDims labels")
 		}
-		f.help += sinceStateBegan
+		f.help += cmp.Or(f.eventOf, sinceStateBegan)
 		f.size = 1
 		names := make([]string, len(f.dims))
 		for i, d := range f.dims {

@@ -16,6 +16,14 @@ const (
 	dimQuality
 	dimCallType
 	dimRating
+	dimTrunk
+	dimDRCallType
+	dimResult
+	dimMediaBypass
+	dimSIPCode
+	dimPSTNCallType
+	dimDestination
+	dimCurrency
 	numDims
 )
 
@@ -56,6 +64,15 @@ var dims = [numDims]dimension{
 	dimQuality:    {name: "quality", values: []string{"good", "poor", "unclassified"}},
 	dimCallType:   {name: "type", values: []string{"groupCall", "peerToPeer", "unknown"}},
 	dimRating:     {name: "rating", values: []string{"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"}},
+	// Direct routing and PSTN: see calllogs.go.
+	dimTrunk:        {name: "trunk", max: maxTrunks, valid: isHostName, overflow: "other"},
+	dimDRCallType:   {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other"},
+	dimResult:       {name: "result", values: []string{"success", "failure"}},
+	dimMediaBypass:  {name: "media_bypass", values: []string{"false", "true"}},
+	dimSIPCode:      {name: "code", values: sipCodeValues()},
+	dimPSTNCallType: {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other"},
+	dimDestination:  {name: "destination_context", values: []string{"domestic", "international", "unknown"}},
+	dimCurrency:     {name: "currency", max: maxCurrencies, valid: isCurrency, overflow: "other"},
 }
 
 // learnedValues is the value set a store has learned for one learned dim.

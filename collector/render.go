@@ -166,7 +166,11 @@ func (s *Snapshot) metricOf(f *family, ss *SeriesSnapshot) *dto.Metric {
 		ex = exemplarProto(ss.Exemplar)
 	}
 	if f.counter {
-		m.Counter = &dto.Counter{Value: new(float64(ss.Count)), Exemplar: ex}
+		v := float64(ss.Count)
+		if f.sum {
+			v = ss.Sum
+		}
+		m.Counter = &dto.Counter{Value: new(v), Exemplar: ex}
 		return m
 	}
 	m.Histogram = histogramProto(ss, ex, s.native)

@@ -169,7 +169,7 @@ func renderTestServe(t testing.TB, h http.Handler, accept string, gz bool) []byt
 // duplicate label sets) gathers a fully populated snapshot without error,
 // and Families returns the same families.
 func TestFullCardinalityConsistent(t *testing.T) {
-	s := fullCardinalityCollector(true).Snapshot()
+	s := fullCardinalityCollector(true, true).Snapshot()
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s)
 	want, err := reg.Gather()

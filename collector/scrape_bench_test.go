@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -61,7 +62,7 @@ func benchScrape(b *testing.B, serve func(current func() *Snapshot) http.Handler
 		if native {
 			hist = "native"
 		}
-		c := fullCardinalityCollector(native)
+		c := fullCardinalityCollector(native, false)
 		var current atomic.Pointer[Snapshot]
 		current.Store(c.Snapshot())
 		h := serve(current.Load)
@@ -118,13 +119,21 @@ func scrapeOnce(b *testing.B, h http.Handler, req *http.Request) []byte {
 	return rec.Body.Bytes()
 }
 
-// fullCardinalityCollector populates every series of every family. Each
-// histogram gets one observation per classic bucket (and one past the last
-// bound), so classic and native buckets are all in use, and an exemplar.
-func fullCardinalityCollector(native bool) *Collector {
+// fullCardinalityCollector populates every series of every family (of the
+// call-record families only, without callLogs: the call logs are off by
+// default, and their product of bounds, trunks times SIP codes, is far
+// beyond what a tenant reaches). Each histogram gets one observation per
+// classic bucket (and one past the last bound), so classic and native
+// buckets are all in use, and an exemplar. Learned labels are filled to
+// their bound first.
+func fullCardinalityCollector(native, callLogs bool) *Collector {
 	c := New(Options{NativeHistograms: native})
+	learnAll(c)
 	ex := exemplar{callID: "2f1a1100-b174-40a0-aba7-0b405e01ed92", tsMs: 1767348000000}
 	for id, f := range families {
+		if !callLogs && f.eventOf == sinceRowIngested {
+			continue
+		}
 		for key := range allKeys(f) {
 			if f.counter {
 				c.apply(obs{fam: familyID(id), key: key, v: 3}, ex)
@@ -215,4 +224,32 @@ func protoSeries(m *dto.Metric) int {
 		n++ // +Inf may be left implicit in protobuf
 	}
 	return n
+}
+
+// learnAll fills every learned label of c to its bound with valid values.
+func learnAll(c *Collector) {
+	for d, l := range c.learned {
+		if l == nil {
+			continue
+		}
+		for i := 0; len(l.values) <= dims[d].max; i++ {
+			if l.id(learnableValue(dim(d), i)) == 0 {
+				panic(fmt.Sprintf("learnAll: no valid value %d for label %s", i, dims[d].name))
+			}
+		}
+	}
+}
+
+// learnableValue is the i-th valid value of a learned label.
+func learnableValue(d dim, i int) string {
+	letters := string(rune('A'+i/26%26)) + string(rune('A'+i%26))
+	switch d {
+	case dimTrunk:
+		return fmt.Sprintf("sbc%d.example.org", i)
+	case dimDRCallType, dimPSTNCallType:
+		return "Type_" + letters
+	case dimCurrency:
+		return "X" + letters
+	}
+	return fmt.Sprintf("value-%d", i)
 }

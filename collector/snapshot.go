@@ -93,6 +93,9 @@ func snapshotSeries(f *family, s *series) SeriesSnapshot {
 	for i, d := range f.dims {
 		ss.Labels[dims[d].name] = s.values[i]
 	}
+	if f.sum {
+		ss.Sum = s.sum
+	}
 	if !f.counter {
 		ss.UpperBounds = append([]float64(nil), f.bounds...)
 		ss.Buckets = append([]uint64(nil), s.counts...)
@@ -162,9 +165,13 @@ func restoreSeries(ss *SeriesSnapshot, learned *[numDims]*learnedValues) (family
 	}
 	s := newSeries(f, vals)
 	s.count = ss.Count
-	if f.counter {
+	switch {
+	case f.sum:
+		err = checkSum(ss)
+		s.sum = ss.Sum
+	case f.counter:
 		err = checkCounter(ss)
-	} else {
+	default:
 		err = restoreHistogram(f, ss, s)
 	}
 	if err != nil {
@@ -209,6 +216,18 @@ func (f *family) keyOf(labels map[string]string, learned *[numDims]*learnedValue
 		key[i], vals[i] = id, v
 	}
 	return key, vals, nil
+}
+
+// checkSum checks a counter of amounts: its value is in Sum, finite and
+// not negative.
+func checkSum(ss *SeriesSnapshot) error {
+	if ss.UpperBounds != nil || ss.Buckets != nil || ss.Native != nil || ss.Count != 0 {
+		return errors.New("sum counter with histogram fields")
+	}
+	if math.IsNaN(ss.Sum) || math.IsInf(ss.Sum, 0) || ss.Sum < 0 {
+		return fmt.Errorf("sum counter value %g", ss.Sum)
+	}
+	return nil
 }
 
 func checkCounter(ss *SeriesSnapshot) error {
