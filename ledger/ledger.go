@@ -16,8 +16,15 @@ import (
 // its own id set, saved under its name in the state file.
 type Kind string
 
-// CallRecords are Graph call records (communications/callRecords).
-const CallRecords Kind = "callRecords"
+// The kinds of items.
+const (
+	// CallRecords are Graph call records (communications/callRecords).
+	CallRecords Kind = "callRecords"
+	// DirectRoutingCalls and PSTNCalls are rows of Graph's call logs
+	// (getDirectRoutingCalls, getPstnCalls).
+	DirectRoutingCalls Kind = "directRoutingCalls"
+	PSTNCalls          Kind = "pstnCalls"
+)
 
 // Item identifies one item of a kind.
 type Item struct {

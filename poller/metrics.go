@@ -109,8 +109,11 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Duration) {
 	m.requests.WithLabelValues(string(op), code).Inc()
 	m.duration.WithLabelValues(string(op)).Observe(d.Seconds())
-	if op == graph.OpToken {
+	switch op {
+	case graph.OpToken:
 		return // Entra, not Graph: a token does not make Graph answer
+	case graph.OpPSTNCalls, graph.OpDirectRoutingCalls:
+		return // the call logs are extras: their failures do not make the exporter unready
 	}
 	// 404 is Graph working: an expired record.
 	ok := strings.HasPrefix(code, "2") || code == "404"

@@ -39,6 +39,9 @@ type Config struct {
 	// Now is the clock of every time decision (windows, saves, readiness,
 	// the last-success gauge); time.Now if nil. Give the ledger the same.
 	Now func() time.Time
+	// CallLogs are the PSTN and direct-routing call logs to read beside
+	// the call records; none by default.
+	CallLogs CallLogConfig
 }
 
 // Poller polls Graph and hands each record to the ledger, which observes it
@@ -51,6 +54,8 @@ type Poller struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
+
+	callLogs []*callLog
 
 	lastSave time.Time // of the last save attempt; only the polling goroutine uses it
 
@@ -80,6 +85,9 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registerer),
 		now:     cfg.Now,
+	}
+	if p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer); len(p.callLogs) > 0 {
+		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
 	}
 	if last := l.Position().LastSuccess; !last.IsZero() {
 		p.metrics.lastSuccess.Set(unixSeconds(last))
@@ -117,7 +125,15 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if full {
 		window = p.cfg.Lookback
 	}
+	// The call logs are read over the same window, beside the records;
+	// how they fare does not change the poll's outcome.
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		p.pollCallLogs(ctx, start.Add(-window), start, full)
+	}()
 	res, err := p.poll(ctx, start.Add(-window), start)
+	<-logsDone
 	end := p.now()
 	elapsed := end.Sub(start)
 	p.metrics.pollDuration.Observe(elapsed.Seconds())
@@ -131,6 +147,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		})
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
+	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
 	saveErr := p.save()
 
 	if ctx.Err() != nil {

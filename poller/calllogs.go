@@ -1,0 +1,186 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/ledger"
+)
+
+// Graph's PSTN and direct-routing call logs are read beside the call
+// records, by call start time and with the same windows, and their rows go
+// through the ledger as items of their own kinds, each once by id. They are
+// an addition: a log that fails is retried on the next poll and never fails
+// the poll of call records, nor readiness; a log Graph refuses (403, the
+// permission is missing) is turned off until the exporter restarts.
+
+// CallLogSource is the part of Graph that serves the call logs;
+// *graph.Client implements it.
+type CallLogSource interface {
+	ListDirectRoutingCalls(ctx context.Context, from, to time.Time, fn func(graph.DirectRoutingCall, error) error) error
+	ListPSTNCalls(ctx context.Context, from, to time.Time, fn func(graph.PSTNCall, error) error) error
+}
+
+// CallLogConfig says which call logs to read, and from where.
+type CallLogConfig struct {
+	Source             CallLogSource
+	DirectRoutingCalls bool
+	PSTNCalls          bool
+}
+
+// Sources, as the source label of teams_exporter_source_enabled names
+// them: the operations of their requests.
+const (
+	SourceDirectRoutingCalls = string(graph.OpDirectRoutingCalls)
+	SourcePSTNCalls          = string(graph.OpPSTNCalls)
+)
+
+// ReasonMalformedRow counts call-log rows that could not be read.
+const ReasonMalformedRow = "malformed_row"
+
+// PermissionCallLogs is the Graph application permission the call logs
+// need (CallRecords.Read.All also grants them).
+const PermissionCallLogs = "CallRecord-PstnCalls.Read.All"
+
+// callLog is one call log being read.
+type callLog struct {
+	source  string
+	kind    ledger.Kind
+	what    string // for log lines
+	list    func(ctx context.Context, from, to time.Time, ingest func(id string, start time.Time, err error, observe func(*collector.Collector)) error) error
+	enabled prometheus.Gauge
+
+	mu  sync.Mutex
+	off bool // Graph refused it
+}
+
+func (l *callLog) isOff() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.off
+}
+
+func (l *callLog) turnOff() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.off = true
+	l.enabled.Set(0)
+}
+
+// newCallLogs returns the call logs cfg enables, registering their
+// teams_exporter_source_enabled series (1) with reg.
+func newCallLogs(cfg CallLogConfig, reg prometheus.Registerer) []*callLog {
+	if cfg.Source == nil || !cfg.DirectRoutingCalls && !cfg.PSTNCalls {
+		return nil
+	}
+	enabled := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "teams_exporter_source_enabled",
+		Help: "1 while the exporter reads a call log it was configured to read, 0 once Graph refused it (403: the permission " + PermissionCallLogs + " is missing) until the exporter restarts.",
+	}, []string{"source"})
+	reg.MustRegister(enabled)
+	src := cfg.Source
+	var logs []*callLog
+	if cfg.DirectRoutingCalls {
+		logs = append(logs, &callLog{
+			source: SourceDirectRoutingCalls, kind: ledger.DirectRoutingCalls, what: "direct-routing call log",
+			list: func(ctx context.Context, from, to time.Time, ingest func(string, time.Time, error, func(*collector.Collector)) error) error {
+				return src.ListDirectRoutingCalls(ctx, from, to, func(row graph.DirectRoutingCall, err error) error {
+					return ingest(row.ID, row.Start, err, func(c *collector.Collector) { c.IngestDirectRoutingCall(&row) })
+				})
+			},
+		})
+	}
+	if cfg.PSTNCalls {
+		logs = append(logs, &callLog{
+			source: SourcePSTNCalls, kind: ledger.PSTNCalls, what: "PSTN call log",
+			list: func(ctx context.Context, from, to time.Time, ingest func(string, time.Time, error, func(*collector.Collector)) error) error {
+				return src.ListPSTNCalls(ctx, from, to, func(row graph.PSTNCall, err error) error {
+					return ingest(row.ID, row.Start, err, func(c *collector.Collector) { c.IngestPSTNCall(&row) })
+				})
+			},
+		})
+	}
+	for _, l := range logs {
+		l.enabled = enabled.WithLabelValues(l.source)
+		l.enabled.Set(1)
+	}
+	return logs
+}
+
+// callLogResult is what reading one call log in one poll did.
+type callLogResult struct {
+	listed, ingested, malformed int
+	firstMalformed              error
+}
+
+// pollCallLogs reads every call log still on over [from, to), each in its
+// own goroutine, and returns when all are done.
+func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool) {
+	var wg sync.WaitGroup
+	for _, l := range p.callLogs {
+		if l.isOff() {
+			continue
+		}
+		wg.Go(func() { p.pollCallLog(ctx, l, from, to, full) })
+	}
+	wg.Wait()
+}
+
+func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time, full bool) {
+	var res callLogResult
+	err := l.list(ctx, from, to, func(id string, start time.Time, rowErr error, observe func(*collector.Collector)) error {
+		res.listed++
+		if rowErr != nil {
+			p.malformedRow(l, id, to, rowErr, &res)
+			return nil
+		}
+		if p.ledger.Observe(l.kind, ledger.Item{ID: id, Start: start}, observe) {
+			res.ingested++
+		}
+		return nil
+	})
+	log := p.log.With("source", l.source, "full_scan", full)
+	switch {
+	case err == nil:
+		log.Debug("call log read", "listed", res.listed, "ingested", res.ingested, "malformed", res.malformed)
+	case ctx.Err() != nil:
+		// Shutdown: what was ingested is saved, the rest read after the restart.
+	case errors.Is(err, graph.ErrForbidden):
+		l.turnOff()
+		log.Error("Graph refused the "+l.what+" (403): grant the application permission "+PermissionCallLogs+
+			" and restart the exporter; the log is not read until then, call records are not affected", "err", err)
+	default:
+		log.Warn(l.what+" could not be read; retried on the next poll", "listed", res.listed, "ingested", res.ingested, "err", err)
+	}
+	if res.malformed > 0 {
+		// One line per poll: the error names the member, never its value.
+		log.Warn("skipped unreadable "+l.what+" rows", "count", res.malformed, "first_err", res.firstMalformed)
+	}
+}
+
+// malformedRow counts a row that cannot be read. One with an id is marked
+// in the ledger without observations, so that it is counted and logged
+// once, not on every poll that lists it again.
+func (p *Poller) malformedRow(l *callLog, id string, now time.Time, err error, res *callLogResult) {
+	if id != "" && !p.ledger.Observe(l.kind, ledger.Item{ID: id, Start: now}, func(*collector.Collector) {}) {
+		return // skipped on an earlier poll
+	}
+	res.malformed++
+	if res.firstMalformed == nil {
+		res.firstMalformed = err
+	}
+	p.metrics.skipped.WithLabelValues(ReasonMalformedRow).Inc()
+}
+
+// pruneCallLogs forgets the row ids whose call started before cutoff.
+func (p *Poller) pruneCallLogs(cutoff time.Time) {
+	for _, l := range p.callLogs {
+		p.ledger.Prune(l.kind, cutoff)
+	}
+}
