@@ -145,7 +145,7 @@ func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time
 		}
 		return nil
 	})
-	log := p.log.With("source", l.source, "full_scan", full)
+	log := p.log.With("call_log", l.source, "full_scan", full)
 	switch {
 	case err == nil:
 		log.Debug("call log read", "listed", res.listed, "ingested", res.ingested, "malformed", res.malformed)

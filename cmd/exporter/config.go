@@ -36,6 +36,8 @@ type config struct {
 	LogFormat                string        `split_words:"true" default:"logfmt"`
 	Demo                     bool          `default:"false"`
 	DisableInstanceDiscovery bool          `split_words:"true" default:"false"`
+	DirectRoutingCalls       bool          `envconfig:"DIRECT_ROUTING_CALLS" default:"false"`
+	PSTNCalls                bool          `envconfig:"PSTN_CALLS" default:"false"`
 
 	NotificationURL           string `split_words:"true"`
 	NotificationListenAddress string `split_words:"true" default:":9869"`
@@ -109,6 +111,9 @@ func (c *config) validate() error {
 	}
 	if u, err := url.Parse(c.GraphURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return fmt.Errorf("%s_GRAPH_URL: want an https URL of a Graph root such as https://graph.microsoft.com, got %q", envPrefix, c.GraphURL)
+	}
+	if err := c.validateCallLogs(); err != nil {
+		return err
 	}
 	if c.StateFile == "" {
 		return fmt.Errorf("%s_STATE_FILE: must not be empty", envPrefix)
@@ -187,6 +192,35 @@ func validTelemetryPath(p string) error {
 	for _, r := range reservedPaths {
 		if p == r {
 			return fmt.Errorf("%s is already served by the exporter (/, /healthz and /readyz are)", r)
+		}
+	}
+	return nil
+}
+
+// nationalGraphHosts are the Graph roots of Microsoft's national clouds.
+var nationalGraphHosts = []string{"graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+
+// validateCallLogs refuses the PSTN and direct-routing call logs outside
+// Microsoft's global cloud, where Graph does not have them: better one
+// clear line at start than a 400 or 404 on every poll.
+func (c *config) validateCallLogs() error {
+	name := ""
+	switch {
+	case c.DirectRoutingCalls:
+		name = "DIRECT_ROUTING_CALLS"
+	case c.PSTNCalls:
+		name = "PSTN_CALLS"
+	default:
+		return nil
+	}
+	u, err := url.Parse(c.GraphURL)
+	if err != nil {
+		return nil // reported as a bad GRAPH_URL
+	}
+	for _, h := range nationalGraphHosts {
+		if strings.EqualFold(u.Hostname(), h) {
+			return fmt.Errorf("%s_%s: the PSTN and direct-routing call logs exist in Microsoft's global cloud only, not at %s; set %s_DIRECT_ROUTING_CALLS and %s_PSTN_CALLS to false",
+				envPrefix, name, u.Hostname(), envPrefix, envPrefix)
 		}
 	}
 	return nil

@@ -45,6 +45,9 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	now := time.Now()
 	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
 	tenant.Add(recs...)
+	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: demoSeed, DirectRouting: 600, PSTN: 400, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
+	tenant.AddDirectRoutingRows(dr...)
+	tenant.AddPSTNRows(pstn...)
 	tenant.Use(throttleSome(0.02))
 	srv, err := graphsim.NewTLSServer(tenant.Handler())
 	if err != nil {
@@ -52,6 +55,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	}
 	liveCtx, stopLive := context.WithCancel(ctx)
 	go tenant.RunLive(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
+	go tenant.RunLiveCallLogs(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
 	if cfg.NotificationURL != "" {
 		go tenant.RunDelivery(liveCtx, 2*time.Second)
 	}
@@ -69,7 +73,8 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		srv.Close()
 		return nil, fmt.Errorf("demo credential: %w", err)
 	}
-	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs), "poll_interval", cfg.PollInterval, "state_file", cfg.StateFile)
+	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs),
+		"direct_routing_rows", len(dr), "pstn_rows", len(pstn), "poll_interval", cfg.PollInterval, "state_file", cfg.StateFile)
 	return &source{
 		graphURL:   srv.URL,
 		credential: cred,
@@ -85,6 +90,12 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 // every 10 seconds, and a state file of its own in the temporary directory
 // so a demo never mixes with a real tenant's state.
 func demoDefaults(cfg *config) {
+	if _, set := os.LookupEnv(envPrefix + "_DIRECT_ROUTING_CALLS"); !set {
+		cfg.DirectRoutingCalls = true
+	}
+	if _, set := os.LookupEnv(envPrefix + "_PSTN_CALLS"); !set {
+		cfg.PSTNCalls = true
+	}
 	if _, set := os.LookupEnv(envPrefix + "_POLL_INTERVAL"); !set {
 		cfg.PollInterval = 10 * time.Second
 	}

@@ -171,6 +171,11 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		Registerer:       reg,
 		Graph:            graphMetrics,
 		Now:              now,
+		CallLogs: poller.CallLogConfig{
+			Source:             client,
+			DirectRoutingCalls: cfg.DirectRoutingCalls,
+			PSTNCalls:          cfg.PSTNCalls,
+		},
 	}, client, l)
 	metrics := exposition.NewHandler(reg, l.Snapshot, logger.With("component", "exposition"))
 	if notify != nil {
