@@ -497,6 +497,7 @@ func classifyVideo(s MediaStream, minFPS float64) string {
 // unless the truth names them.
 var callQualityPrefixes = []string{
 	"teams_stream_", "teams_streams_total", "teams_network_", "teams_call_", "teams_sessions_total", "teams_feedback_total",
+	"teams_direct_routing_", "teams_pstn_",
 }
 
 // CallQuality returns the truth's call-quality series only, without the

@@ -14,7 +14,7 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 	tests := []struct {
 		env  string
 		want string
-		also string // another variable set, if any
+		also string // other variables set, if any, separated by |
 	}{
 		{"TEAMS_EXPORTER_POLL_INTERVAL=soon", "TEAMS_EXPORTER_POLL_INTERVAL", ""},
 		{"TEAMS_EXPORTER_POLL_INTERVAL=-5m", "TEAMS_EXPORTER_POLL_INTERVAL", ""},
@@ -53,13 +53,20 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 			"TEAMS_EXPORTER_NOTIFICATION_URL=https://exporter.example.com/notifications"},
 		{"TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS=:9868", "TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS",
 			"TEAMS_EXPORTER_NOTIFICATION_URL=https://exporter.example.com/notifications"},
+		{"TEAMS_EXPORTER_PSTN_CALLS=maybe", "TEAMS_EXPORTER_PSTN_CALLS", ""},
+		// The call logs exist in the global cloud only (the national
+		// cloud's authority set, so that only the call logs are wrong).
+		{"TEAMS_EXPORTER_PSTN_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS",
+			"TEAMS_EXPORTER_GRAPH_URL=https://graph.microsoft.us|AZURE_AUTHORITY_HOST=https://login.microsoftonline.us"},
+		{"TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_DIRECT_ROUTING_CALLS",
+			"TEAMS_EXPORTER_GRAPH_URL=https://dod-graph.microsoft.us|AZURE_AUTHORITY_HOST=https://login.microsoftonline.us"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
 			cmd := exec.Command(exporterBin)
 			cmd.Env = []string{"HOME=" + t.TempDir(), "AZURE_CLIENT_SECRET=hunter2-never-shown", tt.env}
 			if tt.also != "" {
-				cmd.Env = append(cmd.Env, tt.also)
+				cmd.Env = append(cmd.Env, strings.Split(tt.also, "|")...)
 			}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

@@ -547,8 +547,20 @@ func TestExposureNoPersonalData(t *testing.T) {
 	now := time.Now()
 	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 13, Count: 30, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
-	values := graphsim.PersonalValues(recs)
-	kinds := map[string]*regexp.Regexp{"an IPv4 address": exposureIPv4, "a GUID": exposureGUID, "a display name": exposureName, "a MAC address": exposureMAC}
+	// The call logs carry phone numbers, user names and ids, correlation
+	// ids; a row with a phone number where a boolean goes is unreadable
+	// and logged.
+	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: 14, DirectRouting: 40, PSTN: 40, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	ts.tenant.AddDirectRoutingRows(dr...)
+	ts.tenant.AddPSTNRows(pstn...)
+	badStart := now.Add(-time.Hour)
+	if err := ts.tenant.AddRawCallLogRow(graphsim.OpDirectRoutingCalls, "bad-1", badStart, json.RawMessage(
+		`{"id":"bad-1","startDateTime":"`+badStart.Format(time.RFC3339)+`","successfulCall":"`+dr[0].CalleeNumber+`","callType":{"x":"`+dr[1].CallerNumber+`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	values := append(graphsim.PersonalValues(recs), graphsim.CallLogPersonalValues(dr, pstn)...)
+	kinds := map[string]*regexp.Regexp{"an IPv4 address": exposureIPv4, "a GUID": exposureGUID, "a display name": exposureName, "a MAC address": exposureMAC,
+		"a phone number": regexp.MustCompile(`^\+[0-9]{10,}$`)}
 	for kind, re := range kinds {
 		found := false
 		for _, v := range values {
@@ -567,12 +579,21 @@ func TestExposureNoPersonalData(t *testing.T) {
 		t.Fatal("the search does not find a planted personal value")
 	}
 
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"))
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS=true")
 	exposureWaitLog(t, e, "all records ingested", 60*time.Second, func(log string) bool {
 		_, n := exposurePolls(log)
 		return n == len(recs)
 	})
+	e.waitFor(t, "all call-log rows ingested", 60*time.Second, rowsIngested(len(dr), len(pstn)))
 	out := exposureOutputs(t, e)
+	for _, want := range []string{"teams_direct_routing_calls_total", "teams_pstn_charge_total"} {
+		if !strings.Contains(out["/metrics (text)"], want) {
+			t.Errorf("no %s in /metrics; the search did not see the call logs", want)
+		}
+	}
+	if !strings.Contains(out["log"], "unreadable direct-routing call log rows") {
+		t.Error("the unreadable row was not logged; the search did not see its line")
+	}
 	if !strings.Contains(out["/metrics (text)"], "teams_call_records_total") {
 		t.Error("no call records in /metrics; the search did not see them")
 	}
