@@ -87,8 +87,8 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 }
 
 // demoDefaults makes the demo lively unless the user chose otherwise: polls
-// every 10 seconds, and a state file of its own in the temporary directory
-// so a demo never mixes with a real tenant's state.
+// every 10 seconds, both call logs read, and a state file of its own in the
+// temporary directory so a demo never mixes with a real tenant's state.
 func demoDefaults(cfg *config) {
 	if _, set := os.LookupEnv(envPrefix + "_DIRECT_ROUTING_CALLS"); !set {
 		cfg.DirectRoutingCalls = true
