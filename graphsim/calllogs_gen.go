@@ -16,10 +16,10 @@ type CallLogOptions struct {
 	Start, End time.Time
 }
 
-// The direct-routing trunks of generated tenants. FailingTrunk is a session
-// border controller that fails most calls (503, 408, 500, 504); the others
-// connect most. One is spelled in mixed case, as an administrator may have
-// typed it: the exporter lower-cases trunk names.
+// FailingTrunk is the session border controller of generated tenants that
+// fails most calls (503, 408, 500, 504); their other trunks connect most.
+// One of those is spelled in mixed case, as an administrator may have typed
+// it: the exporter lower-cases trunk names.
 const FailingTrunk = "sbc-fra.contoso-voice.example"
 
 var (

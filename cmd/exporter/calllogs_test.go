@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -190,5 +191,90 @@ func TestCallLogsForbidden(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("/readyz = %d with the PSTN log refused", resp.StatusCode)
+	}
+}
+
+// TestCallLogsHostileRows serves rows an exporter must survive: a thousand
+// distinct trunks, 5,000-character call types, absent (0001-01-01) invite
+// times, negative durations and charges, SIP codes out of range, strange
+// currencies and destinations, and rows with members of the wrong type.
+// The trunk and call-type bounds keep the first values met, in Graph's
+// order, which the truth follows; the unreadable rows are skipped.
+func TestCallLogsHostileRows(t *testing.T) {
+	ts := startTenant(t, nil)
+	now := time.Now()
+	base := now.Add(-10 * time.Hour).Truncate(time.Second)
+	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: 45, DirectRouting: 1200, PSTN: 300, Start: base, End: base})
+	long := strings.Repeat("x", 5000)
+	for i := range dr {
+		r := &dr[i]
+		r.StartDateTime = base.Add(time.Duration(i) * time.Second) // one order, Graph's and the truth's
+		r.TrunkFullyQualifiedDomainName = fmt.Sprintf("SBC%d.Hostile.example", i%1000)
+		switch i % 6 {
+		case 0:
+			r.CallType = long
+		case 1:
+			r.CallType = fmt.Sprintf("Byot_%c%c", 'a'+i%26, 'a'+i/26%26) // ever new call types
+		case 2:
+			r.InviteDateTime = time.Time{} // Graph's 0001-01-01T00:00:00Z
+		case 3:
+			r.Duration = -5
+		case 4:
+			r.FinalSIPCode = 9999
+		}
+	}
+	for i := range pstn {
+		r := &pstn[i]
+		r.StartDateTime = base.Add(time.Duration(i) * time.Second)
+		switch i % 5 {
+		case 0:
+			r.CallType, r.Currency = long, "usd"
+		case 1:
+			r.Charge, r.Duration = -1, -60
+		case 2:
+			r.DestinationContext = &long
+		case 3:
+			r.Currency = fmt.Sprintf("%c%cX", 'A'+i%26, 'A'+i/26%26) // ever new currencies
+		}
+	}
+	ts.tenant.AddDirectRoutingRows(dr...)
+	ts.tenant.AddPSTNRows(pstn...)
+	bad := []string{
+		`{"id":"w-1","startDateTime":"%s","successfulCall":"yes"}`,
+		`{"id":"w-2","startDateTime":"%s","successfulCall":true,"duration":"PT5S"}`,
+		`{"id":"w-3","startDateTime":"%s","successfulCall":true,"trunkFullyQualifiedDomainName":["a","b"]}`,
+		`{"id":"w-4","startDateTime":"not a time","successfulCall":true}`,
+		`{"id":"w-5","startDateTime":"0001-01-01T00:00:00Z","successfulCall":true}`,
+	}
+	for i, b := range bad {
+		start := base.Add(-time.Duration(i+1) * time.Minute)
+		body := fmt.Sprintf(b, start.Format(time.RFC3339))
+		if !strings.Contains(b, "%s") {
+			body = b
+		}
+		if err := ts.tenant.AddRawCallLogRow(graphsim.OpDirectRoutingCalls, fmt.Sprintf("w-%d", i+1), start, json.RawMessage(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), callLogEnv...)
+	mfs := e.waitFor(t, "the hostile rows", 90*time.Second, rowsIngested(len(dr), len(pstn)))
+	e.assertTruth(t, graphsim.CallLogTruth(dr, pstn))
+	if got := counterValue(mfs, "teams_exporter_skipped_total", "reason", "malformed_row"); got != float64(len(bad)) {
+		t.Errorf("malformed rows skipped: %v, want %d", got, len(bad))
+	}
+	trunks, types := map[string]bool{}, map[string]bool{}
+	for _, m := range mfs["teams_direct_routing_calls_total"].GetMetric() {
+		for _, lp := range m.Label {
+			switch lp.GetName() {
+			case "trunk":
+				trunks[lp.GetValue()] = true
+			case "call_type":
+				types[lp.GetValue()] = true
+			}
+		}
+	}
+	if len(trunks) != 101 || !trunks["other"] || len(types) != 21 || !types["other"] {
+		t.Errorf("%d trunks and %d call types, want 100 and 20 learned plus other", len(trunks), len(types))
 	}
 }
