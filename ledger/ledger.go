@@ -42,6 +42,11 @@ type Item struct {
 type Position struct {
 	LastFullScan time.Time `json:"lastFullScan"`
 	LastSuccess  time.Time `json:"lastSuccess"`
+	// SweepStart and SweepNext are where the re-read of the look-back
+	// window, a slice per poll, stands: the sweep that began at SweepStart
+	// has listed its first SweepNext slices.
+	SweepStart time.Time `json:"sweepStart,omitzero"`
+	SweepNext  int       `json:"sweepNext,omitempty"`
 }
 
 // Config configures a Ledger.

@@ -86,9 +86,14 @@ type Receiver struct {
 	relist    bool            // the look-back must be listed again
 	lifecycle chan struct{}   // capacity 1: reauth or removed changed
 
-	metrics  *receiverMetrics
-	lastWarn atomic.Int64 // unix nanoseconds of the last rejection logged at warn
+	metrics    *receiverMetrics
+	lastWarn   atomic.Int64 // unix nanoseconds of the last rejection logged at warn
+	subscribed atomic.Bool  // a subscription is active (set by the Subscriber)
 }
+
+// Subscribed reports whether a subscription is delivering notifications
+// here, as the Subscriber last knew.
+func (r *Receiver) Subscribed() bool { return r.subscribed.Load() }
 
 // maxPendingSubscriptions bounds the lifecycle sets: the exporter has one
 // subscription, and events for others (an old one, a forged id with a

@@ -292,6 +292,7 @@ func (s *Subscriber) handleLifecycle() {
 
 func (s *Subscriber) setCurrent(sub *graph.Subscription) {
 	s.current = sub
+	s.cfg.Receiver.subscribed.Store(sub != nil)
 	if sub == nil {
 		s.expiry.Set(0)
 		return

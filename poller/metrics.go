@@ -3,6 +3,7 @@ package poller
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,8 @@ type metrics struct {
 	lastSuccess  prometheus.Gauge
 	ingested     prometheus.Counter
 	skipped      *prometheus.CounterVec
+	interval     prometheus.Gauge
+	listPerPoll  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,6 +54,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records or segments not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed).",
 		}, []string{"reason"}),
 	}
+	m.interval = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "teams_exporter_poll_interval_seconds",
+		Help: "Time between polls in force: the configured interval, or longer when listing at it would use more than 90% of Graph's list limit (40 requests per 20 s).",
+	})
+	m.listPerPoll = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "teams_exporter_list_requests_per_poll",
+		Help: "List requests the last poll made (a slice of the look-back window, and the recent window unless change notifications deliver new records); what the poll cadence is planned from.",
+	})
+	reg.MustRegister(m.interval, m.listPerPoll)
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}
@@ -73,6 +85,7 @@ type GraphMetrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
+	lists     atomic.Int64 // list requests made, for the poll cadence
 
 	now          func() time.Time
 	mu           sync.Mutex
@@ -109,6 +122,9 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Duration) {
 	m.requests.WithLabelValues(string(op), code).Inc()
 	m.duration.WithLabelValues(string(op)).Observe(d.Seconds())
+	if op == graph.OpList {
+		m.lists.Add(1)
+	}
 	switch op {
 	case graph.OpToken:
 		return // Entra, not Graph: a token does not make Graph answer

@@ -42,6 +42,14 @@ type Config struct {
 	// CallLogs are the PSTN and direct-routing call logs to read beside
 	// the call records; none by default.
 	CallLogs CallLogConfig
+	// Notifications, if set, supplies the ids of records Graph notified:
+	// they are fetched once settled, and while a subscription delivers them
+	// the recent window is no longer listed at every poll.
+	Notifications Notifications
+	// SettleDelay is how long a notified record waits after its last
+	// notification before it is fetched, so that late telemetry of its
+	// first versions is counted.
+	SettleDelay time.Duration
 }
 
 // Poller polls Graph and hands each record to the ledger, which observes it
@@ -58,6 +66,14 @@ type Poller struct {
 	callLogs []*callLog
 
 	lastSave time.Time // of the last save attempt; only the polling goroutine uses it
+
+	// Only the polling goroutine uses these.
+	notified    map[string]time.Time // notified ids waiting to settle -> last notified
+	relist      bool                 // start a new sweep of the look-back at the next poll
+	interval    time.Duration        // the poll interval in force (stretch)
+	stretched   bool                 // the stretch was logged
+	density     float64              // records per hour of start time in the last slice listed
+	pageRecords int                  // the most records Graph returned per list request
 
 	readyMu      sync.Mutex
 	succeeded    bool      // a poll of this process succeeded
@@ -79,16 +95,19 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		cfg.SaveInterval = 15 * time.Second
 	}
 	p := &Poller{
-		cfg:     cfg,
-		src:     src,
-		ledger:  l,
-		log:     cfg.Logger,
-		metrics: newMetrics(cfg.Registerer),
-		now:     cfg.Now,
+		cfg:      cfg,
+		src:      src,
+		ledger:   l,
+		log:      cfg.Logger,
+		metrics:  newMetrics(cfg.Registerer),
+		now:      cfg.Now,
+		notified: map[string]time.Time{},
+		interval: cfg.Interval,
 	}
 	if p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer); len(p.callLogs) > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
 	}
+	p.metrics.interval.Set(cfg.Interval.Seconds())
 	if last := l.Position().LastSuccess; !last.IsZero() {
 		p.metrics.lastSuccess.Set(unixSeconds(last))
 	}
@@ -97,20 +116,49 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// Run polls at once and then every interval until ctx ends, then saves the
-// state a last time.
+// Run polls at once and then every interval (stretched if listing would
+// exceed Graph's list limit) until ctx ends, fetching notified records as
+// they settle in between, then saves the state a last time.
 func (p *Poller) Run(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Interval)
-	defer t.Stop()
+	var notified <-chan struct{}
+	if p.cfg.Notifications != nil {
+		notified = p.cfg.Notifications.Notified()
+	}
 	for {
 		_ = p.Poll(ctx)
-		select {
-		case <-ctx.Done():
+		if !p.waitForPoll(ctx, notified) {
 			if err := p.save(); err != nil {
 				p.log.Error("save state on shutdown", "err", err)
 			}
 			return
-		case <-t.C:
+		}
+	}
+}
+
+// waitForPoll waits for the next poll, fetching notified records as they
+// settle; false when ctx ended.
+func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool {
+	next := time.NewTimer(p.interval)
+	defer next.Stop()
+	settle := time.NewTimer(time.Hour)
+	defer settle.Stop()
+	for {
+		var settled <-chan time.Time
+		if p.cfg.Notifications != nil {
+			p.takeNotified()
+			if wait, ok := p.nextNotified(); ok {
+				settle.Reset(wait)
+				settled = settle.C
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-next.C:
+			return true
+		case <-notified:
+		case <-settled:
+			p.fetchNotified(ctx)
 		}
 	}
 }
@@ -119,32 +167,51 @@ func (p *Poller) Run(ctx context.Context) {
 // full scan is due), ingests every record not ingested yet, and saves state.
 func (p *Poller) Poll(ctx context.Context) error {
 	start := p.now()
-	pos := p.ledger.Position()
-	full := pos.LastFullScan.IsZero() || start.Sub(pos.LastFullScan) >= p.cfg.FullScanInterval
-	window := p.cfg.RecentWindow
-	if full {
-		window = p.cfg.Lookback
+	relist := p.relist
+	if p.cfg.Notifications != nil && p.cfg.Notifications.TakeRelist() {
+		relist = true
 	}
-	// The call logs are read over the same window, beside the records;
-	// how they fare does not change the poll's outcome.
+	pl := p.plan(start, p.ledger.Position(), relist)
+	full := pl.full
+	var listsBefore int64
+	if p.cfg.Graph != nil {
+		listsBefore = p.cfg.Graph.lists.Load()
+	}
+	// The call logs are read over the recent window, and the whole
+	// look-back once per sweep, beside the records; how they fare does not
+	// change the poll's outcome.
+	pos := p.ledger.Position()
+	logWindow, logFull := p.cfg.RecentWindow, pos.LastFullScan.IsZero() || start.Sub(pos.LastFullScan) >= p.cfg.FullScanInterval
+	if logFull {
+		logWindow = p.cfg.Lookback
+	}
 	logsDone := make(chan struct{})
 	go func() {
 		defer close(logsDone)
-		p.pollCallLogs(ctx, start.Add(-window), start, full)
+		p.pollCallLogs(ctx, start.Add(-logWindow), start, logFull)
 	}()
-	res, err := p.poll(ctx, start.Add(-window), start)
+	res, err := p.poll(ctx, pl.windows)
 	<-logsDone
+	if p.cfg.Graph != nil && err == nil {
+		lists := p.cfg.Graph.lists.Load() - listsBefore
+		p.measureList(pl, res.perWindow, lists)
+		p.stretch(lists, pl)
+	}
 	end := p.now()
 	elapsed := end.Sub(start)
 	p.metrics.pollDuration.Observe(elapsed.Seconds())
 
 	if err == nil {
+		p.relist = false
 		p.ledger.UpdatePosition(func(pos *ledger.Position) {
-			if full {
-				pos.LastFullScan = start
+			if pl.done {
+				pos.LastFullScan = pl.sweepStart
 			}
+			pos.SweepStart, pos.SweepNext = pl.sweepStart, pl.sweepNext
 			pos.LastSuccess = end
 		})
+	} else {
+		p.relist = relist // asked for, not done
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
@@ -174,12 +241,13 @@ func (p *Poller) Poll(ctx context.Context) error {
 
 type pollResult struct {
 	listed, fetched, ingested, failed, updated int
+	perWindow                                  []int // records listed in each window
 }
 
-func (p *Poller) poll(ctx context.Context, from, to time.Time) (pollResult, error) {
+func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, error) {
 	var res pollResult
-	listed, err := p.list(ctx, from, to)
-	res.listed = len(listed)
+	listed, perWindow, err := p.list(ctx, windows)
+	res.listed, res.perWindow = len(listed), perWindow
 	if err != nil {
 		return res, err
 	}
@@ -251,15 +319,22 @@ func (p *Poller) save() error {
 
 // list returns the window's records, one per id, at the highest version
 // listed: Graph's paging is not a snapshot and may repeat a record.
-func (p *Poller) list(ctx context.Context, from, to time.Time) (map[string]graph.CallRecord, error) {
+func (p *Poller) list(ctx context.Context, windows []timeWindow) (map[string]graph.CallRecord, []int, error) {
 	listed := map[string]graph.CallRecord{}
-	err := p.src.ListCallRecords(ctx, from, to, func(r graph.CallRecord) error {
-		if prev, ok := listed[r.ID]; !ok || r.Version > prev.Version {
-			listed[r.ID] = r
+	counts := make([]int, len(windows))
+	for i, w := range windows {
+		err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
+			counts[i]++
+			if prev, ok := listed[r.ID]; !ok || r.Version > prev.Version {
+				listed[r.ID] = r
+			}
+			return nil
+		})
+		if err != nil {
+			return listed, counts, err
 		}
-		return nil
-	})
-	return listed, err
+	}
+	return listed, counts, nil
 }
 
 // ingest hands rec to the ledger; false if it was ingested before.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/notifications"
+	"github.com/teams-exporter/teams-exporter/poller"
 )
 
 // notifier is the change-notification side of the exporter: the receiver
@@ -83,4 +84,12 @@ func randomSecret() secret {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return secret(base64.RawURLEncoding.EncodeToString(b))
+}
+
+// poller is what the poller reads of the notifications: nil without them.
+func (n *notifier) poller() poller.Notifications {
+	if n == nil {
+		return nil
+	}
+	return n.receiver
 }

@@ -1,0 +1,85 @@
+package poller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/teams-exporter/teams-exporter/ledger"
+	"github.com/teams-exporter/teams-exporter/notifications"
+)
+
+// subscribedNotifications is a notification source whose subscription is
+// active, with nothing queued.
+type subscribedNotifications struct{ on bool }
+
+func (subscribedNotifications) Take(int) []notifications.Notified { return nil }
+func (subscribedNotifications) Notified() <-chan struct{}         { return nil }
+func (subscribedNotifications) TakeRelist() bool                  { return false }
+func (s subscribedNotifications) Subscribed() bool                { return s.on }
+
+// TestListPlanSweepsTheLookBackOnce follows a poller's plans over two
+// sweeps: the first poll and the first after a downtime list the whole
+// look-back; in between, each poll lists one slice and the recent window,
+// and one sweep's slices cover the look-back as it was when the sweep began,
+// each start time exactly once.
+func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
+	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var pos ledger.Position
+	apply := func(pl listPlan) {
+		pos.SweepStart, pos.SweepNext, pos.LastSuccess = pl.sweepStart, pl.sweepNext, now
+	}
+	first := p.plan(now, pos, false)
+	if !first.full || len(first.windows) != 1 || first.windows[0] != (timeWindow{now.Add(-24 * time.Hour), now}) {
+		t.Fatalf("first poll: %+v, want the whole look-back", first)
+	}
+	apply(first)
+	for sweep := range 2 {
+		var covered time.Duration
+		var begin time.Time
+		for i := range p.sweepSlices() {
+			now = now.Add(5 * time.Minute)
+			pl := p.plan(now, pos, false)
+			if pl.full || !pl.recent {
+				t.Fatalf("sweep %d poll %d: %+v", sweep, i, pl)
+			}
+			if i == 0 {
+				begin = pl.sweepStart
+			}
+			recent := pl.windows[len(pl.windows)-1]
+			if recent != (timeWindow{now.Add(-2 * time.Hour), now}) {
+				t.Errorf("recent window %v", recent)
+			}
+			for _, w := range pl.windows[:len(pl.windows)-1] {
+				if want := begin.Add(-24*time.Hour + covered); !w.from.Equal(want) {
+					t.Errorf("sweep %d poll %d: slice from %s, want %s (gap or overlap)", sweep, i, w.from, want)
+				}
+				covered += w.to.Sub(w.from)
+			}
+			apply(pl)
+			if pl.done != (i == p.sweepSlices()-1) {
+				t.Errorf("sweep %d poll %d: done=%v", sweep, i, pl.done)
+			}
+		}
+		// The slices reach up to the recent window of the last poll.
+		if want := 24*time.Hour - 2*time.Hour + 55*time.Minute; covered != want {
+			t.Errorf("sweep %d covered %v of the look-back, want %v (the rest is the recent window)", sweep, covered, want)
+		}
+	}
+	// A downtime longer than the full-scan interval: everything at once.
+	now = now.Add(2 * time.Hour)
+	if pl := p.plan(now, pos, false); !pl.full {
+		t.Errorf("after a downtime: %+v, want the whole look-back", pl)
+	}
+	// A re-list request starts a new sweep at once.
+	now = pos.LastSuccess.Add(5 * time.Minute)
+	pos.SweepNext = 3
+	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(now) || pl.sweepNext != 1 {
+		t.Errorf("re-list: sweep from %s at slice %d, want a new sweep", pl.sweepStart, pl.sweepNext)
+	}
+	// With a subscription delivering, the recent window is not listed.
+	p.cfg.Notifications = subscribedNotifications{on: true}
+	if pl := p.plan(now, pos, false); pl.recent || len(pl.windows) != 1 || pl.windows[0].to.After(pos.SweepStart) {
+		t.Errorf("with notifications: %+v, want one slice and no recent window", pl)
+	}
+}
