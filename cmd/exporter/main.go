@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 			DirectRoutingCalls: cfg.DirectRoutingCalls,
 			PSTNCalls:          cfg.PSTNCalls,
 		},
-		Notifications:    notify.poller(),
+		Notifications: notify.poller(),
 	}, client, l)
 	metrics := exposition.NewHandler(reg, l.Snapshot, logger.With("component", "exposition"))
 	if notify != nil {
