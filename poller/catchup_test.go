@@ -25,6 +25,9 @@ var catchupRecords = flag.Int("catchup.records", 300, "records waiting after a 2
 // run at 90 % of the limit or more.
 func TestCatchUpAtQuota(t *testing.T) {
 	n := *catchupRecords
+	if raceEnabled && !flagSet("catchup.records") {
+		n = 100
+	}
 	now := time.Now()
 	pool := econPool(7)
 	rng := rand.New(rand.NewPCG(24, uint64(n)))

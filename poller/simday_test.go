@@ -67,15 +67,19 @@ type simdayResult struct {
 // requests within 90 % of Graph's list limit in every 20 s window, and,
 // with notifications, a list cost that does not grow with the poll rate.
 func TestSimulatedDay(t *testing.T) {
+	modes, records := *simdayModes, *simdayRecords
+	if raceEnabled && !flagSet("simday.modes") && !flagSet("simday.records") {
+		modes, records = "notify/999", 300
+	}
 	var results []simdayResult
-	for _, m := range strings.Split(*simdayModes, ",") {
+	for _, m := range strings.Split(modes, ",") {
 		mode, size, _ := strings.Cut(m, "/")
 		var pageSize int
 		if _, err := fmt.Sscan(size, &pageSize); err != nil || (mode != "poll" && mode != "notify") {
 			t.Fatalf("-simday.modes: bad run %q", m)
 		}
 		t.Run(m, func(t *testing.T) {
-			r := simulateDay(t, *simdayRecords, pageSize, mode == "notify", simdayInterval)
+			r := simulateDay(t, records, pageSize, mode == "notify", simdayInterval)
 			results = append(results, r)
 			r.log(t)
 			// Graph's list limit, 40 per 20 s: the limiter spreads a poll's
@@ -91,9 +95,9 @@ func TestSimulatedDay(t *testing.T) {
 	}
 	// With notifications, listing is the sweep of the look-back and does
 	// not depend on how often the exporter polls.
-	if slices.Contains(strings.Split(*simdayModes, ","), "notify/999") {
+	if slices.Contains(strings.Split(modes, ","), "notify/999") {
 		t.Run("notify/999/poll-every-2.5m", func(t *testing.T) {
-			fast := simulateDay(t, *simdayRecords, 999, true, simdayInterval/2)
+			fast := simulateDay(t, records, 999, true, simdayInterval/2)
 			fast.log(t)
 			var slow simdayResult
 			for _, r := range results {
@@ -276,4 +280,11 @@ func subscribe(t *testing.T, tenant *graphsim.Tenant, p *Poller, r *notification
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
