@@ -46,7 +46,7 @@ func isHostName(s string) bool {
 			return false
 		}
 		for i := 0; i < len(label); i++ {
-			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			if !isHostByte(label[i]) {
 				return false
 			}
 		}
@@ -60,12 +60,15 @@ func isCallType(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
+		if !isCallTypeByte(s[i]) {
 			return false
 		}
 	}
 	return true
 }
+
+func isHostByte(c byte) bool     { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
+func isCallTypeByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
 
 // isCurrency accepts an ISO 4217 code: three capital letters.
 func isCurrency(s string) bool {

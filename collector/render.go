@@ -166,11 +166,7 @@ func (s *Snapshot) metricOf(f *family, ss *SeriesSnapshot) *dto.Metric {
 		ex = exemplarProto(ss.Exemplar)
 	}
 	if f.counter {
-		v := float64(ss.Count)
-		if f.sum {
-			v = ss.Sum
-		}
-		m.Counter = &dto.Counter{Value: new(v), Exemplar: ex}
+		m.Counter = &dto.Counter{Value: new(counterValue(f, ss)), Exemplar: ex}
 		return m
 	}
 	m.Histogram = histogramProto(ss, ex, s.native)
@@ -292,3 +288,12 @@ type currentCollector func() *Snapshot
 
 func (c currentCollector) Describe(ch chan<- *prometheus.Desc) { c().Describe(ch) }
 func (c currentCollector) Collect(ch chan<- prometheus.Metric) { c().Collect(ch) }
+
+// counterValue is a counter's value: its count, or for a counter of
+// amounts its sum.
+func counterValue(f *family, ss *SeriesSnapshot) float64 {
+	if f.sum {
+		return ss.Sum
+	}
+	return float64(ss.Count)
+}

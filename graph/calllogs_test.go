@@ -271,7 +271,7 @@ func TestCallLogPaging(t *testing.T) {
 			fmt.Fprintf(w, `{"value":[%s,%s],"@odata.nextLink":"%s%s?$skip=4"}`,
 				withMember(directRoutingRow, "successfulCall", `"yes"`), withMember(directRoutingRow, "id", `"c"`), srv.URL, r.URL.EscapedPath())
 		default:
-			w.Write([]byte(`{"value":[]}`))
+			_, _ = w.Write([]byte(`{"value":[]}`))
 		}
 	}))
 	defer srv.Close()
@@ -334,7 +334,7 @@ func TestCallLogWindowOver90Days(t *testing.T) {
 	var paths []string
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, strings.TrimPrefix(r.URL.Path, "/v1.0/communications/callRecords/"))
-		w.Write([]byte(`{"value":[]}`))
+		_, _ = w.Write([]byte(`{"value":[]}`))
 	}))
 	defer srv.Close()
 	c, _ := newTestClient(t, srv, nil)
