@@ -61,7 +61,10 @@ func (p *Poller) sweepSlices() int {
 func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan {
 	k := p.sweepSlices()
 	lookback := p.cfg.Lookback
-	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > p.cfg.FullScanInterval || k == 1 {
+	// A stretched cadence stretches the sweep with it: a slice per poll,
+	// so that fewer polls mean fewer list requests.
+	fullScan := time.Duration(float64(p.cfg.FullScanInterval) * float64(p.interval) / float64(p.cfg.Interval))
+	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || k == 1 {
 		return listPlan{
 			windows: []timeWindow{{now.Add(-lookback), now}},
 			full:    true, recent: true, done: true,
@@ -75,7 +78,7 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	// The slices due are those whose time has come since the sweep began,
 	// so a late poll lists several at once and a sweep takes one full-scan
 	// interval whatever the cadence.
-	due := min(k, int(int64(k)*int64(now.Sub(start))/int64(p.cfg.FullScanInterval))+1)
+	due := min(k, int(float64(k)*float64(now.Sub(start))/float64(fullScan))+1)
 	pl := listPlan{sweepStart: start, sweepNext: next}
 	pl.recent = p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
 	width := lookback / time.Duration(k)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -81,5 +83,27 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	p.cfg.Notifications = subscribedNotifications{on: true}
 	if pl := p.plan(now, pos, false); pl.recent || len(pl.windows) != 1 || pl.windows[0].to.After(pos.SweepStart) {
 		t.Errorf("with notifications: %+v, want one slice and no recent window", pl)
+	}
+}
+
+// TestStretchedCadenceStretchesTheSweep: when listing at the configured
+// interval would exceed 90 % of Graph's list limit, polls are spaced out
+// and the sweep with them, so a poll still lists one slice and the list
+// rate falls below the limit.
+func TestStretchedCadenceStretchesTheSweep(t *testing.T) {
+	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
+	p.stretch(1080, listPlan{}) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
+	if p.interval != 10*time.Minute {
+		t.Fatalf("interval %v, want 10m", p.interval)
+	}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: 1}
+	now = now.Add(p.interval)
+	pl := p.plan(now, pos, false)
+	if pl.sweepNext != 2 || pl.full {
+		t.Errorf("a stretched poll planned slices up to %d (full %v), want one slice, the second", pl.sweepNext, pl.full)
+	}
+	if got := testutil.ToFloat64(p.metrics.interval); got != 600 {
+		t.Errorf("teams_exporter_poll_interval_seconds = %v, want 600", got)
 	}
 }
