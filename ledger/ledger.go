@@ -47,6 +47,9 @@ type Position struct {
 	// has listed its first SweepNext slices.
 	SweepStart time.Time `json:"sweepStart,omitzero"`
 	SweepNext  int       `json:"sweepNext,omitempty"`
+	// CallLogsFullScan is when the call logs' whole look-back window was
+	// last read: they are read by window, not swept.
+	CallLogsFullScan time.Time `json:"callLogsFullScan,omitzero"`
 }
 
 // Config configures a Ledger.

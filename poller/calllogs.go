@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,19 +121,27 @@ type callLogResult struct {
 }
 
 // pollCallLogs reads every call log still on over [from, to), each in its
-// own goroutine, and returns when all are done.
-func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool) {
+// own goroutine, and returns when all are done; false if one failed.
+func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool) bool {
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for _, l := range p.callLogs {
 		if l.isOff() {
 			continue
 		}
-		wg.Go(func() { p.pollCallLog(ctx, l, from, to, full) })
+		wg.Go(func() {
+			if !p.pollCallLog(ctx, l, from, to, full) {
+				failed.Store(true)
+			}
+		})
 	}
 	wg.Wait()
+	return !failed.Load()
 }
 
-func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time, full bool) {
+// pollCallLog reads one call log; false if it could not be read (a log
+// Graph refuses is off, and does not count as failing).
+func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time, full bool) bool {
 	var res callLogResult
 	err := l.list(ctx, from, to, func(id string, start time.Time, rowErr error, observe func(*collector.Collector)) error {
 		res.listed++
@@ -162,6 +171,7 @@ func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time
 		// One line per poll: the error names the member, never its value.
 		log.Warn("skipped unreadable "+l.what+" rows", "count", res.malformed, "first_err", res.firstMalformed)
 	}
+	return err == nil || errors.Is(err, graph.ErrForbidden)
 }
 
 // malformedRow counts a row that cannot be read. One with an id is marked

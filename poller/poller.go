@@ -178,20 +178,19 @@ func (p *Poller) Poll(ctx context.Context) error {
 		listsBefore = p.cfg.Graph.lists.Load()
 	}
 	// The call logs are read over the recent window, and the whole
-	// look-back once per sweep, beside the records; how they fare does not
-	// change the poll's outcome.
-	pos := p.ledger.Position()
-	logWindow, logFull := p.cfg.RecentWindow, pos.LastFullScan.IsZero() || start.Sub(pos.LastFullScan) >= p.cfg.FullScanInterval
+	// look-back every full-scan interval (their own, kept in the position),
+	// beside the records; how they fare does not change the poll's outcome.
+	lastLogScan := p.ledger.Position().CallLogsFullScan
+	logWindow, logFull := p.cfg.RecentWindow, lastLogScan.IsZero() || start.Sub(lastLogScan) >= p.cfg.FullScanInterval
 	if logFull {
 		logWindow = p.cfg.Lookback
 	}
-	logsDone := make(chan struct{})
-	go func() {
-		defer close(logsDone)
-		p.pollCallLogs(ctx, start.Add(-logWindow), start, logFull)
-	}()
+	logsDone := make(chan bool, 1)
+	go func() { logsDone <- p.pollCallLogs(ctx, start.Add(-logWindow), start, logFull) }()
 	res, err := p.poll(ctx, pl.windows)
-	<-logsDone
+	if logsOK := <-logsDone; logsOK && logFull && len(p.callLogs) > 0 {
+		p.ledger.UpdatePosition(func(pos *ledger.Position) { pos.CallLogsFullScan = start })
+	}
 	if p.cfg.Graph != nil && err == nil {
 		lists := p.cfg.Graph.lists.Load() - listsBefore
 		p.measureList(pl, res.perWindow, lists)
