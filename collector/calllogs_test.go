@@ -191,3 +191,34 @@ func TestCallLogSeriesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestCallLogValueSpelledAsOverflow: a trunk or call type that Graph spells
+// as the overflow value is that series, not a learned value beside it; else
+// two series would share their labels and the state would not restore.
+func TestCallLogValueSpelledAsOverflow(t *testing.T) {
+	c := newTestCollector(false)
+	for i := range 200 {
+		trunk, callType := fmt.Sprintf("sbc%d.example.org", i), fmt.Sprintf("Byot_%c%c", 'a'+i%26, 'a'+i/26%26)
+		if i == 0 {
+			trunk, callType = "other", "other"
+		}
+		c.IngestDirectRoutingCall(&graph.DirectRoutingCall{ID: fmt.Sprint(i), Trunk: trunk, CallType: callType,
+			Successful: true, FinalSIPCode: valid(0), Start: callLogStart, Duration: valid(1)})
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c.Snapshot())
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	b, err := json.Marshal(c.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Snapshot
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if err := newTestCollector(false).Restore(&back); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+}

@@ -92,7 +92,9 @@ func (l *learnedValues) id(v string) uint16 {
 	if id, ok := l.ids[v]; ok {
 		return id
 	}
-	if len(l.values) > l.d.max || !l.d.valid(v) {
+	// A value spelled as the overflow value is the overflow series: learning
+	// it would give two series the same labels.
+	if v == l.d.overflow || len(l.values) > l.d.max || !l.d.valid(v) {
 		return 0
 	}
 	v = strings.Clone(v) // v may point into a large decode buffer

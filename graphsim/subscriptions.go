@@ -52,6 +52,20 @@ type NotificationOptions struct {
 	Seed             uint64
 	// BatchSize is the number of notifications per POST; default 100.
 	BatchSize int
+	// GrantLifetime, if set, shortens every expiration granted to at most
+	// this far ahead, as a service may grant less than a client asks for.
+	GrantLifetime time.Duration
+}
+
+// granted is the expiration the tenant grants for the one asked.
+func (t *Tenant) granted(asked time.Time) time.Time {
+	asked = asked.UTC()
+	if g := t.opts.Notifications.GrantLifetime; g > 0 {
+		if limit := t.now().Add(g).UTC(); asked.After(limit) {
+			return limit
+		}
+	}
+	return asked
 }
 
 // simSubscription is one subscription as the tenant keeps it.
@@ -463,7 +477,7 @@ func (t *Tenant) createSubscription(w http.ResponseWriter, r *http.Request) {
 	s := &simSubscription{
 		ID: newUUID(), Resource: req.Resource, ApplicationID: t.opts.ClientID, ChangeType: req.ChangeType,
 		NotificationURL: req.NotificationURL, LifecycleNotificationURL: req.LifecycleNotificationURL,
-		ExpirationDateTime: req.ExpirationDateTime.UTC(), CreatorID: t.opts.ClientID, LatestSupportedTLS: "v1_2",
+		ExpirationDateTime: t.granted(req.ExpirationDateTime), CreatorID: t.opts.ClientID, LatestSupportedTLS: "v1_2",
 		secret: req.ClientState, types: types,
 	}
 	t.subs.mu.Lock()
@@ -496,7 +510,7 @@ func (t *Tenant) renewSubscription(w http.ResponseWriter, r *http.Request, id st
 	s, ok := t.subs.byID[id]
 	var view simSubscription
 	if ok {
-		s.ExpirationDateTime = req.ExpirationDateTime.UTC()
+		s.ExpirationDateTime = t.granted(req.ExpirationDateTime)
 		t.subs.stats.Renewed++
 		view = *s
 	}

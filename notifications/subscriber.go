@@ -158,12 +158,25 @@ func (s *Subscriber) step(ctx context.Context) time.Duration {
 		}
 	}
 	s.retry, s.due = s.cfg.RetryMin, false
-	return max(s.renewAt().Sub(s.now()), 0)
+	return s.untilRenewal()
 }
 
 // renewAt is when half of the subscription's lifetime is left.
 func (s *Subscriber) renewAt() time.Time {
 	return s.current.ExpirationDateTime.Add(-s.cfg.Lifetime / 2)
+}
+
+// untilRenewal is the wait before the next renewal. Graph may grant less
+// than the lifetime asked for, which puts renewAt in the past right after a
+// renewal: then renew when half of what is left has passed, and never
+// sooner than RetryMin, so that a short grant cannot turn into a loop of
+// renewals that spends the tenant's request quota.
+func (s *Subscriber) untilRenewal() time.Duration {
+	now := s.now()
+	if wait := s.renewAt().Sub(now); wait > 0 {
+		return wait
+	}
+	return max(s.current.ExpirationDateTime.Sub(now)/2, s.cfg.RetryMin)
 }
 
 func (s *Subscriber) failed(what string, err error) time.Duration {

@@ -150,6 +150,29 @@ func TestSubscriberRenewsBeforeExpiry(t *testing.T) {
 	}
 }
 
+// A grant shorter than half the lifetime asked for puts the renewal time in
+// the past right after each renewal; the subscriber must still wait.
+func TestSubscriberShortGrantDoesNotRenewInALoop(t *testing.T) {
+	g := newSubscriberRig(t, graphsim.NotificationOptions{GrantLifetime: time.Hour})
+	ctx := context.Background()
+	s, _ := g.subscriber(t)
+	var waits []time.Duration
+	for range 20 {
+		w := s.step(ctx)
+		waits = append(waits, w)
+		g.clock.add(w)
+	}
+	st := g.tenant.NotificationStats()
+	if st.Created != 1 || st.Renewed != 19 || len(g.tenant.Subscriptions()) != 1 {
+		t.Fatalf("stats %+v, %d subscriptions; want one subscription renewed at each of 19 steps", st, len(g.tenant.Subscriptions()))
+	}
+	for i, w := range waits {
+		if w != 30*time.Minute {
+			t.Errorf("step %d waits %v, want half the hour granted", i, w)
+		}
+	}
+}
+
 func TestSubscriberFollowsLifecycleEvents(t *testing.T) {
 	g := newSubscriberRig(t, graphsim.NotificationOptions{})
 	ctx := context.Background()
