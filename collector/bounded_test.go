@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 // boundedSpec is SPEC's list of values for every label, fallbacks included
@@ -24,7 +26,33 @@ var boundedSpec = map[string][]string{
 	"type":            {"groupCall", "peerToPeer", "unknown"},
 	"rating":          {"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"},
 	"quality":         {"good", "poor", "unclassified"},
+	"stage":           specLabelValues["stage"],
+	"transport":       specLabelValues["transport"],
+	"band":            specLabelValues["band"],
+	"radio_type":      specLabelValues["radio_type"],
+	"event":           specLabelValues["event"],
+	"device":          specLabelValues["device"],
+	"token":           specLabelValues["token"],
+	"site":            specLabelValues["site"],
 }
+
+// boundedSubnets put a client in each site of boundedBuildings: HQ, Lab
+// (inside HQ's supernet), Dublin (IPv6), unmapped, unknown (no address).
+var boundedSubnets = []graph.Address{"10.3.4.0", "10.1.2.0", "2001:db8:5::", "192.168.1.0", ""}
+
+// boundedDevice reports every device event, glitch rate and a howling
+// count.
+func boundedDevice() *graph.DeviceInfo {
+	return &graph.DeviceInfo{
+		CaptureNotFunctioningEventRatio: num(0.1), CPUInsufficientEventRatio: num(0.1), DeviceClippingEventRatio: num(0.1),
+		DeviceGlitchEventRatio: num(0.1), LowSpeechLevelEventRatio: num(0.1), LowSpeechToNoiseEventRatio: num(0.1),
+		RenderNotFunctioningEventRatio: num(0.1), RenderZeroVolumeEventRatio: num(0.1), RenderMuteEventRatio: num(0.1),
+		MicGlitchRate: num(3), SpeakerGlitchRate: num(30), HowlingEventCount: num(2),
+	}
+}
+
+// boundedTokens are the feedback tokens of SPEC and one that is not.
+var boundedTokens = graph.FeedbackTokens{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "Robotic"}
 
 // boundedMediaLabels give every media label value once.
 var boundedMediaLabels = []string{"main-audio", "main-video", "applicationsharing-video", "data", "whiteboard"}
@@ -55,12 +83,12 @@ func boundedRecords() []*graph.CallRecord {
 	platforms := []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknownFutureValue"}
 	conns := []string{"wired", "wifi", "mobile", "tunnel", "unknownFutureValue"}
 	var recs []*graph.CallRecord
-	for _, p := range platforms {
+	for pi, p := range platforms {
 		for ci, c := range conns {
 			for mi, label := range boundedMediaLabels {
 				i := len(recs)
 				client := clientEndpoint(p)
-				client.Feedback = &graph.Feedback{Rating: boundedSpec["rating"][(ci*len(boundedMediaLabels)+mi)%7]}
+				client.Feedback = &graph.Feedback{Rating: boundedSpec["rating"][(ci*len(boundedMediaLabels)+mi)%7], Tokens: boundedTokens}
 				var streams []graph.MediaStream
 				for _, dir := range []string{graph.CallerToCallee, graph.CalleeToCaller} {
 					for _, q := range boundedSpec["quality"] {
@@ -68,7 +96,10 @@ func boundedRecords() []*graph.CallRecord {
 					}
 				}
 				net := &graph.NetworkInfo{ConnectionType: c, LinkSpeed: num(1e8), SentQualityEventRatio: num(0.1),
-					ReceivedQualityEventRatio: num(0.1), DelayEventRatio: num(0.1), BandwidthLowEventRatio: num(0.1)}
+					ReceivedQualityEventRatio: num(0.1), DelayEventRatio: num(0.1), BandwidthLowEventRatio: num(0.1),
+					Subnet:                   boundedSubnets[(pi+ci+mi)%len(boundedSubnets)], // every site with every platform, connection and media
+					NetworkTransportProtocol: []string{"udp", "tcp", "unknownFutureValue"}[i%3],
+					WifiBand:                 "frequency50GHz", WifiRadioType: "wifi80211ax", WifiSignalStrength: num(70)}
 				recs = append(recs, &graph.CallRecord{
 					ID: fmt.Sprintf("bounded-%d", i), Type: []string{"groupCall", "peerToPeer", "unknownFutureValue"}[i%3],
 					StartDateTime: start, EndDateTime: start.Add(10 * time.Minute),
@@ -76,10 +107,36 @@ func boundedRecords() []*graph.CallRecord {
 						Caller: client, Callee: serverEndpoint(),
 						Segments: []graph.Segment{{
 							Caller: client, Callee: serverEndpoint(),
-							Media: []graph.Media{{Label: label, CallerNetwork: net, Streams: streams}},
+							Media: []graph.Media{{Label: label, CallerNetwork: net, CallerDevice: boundedDevice(), Streams: streams}},
 						}},
+						FailureInfo: &graph.FailureInfo{Stage: []string{"callSetup", "midcall", "unknownFutureValue"}[(i/3)%3]},
 					}},
 				})
+			}
+		}
+	}
+	// Wi-Fi: every band and radio type, with every transport and media.
+	for _, band := range []string{"frequency24GHz", "frequency50GHz", "frequency60GHz", "frequency6GHz"} {
+		for _, radio := range []string{"wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", "wifi80211be"} {
+			for _, transport := range []string{"udp", "tcp", "quic"} {
+				for _, label := range boundedMediaLabels {
+					var streams []graph.MediaStream
+					for _, dir := range []string{graph.CallerToCallee, graph.CalleeToCaller} {
+						for _, q := range boundedSpec["quality"] {
+							streams = append(streams, boundedStream(dir, q))
+						}
+					}
+					net := &graph.NetworkInfo{ConnectionType: "wifi", WifiBand: band, WifiRadioType: radio, WifiSignalStrength: num(40),
+						NetworkTransportProtocol: transport, Subnet: "10.1.2.0"}
+					client := clientEndpoint("windows")
+					recs = append(recs, &graph.CallRecord{
+						ID: fmt.Sprintf("bounded-wifi-%d", len(recs)), Type: "groupCall", StartDateTime: start, EndDateTime: start.Add(time.Minute),
+						Sessions: []graph.Session{{Caller: client, Callee: serverEndpoint(), Segments: []graph.Segment{{
+							Caller: client, Callee: serverEndpoint(),
+							Media: []graph.Media{{Label: label, CallerNetwork: net, Streams: streams}},
+						}}}},
+					})
+				}
 			}
 		}
 	}
@@ -137,8 +194,13 @@ func boundedHostileRecord(r *rand.Rand, i int) *graph.CallRecord {
 	seg := graph.Segment{Caller: boundedHostileEndpoint(r), Callee: boundedHostileEndpoint(r)}
 	for range 1 + r.IntN(2) {
 		m := graph.Media{Label: boundedHostile(r),
-			CallerNetwork: &graph.NetworkInfo{ConnectionType: boundedHostile(r), DelayEventRatio: num(0.2), LinkSpeed: num(1e7)},
-			CalleeNetwork: &graph.NetworkInfo{ConnectionType: boundedHostile(r), SentQualityEventRatio: num(0.3)},
+			CallerNetwork: &graph.NetworkInfo{ConnectionType: boundedHostile(r), DelayEventRatio: num(0.2), LinkSpeed: num(1e7),
+				Subnet: boundedHostileAddress(r), IPAddress: boundedHostileAddress(r), NetworkTransportProtocol: boundedHostile(r)},
+			CalleeNetwork: &graph.NetworkInfo{ConnectionType: "wifi", SentQualityEventRatio: num(0.3), WifiBand: boundedHostile(r),
+				WifiRadioType: boundedHostile(r), WifiSignalStrength: num(r.Float64()*1e6 - 100), NetworkTransportProtocol: boundedHostile(r),
+				IPAddress: boundedHostileAddress(r)},
+			CallerDevice: &graph.DeviceInfo{DeviceGlitchEventRatio: num(r.Float64() * 100), MicGlitchRate: num(r.Float64() * 1e9),
+				HowlingEventCount: num(r.Float64() * 1e12), RenderMuteEventRatio: graph.Number{Value: math.NaN(), Valid: true}},
 		}
 		for range 1 + r.IntN(3) {
 			dir := boundedHostile(r)
@@ -149,8 +211,24 @@ func boundedHostileRecord(r *rand.Rand, i int) *graph.CallRecord {
 		}
 		seg.Media = append(seg.Media, m)
 	}
-	rec.Sessions = []graph.Session{{Caller: seg.Caller, Callee: seg.Callee, Segments: []graph.Segment{seg}}}
+	rec.Sessions = []graph.Session{{Caller: seg.Caller, Callee: seg.Callee, Segments: []graph.Segment{seg},
+		FailureInfo: &graph.FailureInfo{Stage: boundedHostile(r)}}}
+	if rec.Sessions[0].Caller.Feedback != nil {
+		rec.Sessions[0].Caller.Feedback.Tokens = graph.FeedbackTokens{boundedHostile(r), boundedHostile(r)}
+	}
 	return rec
+}
+
+// boundedHostileAddress is a random IPv4 or IPv6 address (subnets beyond
+// count over 10,000 records), or a hostile string.
+func boundedHostileAddress(r *rand.Rand) graph.Address {
+	switch r.IntN(3) {
+	case 0:
+		return graph.Address(fmt.Sprintf("%d.%d.%d.0", r.IntN(256), r.IntN(256), r.IntN(256)))
+	case 1:
+		return graph.Address(fmt.Sprintf("2001:db8:%x:%x::", r.IntN(1<<16), r.IntN(1<<16)))
+	}
+	return graph.Address(boundedHostile(r))
 }
 
 // boundedSeries gathers c and returns every exposed series as
@@ -189,8 +267,16 @@ func boundedSeries(t *testing.T, c *Collector) map[string]bool {
 // families, connection types, media labels, stream directions, call types
 // and ratings; garbage, very long strings, unicode, personal-looking data):
 // every label value stays in SPEC's lists and the series stay the same.
+//
+// With a building file, hostile records carry random subnets and addresses
+// (IPv4 and IPv6, about 10,000 distinct ones, in and out of the file), and
+// the site stays one of its buildings, unmapped or unknown.
 func TestBoundedLabelsUnderHostileInput(t *testing.T) {
-	allowed := New(Options{})
+	m, _, err := sites.Parse(strings.NewReader(boundedBuildings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := New(Options{Sites: func() *sites.Map { return m }})
 	for _, rec := range boundedRecords() {
 		allowed.Ingest(rec)
 	}

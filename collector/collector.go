@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 // Options configures a Collector.
@@ -20,6 +21,9 @@ type Options struct {
 	NativeHistograms bool
 	// Now is the clock of exemplar timestamps; time.Now if nil.
 	Now func() time.Time
+	// Sites returns the building file's map in force (sites.File.Map);
+	// nil without a building file, and then the site families are absent.
+	Sites func() *sites.Map
 }
 
 // Stats tells the caller of Ingest what one record gave.
@@ -38,6 +42,7 @@ type Stats struct {
 type Collector struct {
 	native bool
 	now    func() time.Time
+	sites  func() *sites.Map
 
 	mu      sync.Mutex
 	series  [numFamilies]map[seriesKey]*series
@@ -64,7 +69,7 @@ type exemplar struct {
 
 // New returns an empty Collector.
 func New(opts Options) *Collector {
-	c := &Collector{native: opts.NativeHistograms, now: opts.Now}
+	c := &Collector{native: opts.NativeHistograms, now: opts.Now, sites: opts.Sites}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -107,11 +112,20 @@ func (c *Collector) Ingest(rec *graph.CallRecord) Stats {
 		// Clone: the record's strings may point into a large decode buffer.
 		ex.callID = strings.Clone(rec.ID)
 	}
+	var sr *siteResolver
+	if c.sites != nil {
+		// One map for the whole record, even if the file is reloaded
+		// meanwhile.
+		sr = &siteResolver{m: c.sites()}
+	}
 	bp := obsPool.Get().(*[]obs)
 	// The observations are computed under the lock too: a learned dim's
 	// value ids are assigned as they are first seen.
 	c.mu.Lock()
-	buf := appendRecord((*bp)[:0], rec, &st)
+	if sr != nil {
+		sr.ids = c.learned[dimSite]
+	}
+	buf := appendRecord((*bp)[:0], rec, &st, sr)
 	for _, o := range buf {
 		if c.apply(o, ex) {
 			st.Observations++

@@ -43,6 +43,18 @@ const (
 	famPSTNCalls
 	famPSTNDuration
 	famPSTNCharge
+	famSiteStreams
+	famSiteJitter
+	famSitePacketLoss
+	famSiteRoundTrip
+	famSessionFailures
+	famTransportStreams
+	famWifiStreams
+	famWifiSignal
+	famDeviceEvent
+	famDeviceGlitches
+	famDeviceHowling
+	famFeedbackTokens
 	numFamilies
 )
 
@@ -90,6 +102,10 @@ var (
 	networkDims      = []dim{dimMedia, dimPlatform, dimConnection}
 	callDims         = []dim{dimCallType}
 	feedbackDims     = []dim{dimRating, dimPlatform}
+	siteStreamsDims  = []dim{dimSite, dimMedia, dimDirection, dimConnection, dimQuality}
+	siteAudioDims    = []dim{dimSite, dimDirection}
+
+	roundTripBuckets = []float64{.025, .05, .1, .2, .3, .5, 1, 2}
 
 	jitterBuckets    = []float64{.005, .01, .02, .03, .05, .075, .1, .2, .5}
 	lossBuckets      = []float64{.001, .005, .01, .02, .05, .1, .2, .5}
@@ -103,7 +119,7 @@ var families = [numFamilies]*family{
 	famPacketLoss: {name: "teams_stream_packet_loss_ratio", dims: streamDims, bounds: lossBuckets,
 		help: "Average packet loss rate of media streams (Graph averagePacketLossRate)." + streamHelpSuffix},
 	famRoundTrip: {name: "teams_stream_round_trip_time_seconds", dims: streamDims,
-		bounds: []float64{.025, .05, .1, .2, .3, .5, 1, 2},
+		bounds: roundTripBuckets,
 		help:   "Average round-trip time of media streams in seconds (Graph averageRoundTripTime)." + streamHelpSuffix},
 	famAudioDegradation: {name: "teams_stream_audio_degradation", dims: streamDims,
 		bounds: []float64{.25, .5, 1, 1.5, 2, 3},
@@ -167,6 +183,34 @@ var families = [numFamilies]*family{
 		help: "Duration of PSTN calls in seconds (Graph duration), by call type."},
 	famPSTNCharge: {name: "teams_pstn_charge_total", dims: pstnChargeDims, counter: true, sum: true, eventOf: sinceRowIngested,
 		help: "Charges of PSTN calls (Graph charge, connection fees not included), in units of the currency."},
+
+	// Where: with a building file only.
+	famSiteStreams: {name: "teams_site_streams_total", dims: siteStreamsDims, counter: true,
+		help: "Media streams by site (the building of the client's subnet, else address, in the building file; unmapped: in no building; unknown: no address), classified as teams_streams_total." + streamHelpSuffix},
+	famSiteJitter: {name: "teams_site_audio_jitter_seconds", dims: siteAudioDims, bounds: jitterBuckets,
+		help: "Average jitter of audio streams in seconds (Graph averageJitter), by the client's site." + streamHelpSuffix},
+	famSitePacketLoss: {name: "teams_site_audio_packet_loss_ratio", dims: siteAudioDims, bounds: lossBuckets,
+		help: "Average packet loss rate of audio streams (Graph averagePacketLossRate), by the client's site." + streamHelpSuffix},
+	famSiteRoundTrip: {name: "teams_site_audio_round_trip_time_seconds", dims: siteAudioDims, bounds: roundTripBuckets,
+		help: "Average round-trip time of audio streams in seconds (Graph averageRoundTripTime), by the client's site." + streamHelpSuffix},
+
+	// Why.
+	famSessionFailures: {name: "teams_session_failures_total", dims: []dim{dimCallType, dimStage}, counter: true,
+		help: "Sessions whose failureInfo is set, by call type and failure stage (callSetup: never connected; midcall: dropped); the failure rate is this over teams_sessions_total."},
+	famTransportStreams: {name: "teams_transport_streams_total", dims: []dim{dimMedia, dimTransport, dimQuality}, counter: true,
+		help: "Media streams by the client's transport protocol (Graph networkTransportProtocol), classified as teams_streams_total." + streamHelpSuffix},
+	famWifiStreams: {name: "teams_wifi_streams_total", dims: []dim{dimMedia, dimBand, dimRadioType, dimQuality}, counter: true,
+		help: "Media streams of clients on Wi-Fi by band and radio type (Graph wifiBand, wifiRadioType), classified as teams_streams_total." + streamHelpSuffix},
+	famWifiSignal: {name: "teams_wifi_signal_strength_ratio", dims: []dim{dimBand}, bounds: []float64{.2, .4, .5, .6, .7, .8, .9, 1},
+		help: "Wi-Fi signal strength as a ratio (Graph wifiSignalStrength divided by 100), once per Wi-Fi client endpoint and media, by band."},
+	famDeviceEvent: {name: "teams_device_event_ratio", dims: []dim{dimEvent, dimPlatform}, bounds: eventBuckets,
+		help: "Fraction of the call during which the client's audio device had an event (Graph deviceInfo ...EventRatio fields), once per client endpoint and audio media."},
+	famDeviceGlitches: {name: "teams_device_glitches_per_5m", dims: []dim{dimDevice, dimPlatform}, bounds: []float64{1, 2, 5, 10, 20, 50, 100},
+		help: "Glitches per 5 minutes of the client's microphone and speaker (Graph micGlitchRate, speakerGlitchRate), once per client endpoint and audio media."},
+	famDeviceHowling: {name: "teams_device_howling_events_total", dims: []dim{dimPlatform}, counter: true,
+		help: "Howling or screeching the client's audio device detected (sum of Graph howlingEventCount), by platform."},
+	famFeedbackTokens: {name: "teams_feedback_tokens_total", dims: []dim{dimToken, dimPlatform}, counter: true,
+		help: "Problems users ticked in their feedback: one per feedback token set to true, by token (other: any name not listed) and that endpoint's platform."},
 }
 
 // familyByName finds a family for Restore.

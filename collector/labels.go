@@ -1,6 +1,12 @@
 package collector
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/teams-exporter/teams-exporter/sites"
+)
 
 // A dim is one label dimension. A fixed dim's values are small enums
 // indexing its value list, the last value being the fallback for anything
@@ -24,6 +30,14 @@ const (
 	dimPSTNCallType
 	dimDestination
 	dimCurrency
+	dimSite
+	dimStage
+	dimTransport
+	dimBand
+	dimRadioType
+	dimEvent
+	dimDevice
+	dimToken
 	numDims
 )
 
@@ -73,6 +87,26 @@ var dims = [numDims]dimension{
 	dimPSTNCallType: {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other"},
 	dimDestination:  {name: "destination_context", values: []string{"domestic", "international", "unknown"}},
 	dimCurrency:     {name: "currency", max: maxCurrencies, valid: isCurrency, overflow: "other"},
+	// site is learned from the building file's buildings plus unmapped
+	// and unknown, so its bound is the file's. Buildings that a reload
+	// adds beyond it (since the state began) count as other.
+	dimSite:      {name: "site", max: sites.MaxSites + 2, valid: validSite, overflow: "other"},
+	dimStage:     {name: "stage", values: []string{"callSetup", "midcall", "unknown"}},
+	dimTransport: {name: "transport", values: []string{"udp", "tcp", "unknown"}},
+	dimBand:      {name: "band", values: []string{"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown"}},
+	dimRadioType: {name: "radio_type", values: []string{"wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", "unknown"}},
+	dimEvent: {name: "event", values: []string{"capture_not_functioning", "cpu_insufficient", "device_clipping", "device_glitch",
+		"low_speech_level", "low_speech_to_noise", "render_not_functioning", "render_zero_volume", "render_mute"}},
+	dimDevice: {name: "device", values: []string{"microphone", "speaker"}},
+	dimToken:  {name: "token", values: []string{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"}},
+}
+
+// validSite accepts what the building file parser accepts as a building
+// name, and the two values that are not buildings; it guards the state
+// file's site values, since observed ones come from the parser.
+func validSite(s string) bool {
+	return s != "" && utf8.ValidString(s) && utf8.RuneCountInString(s) <= sites.MaxNameRunes &&
+		strings.IndexFunc(s, unicode.IsControl) < 0
 }
 
 // learnedValues is the value set a store has learned for one learned dim.
@@ -207,6 +241,41 @@ func callTypeOf(s string) uint8 {
 
 func ratingOf(s string) uint8 {
 	return lookupFold(dims[dimRating].values[:ratingUnknown], s, ratingUnknown)
+}
+
+// Fallbacks of the fixed dims of the where and why families: the last
+// value of each list.
+var (
+	stageUnknown     = uint8(len(dims[dimStage].values) - 1)
+	transportUnknown = uint8(len(dims[dimTransport].values) - 1)
+	bandUnknown      = uint8(len(dims[dimBand].values) - 1)
+	radioUnknown     = uint8(len(dims[dimRadioType].values) - 1)
+	tokenOther       = uint8(len(dims[dimToken].values) - 1)
+)
+
+func stageOf(s string) uint8 {
+	return lookupFold(dims[dimStage].values[:stageUnknown], s, stageUnknown)
+}
+
+func transportOf(s string) uint8 {
+	return lookupFold(dims[dimTransport].values[:transportUnknown], s, transportUnknown)
+}
+
+func bandOf(s string) uint8 { return lookupFold(dims[dimBand].values[:bandUnknown], s, bandUnknown) }
+
+func radioTypeOf(s string) uint8 {
+	return lookupFold(dims[dimRadioType].values[:radioUnknown], s, radioUnknown)
+}
+
+// tokenOf maps a feedback token's name exactly: token names are JSON
+// property names, which are case-sensitive.
+func tokenOf(s string) uint8 {
+	for i, v := range dims[dimToken].values[:tokenOther] {
+		if v == s {
+			return uint8(i)
+		}
+	}
+	return tokenOther
 }
 
 // mediaOf maps a media label. Audio wins over sharing (any label with

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 func TestLabelNormalisation(t *testing.T) {
@@ -76,6 +77,21 @@ func TestLabelNormalisation(t *testing.T) {
 		{dimRating, ratingOf, "unknownFutureValue", "unknown"},
 		{dimRating, ratingOf, "awful", "unknown"},
 		{dimRating, ratingOf, "", "unknown"},
+
+		{dimStage, stageOf, "callSetup", "callSetup"},
+		{dimStage, stageOf, "MIDCALL", "midcall"},
+		{dimStage, stageOf, "unknownFutureValue", "unknown"},
+		{dimStage, stageOf, "teardown", "unknown"},
+		{dimTransport, transportOf, "tcp", "tcp"},
+		{dimTransport, transportOf, "UDP", "udp"},
+		{dimTransport, transportOf, "quic", "unknown"},
+		{dimBand, bandOf, "frequency50GHz", "frequency50GHz"},
+		{dimBand, bandOf, "frequency6GHz", "unknown"},
+		{dimRadioType, radioTypeOf, "wifi80211ax", "wifi80211ax"},
+		{dimRadioType, radioTypeOf, "wifi80211be", "unknown"},
+		{dimToken, tokenOf, "NoSound", "NoSound"},
+		{dimToken, tokenOf, "nosound", "other"},
+		{dimToken, tokenOf, "Stopped", "other"},
 	}
 	for _, tt := range tests {
 		if got := dims[tt.d].values[tt.fn(tt.in)]; got != tt.want {
@@ -94,7 +110,25 @@ var specLabelValues = map[string][]string{
 	"type":            {"groupCall", "peerToPeer", "unknown"},
 	"rating":          {"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"},
 	"quality":         {"good", "poor", "unclassified"},
+	"stage":           {"callSetup", "midcall", "unknown"},
+	"transport":       {"udp", "tcp", "unknown"},
+	"band":            {"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown"},
+	"radio_type":      {"wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", "unknown"},
+	"event": {"capture_not_functioning", "cpu_insufficient", "device_clipping", "device_glitch", "low_speech_level",
+		"low_speech_to_noise", "render_not_functioning", "render_zero_volume", "render_mute"},
+	"device": {"microphone", "speaker"},
+	"token":  {"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"},
+	// The buildings of boundedBuildings, and the two values that are not
+	// buildings.
+	"site": {"HQ", "Lab", "Dublin", "unmapped", "unknown"},
 }
+
+// boundedBuildings is the building file of the bounded-series test: a
+// supernet with a subnet inside, and IPv6.
+const boundedBuildings = `10.0.0.0,n,8,HQ,,,,Seattle,,US,,NOAM,1,0
+10.1.2.0,n,24,Lab,,,,Seattle,,US,,NOAM,1,0
+2001:db8::,n,32,Dublin,,,,Dublin,,IE,,EMEA,1,1,0
+`
 
 // randomLabel mixes valid names in random case, Graph's future values,
 // garbage and things that look like personal data.
@@ -124,8 +158,49 @@ func randomEndpoint(r *rand.Rand) graph.Endpoint {
 	}
 	if r.IntN(2) == 0 {
 		e.Feedback = &graph.Feedback{Rating: randomLabel(r)}
+		for range r.IntN(graph.MaxFeedbackTokens) {
+			e.Feedback.Tokens = append(e.Feedback.Tokens, randomLabel(r))
+		}
 	}
 	return e
+}
+
+// randomAddress is an IPv4 or IPv6 address, a subnet in CIDR form, or
+// garbage: hostile input to the site lookup.
+func randomAddress(r *rand.Rand) graph.Address {
+	switch r.IntN(6) {
+	case 0:
+		return graph.Address(fmt.Sprintf("10.%d.%d.0", r.IntN(256), r.IntN(256)))
+	case 1:
+		return graph.Address(fmt.Sprintf("%d.%d.%d.%d", r.IntN(256), r.IntN(256), r.IntN(256), r.IntN(256)))
+	case 2:
+		return graph.Address(fmt.Sprintf("2001:db8:%x::%x", r.IntN(1<<16), r.IntN(1<<16)))
+	case 3:
+		return graph.Address(fmt.Sprintf("%x:%x::/64", r.IntN(1<<16), r.IntN(1<<16)))
+	case 4:
+		return ""
+	}
+	return graph.Address(randomLabel(r))
+}
+
+func randomNetwork(r *rand.Rand) *graph.NetworkInfo {
+	return &graph.NetworkInfo{
+		ConnectionType: randomLabel(r), LinkSpeed: num(r.Float64() * 1e9), SentQualityEventRatio: num(r.Float64()),
+		ReceivedQualityEventRatio: num(r.Float64()), DelayEventRatio: num(r.Float64()), BandwidthLowEventRatio: num(r.Float64()),
+		Subnet: randomAddress(r), IPAddress: randomAddress(r), NetworkTransportProtocol: randomLabel(r),
+		WifiBand: randomLabel(r), WifiRadioType: randomLabel(r), WifiSignalStrength: num(r.Float64()*200 - 50),
+	}
+}
+
+func randomDevice(r *rand.Rand) *graph.DeviceInfo {
+	return &graph.DeviceInfo{
+		CaptureNotFunctioningEventRatio: num(r.Float64()), CPUInsufficientEventRatio: num(r.Float64()),
+		DeviceClippingEventRatio: num(r.Float64()), DeviceGlitchEventRatio: num(r.Float64()),
+		LowSpeechLevelEventRatio: num(r.Float64()), LowSpeechToNoiseEventRatio: num(r.Float64()),
+		RenderNotFunctioningEventRatio: num(r.Float64()), RenderZeroVolumeEventRatio: num(r.Float64()),
+		RenderMuteEventRatio: num(r.Float64()), MicGlitchRate: num(r.Float64() * 300), SpeakerGlitchRate: num(r.Float64() * 300),
+		HowlingEventCount: num(float64(r.IntN(5)) - 1),
+	}
 }
 
 func randomRecord(r *rand.Rand, i int) *graph.CallRecord {
@@ -136,15 +211,21 @@ func randomRecord(r *rand.Rand, i int) *graph.CallRecord {
 	}
 	for range 1 + r.IntN(3) {
 		s := graph.Session{Caller: randomEndpoint(r), Callee: randomEndpoint(r)}
+		if r.IntN(3) == 0 {
+			s.FailureInfo = &graph.FailureInfo{Stage: randomLabel(r)}
+		}
 		for range 1 + r.IntN(2) {
 			seg := graph.Segment{Caller: randomEndpoint(r), Callee: randomEndpoint(r)}
 			for range 1 + r.IntN(3) {
 				m := graph.Media{Label: randomLabel(r)}
 				if r.IntN(4) > 0 {
-					m.CallerNetwork = &graph.NetworkInfo{ConnectionType: randomLabel(r), LinkSpeed: num(r.Float64() * 1e9), SentQualityEventRatio: num(r.Float64()), ReceivedQualityEventRatio: num(r.Float64()), DelayEventRatio: num(r.Float64()), BandwidthLowEventRatio: num(r.Float64())}
+					m.CallerNetwork = randomNetwork(r)
 				}
 				if r.IntN(4) > 0 {
-					m.CalleeNetwork = &graph.NetworkInfo{ConnectionType: randomLabel(r), DelayEventRatio: num(r.Float64())}
+					m.CalleeNetwork = randomNetwork(r)
+				}
+				if r.IntN(2) > 0 {
+					m.CallerDevice, m.CalleeDevice = randomDevice(r), randomDevice(r)
 				}
 				for range r.IntN(3) {
 					m.Streams = append(m.Streams, graph.MediaStream{
@@ -167,12 +248,23 @@ func randomRecord(r *rand.Rand, i int) *graph.CallRecord {
 	return rec
 }
 
-// TestSeriesBounded ingests records full of arbitrary strings and checks
-// that every label value is from SPEC's lists, that no family has more
-// series than the product of its lists, and that no record id leaks into a
-// label.
+// TestSeriesBounded ingests records full of arbitrary strings, addresses
+// and subnets (about 10,000 distinct ones, IPv4 and IPv6, in and out of the
+// building file, and garbage), with a building file, and checks that every
+// label value is from SPEC's lists (sites: the file's buildings, unmapped,
+// unknown), that no family has more series than the product of its lists,
+// and that no record id or address leaks into a label.
 func TestSeriesBounded(t *testing.T) {
-	c := New(Options{})
+	m, _, err := sites.Parse(strings.NewReader(boundedBuildings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 5,000-character building name never becomes a site: the file is
+	// refused (and a running exporter keeps its previous map).
+	if _, _, err := sites.Parse(strings.NewReader(boundedBuildings + "10.9.0.0,n,16," + strings.Repeat("b", 5000) + ",,,,,,,,,1,0\n")); err == nil {
+		t.Fatal("a 5,000-character building name was accepted")
+	}
+	c := New(Options{Sites: func() *sites.Map { return m }})
 	r := rand.New(rand.NewPCG(1, 2))
 	var ids []string
 	for i := range 3000 {

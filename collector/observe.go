@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 // obs is one observation of a record: a histogram value, or a counter
@@ -31,7 +32,10 @@ const (
 // appendRecord appends every observation of rec to buf. It reads rec only and
 // never panics on odd data: unknown strings map to fallback label values and
 // values that are not measured, negative, NaN or infinite are left out.
-func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats) []obs {
+//
+// sr resolves clients' sites; nil without a building file, and then the
+// site families are not observed.
+func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats, sr *siteResolver) []obs {
 	ct := callTypeOf(rec.Type)
 	buf = append(buf, obs{famCallRecords, callKey(ct), 1})
 	if !rec.StartDateTime.IsZero() && !rec.EndDateTime.IsZero() && !rec.EndDateTime.Before(rec.StartDateTime) {
@@ -46,8 +50,11 @@ func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats) []obs {
 		// repeat them and would count it twice.
 		buf = appendFeedback(buf, &s.Caller)
 		buf = appendFeedback(buf, &s.Callee)
+		if s.FailureInfo != nil {
+			buf = append(buf, obs{famSessionFailures, seriesKey{uint16(ct), uint16(stageOf(s.FailureInfo.Stage))}, 1})
+		}
 		for j := range s.Segments {
-			buf = appendSegment(buf, &s.Segments[j], st)
+			buf = appendSegment(buf, &s.Segments[j], st, sr)
 		}
 	}
 	return buf
@@ -61,12 +68,34 @@ func appendFeedback(buf []obs, e *graph.Endpoint) []obs {
 	if e.IsClient() {
 		platform = platformOf(e.UserAgent.Platform)
 	}
-	return append(buf, obs{famFeedback, feedbackKey(ratingOf(e.Feedback.Rating), platform), 1})
+	buf = append(buf, obs{famFeedback, feedbackKey(ratingOf(e.Feedback.Rating), platform), 1})
+	// The decoder keeps at most graph.MaxFeedbackTokens tokens, all true.
+	for _, tok := range e.Feedback.Tokens {
+		buf = append(buf, obs{famFeedbackTokens, seriesKey{uint16(tokenOf(tok)), uint16(platform)}, 1})
+	}
+	return buf
+}
+
+// siteResolver finds the sites of one record's clients: the building
+// file's map in force when the record is ingested, and the store's learned
+// site values (the caller holds the store's lock).
+type siteResolver struct {
+	m   *sites.Map
+	ids *learnedValues
+}
+
+// id is the site value id of a client's network info.
+func (r *siteResolver) id(net *graph.NetworkInfo) uint16 {
+	v := sites.Unknown
+	if net != nil {
+		v = r.m.SiteOf(net.Subnet.Value(), net.IPAddress.Value())
+	}
+	return r.ids.id(v)
 }
 
 // appendSegment observes every media of seg once per client endpoint, from
 // that client's side.
-func appendSegment(buf []obs, seg *graph.Segment, st *Stats) []obs {
+func appendSegment(buf []obs, seg *graph.Segment, st *Stats, sr *siteResolver) []obs {
 	callerClient, calleeClient := seg.Caller.IsClient(), seg.Callee.IsClient()
 	if !callerClient && !calleeClient {
 		st.SegmentsWithoutClient++
@@ -76,27 +105,41 @@ func appendSegment(buf []obs, seg *graph.Segment, st *Stats) []obs {
 		m := &seg.Media[k]
 		media := mediaOf(m.Label)
 		if callerClient {
-			buf = appendSide(buf, m, media, platformOf(seg.Caller.UserAgent.Platform), m.CallerNetwork, true)
+			buf = appendSide(buf, m, media, platformOf(seg.Caller.UserAgent.Platform), m.CallerNetwork, m.CallerDevice, true, sr)
 		}
 		if calleeClient {
-			buf = appendSide(buf, m, media, platformOf(seg.Callee.UserAgent.Platform), m.CalleeNetwork, false)
+			buf = appendSide(buf, m, media, platformOf(seg.Callee.UserAgent.Platform), m.CalleeNetwork, m.CalleeDevice, false, sr)
 		}
 	}
 	return buf
 }
 
-// appendSide appends the network and stream observations of one client
-// endpoint (the caller's side when caller is true).
-func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.NetworkInfo, caller bool) []obs {
-	conn := connUnknown
+// appendSide appends the observations of one client endpoint (the caller's
+// side when caller is true): its network, its device, and every stream from
+// its point of view.
+func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.NetworkInfo, dev *graph.DeviceInfo, caller bool, sr *siteResolver) []obs {
+	conn, transport := connUnknown, transportUnknown
+	var band, radio uint8
 	if net != nil {
 		conn = connectionOf(net.ConnectionType)
+		transport = transportOf(net.NetworkTransportProtocol)
 		buf = appendNumber(buf, famNetQualityEvent, streamKey(media, dirOutbound, platform, conn), net.SentQualityEventRatio, 1)
 		buf = appendNumber(buf, famNetQualityEvent, streamKey(media, dirInbound, platform, conn), net.ReceivedQualityEventRatio, 1)
 		nk := networkKey(media, platform, conn)
 		buf = appendNumber(buf, famNetDelayEvent, nk, net.DelayEventRatio, 1)
 		buf = appendNumber(buf, famNetBandwidthLow, nk, net.BandwidthLowEventRatio, 1)
 		buf = appendNumber(buf, famNetLinkSpeed, nk, net.LinkSpeed, 8)
+		if conn == connWifi {
+			band, radio = bandOf(net.WifiBand), radioTypeOf(net.WifiRadioType)
+			buf = appendNumber(buf, famWifiSignal, seriesKey{uint16(band)}, net.WifiSignalStrength, 100)
+		}
+	}
+	if media == mediaAudio && dev != nil {
+		buf = appendDevice(buf, dev, platform)
+	}
+	var site uint16
+	if sr != nil {
+		site = sr.id(net)
 	}
 	for i := range m.Streams {
 		s := &m.Streams[i]
@@ -104,7 +147,57 @@ func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.Net
 		if !ok {
 			continue
 		}
-		buf = appendStream(buf, s, media, streamKey(media, dir, platform, conn))
+		quality := classify(media, s)
+		buf = appendStream(buf, s, streamKey(media, dir, platform, conn), quality)
+		buf = append(buf, obs{famTransportStreams, seriesKey{uint16(media), uint16(transport), uint16(quality)}, 1})
+		if conn == connWifi {
+			buf = append(buf, obs{famWifiStreams, seriesKey{uint16(media), uint16(band), uint16(radio), uint16(quality)}, 1})
+		}
+		if sr != nil {
+			buf = appendSiteStream(buf, s, site, media, dir, conn, quality)
+		}
+	}
+	return buf
+}
+
+// appendSiteStream observes one stream by the client's site.
+func appendSiteStream(buf []obs, s *graph.MediaStream, site uint16, media, dir, conn, quality uint8) []obs {
+	buf = append(buf, obs{famSiteStreams, seriesKey{site, uint16(media), uint16(dir), uint16(conn), uint16(quality)}, 1})
+	if media != mediaAudio {
+		return buf
+	}
+	key := seriesKey{site, uint16(dir)}
+	buf = appendDuration(buf, famSiteJitter, key, s.AverageJitter)
+	buf = appendNumber(buf, famSitePacketLoss, key, s.AveragePacketLossRate, 1)
+	return appendDuration(buf, famSiteRoundTrip, key, s.AverageRoundTripTime)
+}
+
+// deviceEvents are the deviceInfo ratios of the event label, in its order.
+var deviceEvents = [...]func(*graph.DeviceInfo) graph.Number{
+	func(d *graph.DeviceInfo) graph.Number { return d.CaptureNotFunctioningEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.CPUInsufficientEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.DeviceClippingEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.DeviceGlitchEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.LowSpeechLevelEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.LowSpeechToNoiseEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.RenderNotFunctioningEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.RenderZeroVolumeEventRatio },
+	func(d *graph.DeviceInfo) graph.Number { return d.RenderMuteEventRatio },
+}
+
+// maxHowlingEvents is Graph's Int32 bound of howlingEventCount: a larger,
+// negative or fractional count is not a count and is not observed.
+const maxHowlingEvents = math.MaxInt32
+
+// appendDevice observes one client endpoint's audio device health.
+func appendDevice(buf []obs, dev *graph.DeviceInfo, platform uint8) []obs {
+	for event, field := range deviceEvents {
+		buf = appendNumber(buf, famDeviceEvent, seriesKey{uint16(event), uint16(platform)}, field(dev), 1)
+	}
+	buf = appendNumber(buf, famDeviceGlitches, seriesKey{0, uint16(platform)}, dev.MicGlitchRate, 1)
+	buf = appendNumber(buf, famDeviceGlitches, seriesKey{1, uint16(platform)}, dev.SpeakerGlitchRate, 1)
+	if n, ok := measured(dev.HowlingEventCount); ok && n > 0 && n <= maxHowlingEvents && n == math.Trunc(n) {
+		buf = append(buf, obs{famDeviceHowling, seriesKey{uint16(platform)}, n})
 	}
 	return buf
 }
@@ -126,7 +219,7 @@ func streamDirection(s string, caller bool) (uint8, bool) {
 	return dirInbound, true
 }
 
-func appendStream(buf []obs, s *graph.MediaStream, media uint8, key seriesKey) []obs {
+func appendStream(buf []obs, s *graph.MediaStream, key seriesKey, quality uint8) []obs {
 	buf = appendDuration(buf, famJitter, key, s.AverageJitter)
 	buf = appendNumber(buf, famPacketLoss, key, s.AveragePacketLossRate, 1)
 	buf = appendDuration(buf, famRoundTrip, key, s.AverageRoundTripTime)
@@ -140,7 +233,7 @@ func appendStream(buf []obs, s *graph.MediaStream, media uint8, key seriesKey) [
 	buf = appendDuration(buf, famFreeze, key, s.AverageFreezeDuration)
 	buf = appendNumber(buf, famPostFEC, key, s.PostForwardErrorCorrectionPacketLossRate, 1)
 	buf = appendNumber(buf, famLowFrameRate, key, s.LowFrameRateRatio, 1)
-	return append(buf, obs{famStreams, streamsTotalKey(key, classify(media, s)), 1})
+	return append(buf, obs{famStreams, streamsTotalKey(key, quality), 1})
 }
 
 // appendNumber observes n divided by div (unit conversion), if measured.

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 // Accept headers Prometheus sends. Without native histograms it prefers
@@ -125,7 +127,9 @@ func scrapeOnce(b *testing.B, h http.Handler, req *http.Request) []byte {
 // beyond what a tenant reaches). Each histogram gets one observation per
 // classic bucket (and one past the last bound), so classic and native
 // buckets are all in use, and an exemplar. Learned labels are filled to
-// their bound first.
+// their bound first, except site: it is learned from a building file of
+// benchSites buildings, with unmapped, unknown and the overflow value
+// other, every value it can take at that file size.
 func fullCardinalityCollector(native, callLogs bool) *Collector {
 	c := New(Options{NativeHistograms: native})
 	learnAll(c)
@@ -134,7 +138,7 @@ func fullCardinalityCollector(native, callLogs bool) *Collector {
 		if !callLogs && f.eventOf == sinceRowIngested {
 			continue
 		}
-		for key := range allKeys(f) {
+		for key := range c.allKeys(f) {
 			if f.counter {
 				c.apply(obs{fam: familyID(id), key: key, v: 3}, ex)
 				continue
@@ -148,13 +152,28 @@ func fullCardinalityCollector(native, callLogs bool) *Collector {
 	return c
 }
 
-// allKeys yields every series key of a family of fixed dims.
-func allKeys(f *family) func(yield func(seriesKey) bool) {
+// benchSites is the size of the building file of the full-cardinality
+// benchmarks: a large enterprise's.
+const benchSites = 300
+
+// allKeys yields every series key of a family, over the values its learned
+// dims have learned so far.
+func (c *Collector) allKeys(f *family) func(yield func(seriesKey) bool) {
+	card := func(d dim) int {
+		if l := c.learned[d]; l != nil {
+			return len(l.values)
+		}
+		return dims[d].cardinality()
+	}
+	size := 1
+	for _, d := range f.dims {
+		size *= card(d)
+	}
 	return func(yield func(seriesKey) bool) {
-		for idx := range f.size {
+		for idx := range size {
 			var key seriesKey
 			for i := len(f.dims) - 1; i >= 0; i-- {
-				n := dims[f.dims[i]].cardinality()
+				n := card(f.dims[i])
 				key[i] = uint16(idx % n)
 				idx /= n
 			}
@@ -226,10 +245,16 @@ func protoSeries(m *dto.Metric) int {
 	return n
 }
 
-// learnAll fills every learned label of c to its bound with valid values.
+// learnAll fills every learned label of c to its bound with valid values,
+// and site with the buildings of a file of benchSites buildings.
 func learnAll(c *Collector) {
+	for i := range benchSites {
+		c.learned[dimSite].id(fmt.Sprintf("Building %03d", i))
+	}
+	c.learned[dimSite].id(sites.Unmapped)
+	c.learned[dimSite].id(sites.Unknown)
 	for d, l := range c.learned {
-		if l == nil {
+		if l == nil || dim(d) == dimSite {
 			continue
 		}
 		for i := 0; len(l.values) <= dims[d].max; i++ {
