@@ -119,6 +119,34 @@ func TestGenerateVariety(t *testing.T) {
 			t.Errorf("family %s missing", f)
 		}
 	}
+	// The where and why families, every value of their labels.
+	whyWant := map[[2]string][]string{
+		{"teams_session_failures_total", "stage"}:          {"callSetup", "midcall", "unknown"},
+		{"teams_transport_streams_total", "transport"}:     {"udp", "tcp", "unknown"},
+		{"teams_wifi_streams_total", "band"}:               {"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown"},
+		{"teams_wifi_streams_total", "radio_type"}:         {"wifi80211a", "wifi80211b", "wifi80211g", "wifi80211n", "wifi80211ac", "wifi80211ax", "unknown"},
+		{"teams_wifi_signal_strength_ratio_count", "band"}: {"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown"},
+		{"teams_device_event_ratio_count", "event"}: {"capture_not_functioning", "cpu_insufficient", "device_clipping", "device_glitch",
+			"low_speech_level", "low_speech_to_noise", "render_not_functioning", "render_zero_volume", "render_mute"},
+		{"teams_device_glitches_per_5m_count", "device"}:  {"microphone", "speaker"},
+		{"teams_device_howling_events_total", "platform"}: {"windows"},
+		{"teams_feedback_tokens_total", "token"}:          {"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"},
+	}
+	buildings, err := ParseBuildings(DemoBuildingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSites := TruthWith(buildings, recs...)
+	whyWant[[2]string{"teams_site_streams_total", "site"}] = []string{"Seattle HQ", "Berlin Office", "Tokyo Office", "London Office", "VPN", "unmapped", "unknown"}
+	whyWant[[2]string{"teams_site_audio_jitter_seconds_count", "site"}] = []string{"Seattle HQ", "Berlin Office", "unmapped"}
+	for fl, values := range whyWant {
+		got := labelValues(withSites, fl[0], fl[1])
+		for _, v := range values {
+			if !got[v] {
+				t.Errorf("%s never has %s=%q (has %v)", fl[0], fl[1], v, got)
+			}
+		}
+	}
 	if got := tr[`teams_call_records_total{type="groupCall"}`] + tr[`teams_call_records_total{type="peerToPeer"}`] + tr[`teams_call_records_total{type="unknown"}`]; got != 2000 {
 		t.Errorf("teams_call_records_total sums to %v", got)
 	}

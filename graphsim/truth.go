@@ -277,12 +277,12 @@ func bucketKey(name string, labels map[string]string, bound float64) string {
 // families it holds teams_exporter_skipped_total{reason="no_client_endpoint"}
 // (one per segment without a client endpoint), which the data determine too.
 // Feedback is counted on session endpoints, where Graph reports it.
+//
+// It includes the families that say why (session failures, transport,
+// Wi-Fi, devices, feedback tokens) but not the site families, which need a
+// building file: see TruthWith.
 func TruthOf(recs ...Record) Truth {
-	b := newBuilder()
-	for i := range recs {
-		b.addRecord(&recs[i])
-	}
-	return b.truth()
+	return TruthWith(nil, recs...)
 }
 
 func (b *builder) addRecord(r *Record) {
@@ -513,6 +513,11 @@ func (t Truth) CallQuality() Truth {
 }
 
 func isCallQuality(key string) bool {
+	for _, p := range whyPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
 	for _, p := range callQualityPrefixes {
 		if strings.HasPrefix(key, p) {
 			return true

@@ -127,7 +127,9 @@ func TestTruthByHand(t *testing.T) {
 		}
 	}
 	// Nothing else: 14 histogram series (3+3 audio, 2 sharing, 2 video, 3
-	// network, 1 duration) and 8 counters.
+	// network, 1 duration) and 14 counters (8, 4 transport streams, all
+	// transport unknown, and 2 Wi-Fi streams of the audio on wifi, band and
+	// radio type unknown).
 	counts, counters := 0, 0
 	for k := range tr {
 		name, _, _ := strings.Cut(k, "{")
@@ -138,8 +140,8 @@ func TestTruthByHand(t *testing.T) {
 			counters++
 		}
 	}
-	if counts != 14 || counters != 8 {
-		t.Errorf("%d histogram series and %d counters, want 14 and 8:\n%s", counts, counters, strings.Join(sortedKeys(tr), "\n"))
+	if counts != 14 || counters != 14 {
+		t.Errorf("%d histogram series and %d counters, want 14 and 14:\n%s", counts, counters, strings.Join(sortedKeys(tr), "\n"))
 	}
 	for k := range tr {
 		if strings.Contains(k, "inbound") && strings.Contains(k, "teams_network_quality_event_ratio") {
@@ -147,6 +149,76 @@ func TestTruthByHand(t *testing.T) {
 		}
 		if strings.Contains(k, `connection_type="wired"`) {
 			t.Errorf("the server's network was observed: %s", k)
+		}
+	}
+}
+
+// TestTruthWhyByHand: the where and why families of one peer-to-peer
+// call, by hand: a windows caller on Wi-Fi over TCP in a supernet's
+// building, an iOS callee wired over UDP at home, a failed session, a
+// feedback with tokens.
+func TestTruthWhyByHand(t *testing.T) {
+	start := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	win := Endpoint{ODataType: TypeParticipantEndpoint, UserAgent: &UserAgent{ODataType: TypeClientUserAgent, Platform: "windows"}}
+	ios := Endpoint{ODataType: TypeParticipantEndpoint, UserAgent: &UserAgent{ODataType: TypeClientUserAgent, Platform: "iOS"}}
+	rated := ios
+	rated.Feedback = &UserFeedback{Rating: "bad", Tokens: map[string]bool{"Echo": true, "NoSound": false, "Robotic": true}}
+	rec := Record{ID: "why", Type: "peerToPeer", StartDateTime: start, EndDateTime: start.Add(time.Minute), Sessions: []Session{{
+		Caller: win, Callee: rated, FailureInfo: &FailureInfo{Stage: "midcall"},
+		Segments: []Segment{{Caller: win, Callee: ios, Media: []Media{{
+			Label: "main-audio",
+			CallerNetwork: &NetworkInfo{ConnectionType: "wifi", Subnet: "10.10.7.0", IPAddress: "10.10.7.9", NetworkTransportProtocol: "tcp",
+				WifiBand: "frequency50GHz", WifiRadioType: "wifi80211ax", WifiSignalStrength: i64(45)},
+			CalleeNetwork: &NetworkInfo{ConnectionType: "wired", IPAddress: "192.168.1.20", NetworkTransportProtocol: "udp"},
+			CallerDevice:  &DeviceInfo{MicGlitchRate: f64(12), DeviceClippingEventRatio: f64(0.3), HowlingEventCount: i64(2)},
+			Streams: []MediaStream{
+				// Sent by the caller: jitter over 30 ms, poor.
+				{StreamDirection: CallerToCallee, AverageJitter: Dur(40 * time.Millisecond), PacketUtilization: i64(900), AverageRoundTripTime: Dur(80 * time.Millisecond)},
+			},
+		}}}},
+	}}}
+	buildings, err := ParseBuildings(DemoBuildingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := TruthWith(buildings, rec)
+	want := map[string]float64{
+		`teams_session_failures_total{stage="midcall",type="peerToPeer"}`:                                                                  1,
+		`teams_feedback_tokens_total{platform="iOS",token="Echo"}`:                                                                         1,
+		`teams_feedback_tokens_total{platform="iOS",token="other"}`:                                                                        1,
+		`teams_transport_streams_total{media="audio",quality="poor",transport="tcp"}`:                                                      1,
+		`teams_transport_streams_total{media="audio",quality="poor",transport="udp"}`:                                                      1,
+		`teams_wifi_streams_total{band="frequency50GHz",media="audio",quality="poor",radio_type="wifi80211ax"}`:                            1,
+		`teams_wifi_signal_strength_ratio_bucket{band="frequency50GHz",le="0.4"}`:                                                          0,
+		`teams_wifi_signal_strength_ratio_bucket{band="frequency50GHz",le="0.5"}`:                                                          1,
+		`teams_wifi_signal_strength_ratio_sum{band="frequency50GHz"}`:                                                                      0.45,
+		`teams_device_event_ratio_bucket{event="device_clipping",le="0.2",platform="windows"}`:                                             0,
+		`teams_device_event_ratio_bucket{event="device_clipping",le="0.3",platform="windows"}`:                                             1,
+		`teams_device_glitches_per_5m_bucket{device="microphone",le="20",platform="windows"}`:                                              1,
+		`teams_device_glitches_per_5m_bucket{device="microphone",le="10",platform="windows"}`:                                              0,
+		`teams_device_howling_events_total{platform="windows"}`:                                                                            2,
+		`teams_site_streams_total{connection_type="wifi",direction="outbound",media="audio",quality="poor",site="Seattle HQ"}`:             1,
+		`teams_site_streams_total{connection_type="wired",direction="inbound",media="audio",quality="poor",site="unmapped"}`:               1,
+		`teams_site_audio_jitter_seconds_sum{direction="outbound",site="Seattle HQ"}`:                                                      0.04,
+		`teams_site_audio_round_trip_time_seconds_bucket{direction="inbound",le="0.1",site="unmapped"}`:                                    1,
+		`teams_site_info{city="Seattle",country="US",express_route="true",inside_corp="true",region="NOAM",site="Seattle HQ",vpn="false"}`: 1,
+		`teams_site_info{city="",country="",express_route="false",inside_corp="true",region="",site="VPN",vpn="true"}`:                     1,
+	}
+	for k, v := range want {
+		if got, ok := tr[k]; !ok && v != 0 || got != v {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	// Device families from the caller only (the callee has no device
+	// info); the site families exist only with buildings.
+	for k := range tr {
+		if strings.HasPrefix(k, "teams_device_") && strings.Contains(k, `platform="iOS"`) {
+			t.Errorf("a missing device was observed: %s", k)
+		}
+	}
+	for k := range TruthOf(rec) {
+		if strings.HasPrefix(k, "teams_site_") {
+			t.Errorf("a site family without buildings: %s", k)
 		}
 	}
 }

@@ -42,6 +42,7 @@ type config struct {
 	NotificationURL           string `split_words:"true"`
 	NotificationListenAddress string `split_words:"true" default:":9869"`
 	NotificationClientState   secret `split_words:"true"`
+	BuildingFile              string `split_words:"true"`
 }
 
 // secret is a configuration value that must never be printed: it formats

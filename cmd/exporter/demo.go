@@ -33,6 +33,13 @@ const (
 // (HTTPS, Entra token, paging, $batch, ingest) runs with no Azure account.
 func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slog.Logger) (*source, error) {
 	demoDefaults(cfg)
+	if _, set := os.LookupEnv(envPrefix + "_BUILDING_FILE"); !set {
+		path, err := demoBuildingFile()
+		if err != nil {
+			return nil, err
+		}
+		cfg.BuildingFile = path
+	}
 	tenant := graphsim.New(graphsim.Options{
 		TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret,
 		// With a notification URL the demo tenant calls it directly, and

@@ -344,6 +344,40 @@ func slowly(d time.Duration) func(http.Handler) http.Handler {
 	}
 }
 
+// writeDemoBuildings writes the demo tenant's building file for a test.
+func writeDemoBuildings(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "buildings.csv")
+	if err := os.WriteFile(path, graphsim.DemoBuildingFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEndToEndWithBuildingFile: with a building file, the site families
+// and teams_site_info equal the simulator's truth (computed with its own
+// reading of the file and a scan of its networks), beside all the others.
+func TestEndToEndWithBuildingFile(t *testing.T) {
+	ts := startTenant(t, nil)
+	now := time.Now()
+	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 21, Count: 300, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	ts.tenant.Add(recs...)
+	buildings, err := graphsim.ParseBuildings(graphsim.DemoBuildingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := graphsim.TruthWith(buildings, recs...)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_BUILDING_FILE="+writeDemoBuildings(t))
+	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))
+	e.assertTruth(t, truth)
+	if got := counterValue(mfs, "teams_exporter_building_file_networks"); got != 7 {
+		t.Errorf("teams_exporter_building_file_networks = %v, want 7", got)
+	}
+	if got := counterValue(mfs, "teams_exporter_building_file_last_reload_success"); got != 1 {
+		t.Errorf("teams_exporter_building_file_last_reload_success = %v, want 1", got)
+	}
+}
+
 func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 	ts := startTenant(t, slowly(150*time.Millisecond))
 	now := time.Now()

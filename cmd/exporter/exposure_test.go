@@ -579,7 +579,10 @@ func TestExposureNoPersonalData(t *testing.T) {
 		t.Fatal("the search does not find a planted personal value")
 	}
 
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS=true")
+	// With the call logs and a building file: clients' subnets and
+	// addresses are looked up.
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS=true",
+		"TEAMS_EXPORTER_BUILDING_FILE="+writeDemoBuildings(t))
 	exposureWaitLog(t, e, "all records ingested", 60*time.Second, func(log string) bool {
 		_, n := exposurePolls(log)
 		return n == len(recs)
@@ -596,6 +599,9 @@ func TestExposureNoPersonalData(t *testing.T) {
 	}
 	if !strings.Contains(out["/metrics (text)"], "teams_call_records_total") {
 		t.Error("no call records in /metrics; the search did not see them")
+	}
+	if !strings.Contains(out["/metrics (text)"], `teams_site_streams_total{`) || !strings.Contains(out["/metrics (text)"], `site="unmapped"`) {
+		t.Error("no site families in /metrics; the building lookup did not run")
 	}
 	if !strings.Contains(out["/metrics (OpenMetrics)"], `# {call_id="`) {
 		t.Error("no exemplars in the OpenMetrics exposition; the search did not see them")

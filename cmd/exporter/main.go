@@ -153,11 +153,19 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	if err != nil {
 		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
 	}
+	buildings, err := openBuildings(ctx, cfg, reg, logger.With("component", "buildings"))
+	if err != nil {
+		return err
+	}
+	colOpts := collector.Options{NativeHistograms: cfg.NativeHistograms}
+	if buildings != nil {
+		colOpts.Sites = buildings.Map
+	}
 	l, err := ledger.Open(ledger.Config{
 		Path:      cfg.StateFile,
 		Now:       now,
 		Logger:    logger.With("component", "ledger"),
-		Collector: collector.Options{NativeHistograms: cfg.NativeHistograms},
+		Collector: colOpts,
 	})
 	if err != nil {
 		return err
