@@ -82,15 +82,32 @@ func appendFeedback(buf []obs, e *graph.Endpoint) []obs {
 type siteResolver struct {
 	m   *sites.Map
 	ids *learnedValues
+	// recent remembers the last few lookups: a client's network info
+	// repeats for every media of every segment of its session.
+	recent [4]siteLookup
+	next   int
+}
+
+type siteLookup struct {
+	subnet, ip graph.Address
+	id         uint16
+	ok         bool
 }
 
 // id is the site value id of a client's network info.
 func (r *siteResolver) id(net *graph.NetworkInfo) uint16 {
-	v := sites.Unknown
-	if net != nil {
-		v = r.m.SiteOf(net.Subnet.Value(), net.IPAddress.Value())
+	if net == nil {
+		return r.ids.id(sites.Unknown)
 	}
-	return r.ids.id(v)
+	for _, l := range r.recent {
+		if l.ok && l.subnet == net.Subnet && l.ip == net.IPAddress {
+			return l.id
+		}
+	}
+	id := r.ids.id(r.m.SiteOf(net.Subnet.Value(), net.IPAddress.Value()))
+	r.recent[r.next] = siteLookup{subnet: net.Subnet, ip: net.IPAddress, id: id, ok: true}
+	r.next = (r.next + 1) % len(r.recent)
+	return id
 }
 
 // appendSegment observes every media of seg once per client endpoint, from
