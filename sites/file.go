@@ -89,24 +89,34 @@ func (f *File) Check() bool {
 	if fi.Size() == f.seen.size && fi.ModTime().Equal(f.seen.modTime) {
 		return false
 	}
-	return f.reload(false)
+	changed, err := f.reload(false)
+	if err != nil {
+		f.logger.Error("building file not reloaded; keeping the previous map", "path", f.path, "err", err)
+	}
+	return changed
 }
 
-// Reload re-reads the file whether or not it changed, and reports whether a
-// new map is in force.
-func (f *File) Reload() bool {
+// Reload re-reads the file whether or not it changed (SIGHUP). On error the
+// previous map stays in force; the caller logs the error, which names the
+// line and the reason.
+func (f *File) Reload() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.reload(true)
+	_, err := f.reload(true)
+	if err != nil {
+		return fmt.Errorf("building file %s: %w", f.path, err)
+	}
+	return nil
 }
 
 // reload reads and parses the file; f.mu must be held. Unless forced, a
-// content already seen (good or bad) is not parsed or logged again.
-func (f *File) reload(force bool) bool {
+// content already seen (good or bad) is not parsed again, and reports no
+// error again.
+func (f *File) reload(force bool) (bool, error) {
 	data, stamp, err := f.readBytes()
 	if err == nil && !force && stamp.hash == f.seen.hash {
 		f.seen = stamp
-		return false
+		return false, nil
 	}
 	var m *Map
 	var warnings []string
@@ -116,8 +126,7 @@ func (f *File) reload(force bool) bool {
 	f.seen = stamp
 	if err != nil {
 		f.ok.Store(false)
-		f.logger.Error("building file not reloaded; keeping the previous map", "path", f.path, "err", err)
-		return false
+		return false, err
 	}
 	f.logWarnings(warnings)
 	f.current.Store(m)
@@ -126,7 +135,7 @@ func (f *File) reload(force bool) bool {
 	if f.onChange != nil {
 		f.onChange(m)
 	}
-	return true
+	return true, nil
 }
 
 func (f *File) read() (*Map, fileStamp, []string, error) {

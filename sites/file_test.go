@@ -104,13 +104,18 @@ teams_exporter_building_file_networks ` + strconv.Itoa(networks) + `
 	expect("removed", 0, 1, "HQ")
 
 	writeFile(t, path, row("10.1.0.0", 16, "Main", "Seattle", 1), t0.Add(4*time.Second))
-	if !f.Reload() {
-		t.Error("Reload did not take a new file")
+	if err := f.Reload(); err != nil {
+		t.Errorf("Reload: %v", err)
 	}
 	expect("forced reload", 1, 1, "Main")
-	if !f.Reload() {
-		t.Error("a forced reload of the same content did not reload")
+	if err := f.Reload(); err != nil {
+		t.Errorf("a forced reload of the same content: %v", err)
 	}
+	writeFile(t, path, "10.0.0.0,n,99,B,,,,,,,,,1,0\n", t0.Add(5*time.Second))
+	if err := f.Reload(); err == nil || !strings.Contains(err.Error(), `line 1: NetworkRange "99"`) {
+		t.Errorf("Reload of a bad file: %v, want the line and reason", err)
+	}
+	expect("forced reload of a bad file", 0, 1, "Main")
 	if want := []int{2, 1, 1, 1}; !slices.Equal(changes, want) {
 		t.Errorf("OnChange saw %v, want %v", changes, want)
 	}

@@ -367,7 +367,8 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	truth := graphsim.TruthWith(buildings, recs...)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_BUILDING_FILE="+writeDemoBuildings(t))
+	file := writeDemoBuildings(t)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_BUILDING_FILE="+file)
 	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))
 	e.assertTruth(t, truth)
 	if got := counterValue(mfs, "teams_exporter_building_file_networks"); got != 7 {
@@ -375,6 +376,40 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 	}
 	if got := counterValue(mfs, "teams_exporter_building_file_last_reload_success"); got != 1 {
 		t.Errorf("teams_exporter_building_file_last_reload_success = %v, want 1", got)
+	}
+
+	// SIGHUP with a broken file: the previous map stays, the log names the
+	// line and the reason, the gauge says so.
+	broken := string(graphsim.DemoBuildingFile) + "10.50.0.0,Paris,33,Paris Office,,,,Paris,,FR,,EMEA,1,0,0\n"
+	if err := os.WriteFile(file, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, "the failed reload", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return mfs["teams_exporter_building_file_last_reload_success"] != nil &&
+			counterValue(mfs, "teams_exporter_building_file_last_reload_success") == 0
+	})
+	if !strings.Contains(e.logs(), `line 8: NetworkRange \"33\" is not a prefix length from 0 to 32`) {
+		t.Errorf("the log does not name the bad line and its reason:\n%s", lastLines(e.logs(), 10))
+	}
+	e.assertTruth(t, truth)
+
+	// SIGHUP with a good file: a new building is in force.
+	fixed := strings.Replace(broken, ",33,", ",16,", 1)
+	if err := os.WriteFile(file, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	mfs = e.waitFor(t, "the reload", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return counterValue(mfs, "teams_exporter_building_file_last_reload_success") == 1 &&
+			counterValue(mfs, "teams_exporter_building_file_networks") == 8
+	})
+	if got := counterValue(mfs, "teams_site_info", "site", "Paris Office", "country", "FR"); got != 1 {
+		t.Errorf("teams_site_info of the new building = %v, want 1", got)
 	}
 }
 

@@ -157,6 +157,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	if err != nil {
 		return err
 	}
+	if buildings != nil {
+		reload.add("building file", buildings.Reload)
+	}
 	colOpts := collector.Options{NativeHistograms: cfg.NativeHistograms}
 	if buildings != nil {
 		colOpts.Sites = buildings.Map
