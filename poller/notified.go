@@ -108,8 +108,26 @@ func (p *Poller) fetchNotified(ctx context.Context) {
 		}
 	})
 	p.metrics.skipped.WithLabelValues(ReasonUpdated).Add(float64(old.Load()))
+	// Notified records come a few at a time: saving after each fetch would
+	// write the whole state and drop the snapshot's cached encodings every
+	// few seconds. Save once per SaveInterval at most; waitForPoll saves
+	// what is left when the interval has passed.
+	p.unsaved = true
+	p.saveIfDue()
+	p.log.Debug("fetched notified records", "due", len(due), "ingested", ingested.Load())
+}
+
+// saveIfDue saves unsaved notified records once SaveInterval has passed
+// since the last save, and returns how long until it is due otherwise.
+func (p *Poller) saveIfDue() time.Duration {
+	if !p.unsaved {
+		return 0
+	}
+	if wait := p.cfg.SaveInterval - p.now().Sub(p.lastSave); wait > 0 {
+		return wait
+	}
 	if err := p.save(); err != nil {
 		p.log.Error("save state", "err", err)
 	}
-	p.log.Debug("fetched notified records", "due", len(due), "ingested", ingested.Load())
+	return 0
 }

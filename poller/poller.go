@@ -66,6 +66,7 @@ type Poller struct {
 	callLogs []*callLog
 
 	lastSave time.Time // of the last save attempt; only the polling goroutine uses it
+	unsaved  bool      // notified records ingested since the last save; polling goroutine only
 
 	// Only the polling goroutine uses these.
 	notified    map[string]time.Time // notified ids waiting to settle -> last notified
@@ -142,13 +143,19 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 	defer next.Stop()
 	settle := time.NewTimer(time.Hour)
 	defer settle.Stop()
+	saveTimer := time.NewTimer(time.Hour)
+	defer saveTimer.Stop()
 	for {
-		var settled <-chan time.Time
+		var settled, saveDue <-chan time.Time
 		if p.cfg.Notifications != nil {
 			p.takeNotified()
 			if wait, ok := p.nextNotified(); ok {
 				settle.Reset(wait)
 				settled = settle.C
+			}
+			if wait := p.saveIfDue(); wait > 0 {
+				saveTimer.Reset(wait)
+				saveDue = saveTimer.C
 			}
 		}
 		select {
@@ -156,6 +163,7 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 			return false
 		case <-next.C:
 			return true
+		case <-saveDue:
 		case <-notified:
 		case <-settled:
 			p.fetchNotified(ctx)
@@ -312,7 +320,7 @@ func (p *Poller) saveWhile(done <-chan struct{}) {
 
 // save saves the ledger, remembering when it was attempted.
 func (p *Poller) save() error {
-	p.lastSave = p.now()
+	p.lastSave, p.unsaved = p.now(), false
 	return p.ledger.Save()
 }
 

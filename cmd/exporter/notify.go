@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,7 +51,7 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 	}
 	n := &notifier{receiver: r, server: notifications.NewServer(cfg.NotificationListenAddress, r, log), served: make(chan error, 1), log: log}
 	go func() { n.served <- n.server.Serve(ln) }()
-	log.Info("serving change notifications", "address", ln.Addr().String(), "url", cfg.NotificationURL)
+	log.Info("serving change notifications", "address", ln.Addr().String(), "url", redactedURL(cfg.NotificationURL))
 	return n, nil
 }
 
@@ -92,4 +93,15 @@ func (n *notifier) poller() poller.Notifications {
 		return nil
 	}
 	return n.receiver
+}
+
+// redactedURL is u without its user information, query and fragment, which
+// may carry a token of the user's ingress: only scheme, host and path are
+// logged.
+func redactedURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return (&url.URL{Scheme: parsed.Scheme, Host: parsed.Host, Path: parsed.Path}).String()
 }
