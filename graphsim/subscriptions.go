@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime"
@@ -443,9 +441,9 @@ func (t *Tenant) createSubscription(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "InvalidRequest", "Resource '"+clip(req.Resource)+"' is not supported by this tenant.")
 		return
 	}
-	types, err := parseChangeType(req.ChangeType)
-	if err != nil {
-		graphError(w, r, http.StatusBadRequest, "InvalidRequest", err.Error())
+	types, msg := parseChangeType(req.ChangeType)
+	if msg != "" {
+		graphError(w, r, http.StatusBadRequest, "InvalidRequest", msg)
 		return
 	}
 	if len([]rune(req.ClientState)) > maxClientState {
@@ -523,19 +521,21 @@ func (t *Tenant) renewSubscription(w http.ResponseWriter, r *http.Request, id st
 	writeJSONObject(w, r, http.StatusOK, baseURL(r)+"/v1.0/$metadata#subscriptions/$entity", view)
 }
 
-func parseChangeType(s string) (map[string]bool, error) {
+// parseChangeType reads a subscription's changeType, or returns Graph's
+// error message.
+func parseChangeType(s string) (map[string]bool, string) {
 	types := map[string]bool{}
 	for _, c := range strings.Split(s, ",") {
 		switch c = strings.TrimSpace(c); c {
 		case "created", "updated":
 			types[c] = true
 		case "deleted":
-			return nil, errors.New("changeType 'deleted' is not supported for call records.")
+			return nil, "changeType 'deleted' is not supported for call records."
 		default:
-			return nil, fmt.Errorf("changeType '%s' is not valid.", clip(c))
+			return nil, "changeType '" + clip(c) + "' is not valid."
 		}
 	}
-	return types, nil
+	return types, ""
 }
 
 func (t *Tenant) checkExpiration(exp time.Time) string {
@@ -556,7 +556,7 @@ func (t *Tenant) checkNotificationURL(link string) string {
 	if err != nil || u.Host == "" {
 		return "The notification URL is not a valid absolute URL."
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && t.opts.Notifications.LoopbackHTTP) {
+	if plainHTTP := u.Scheme == "http" && t.opts.Notifications.LoopbackHTTP; u.Scheme != "https" && !plainHTTP {
 		return "The notification URL must use HTTPS."
 	}
 	// A simulator posts to nothing beyond this machine, whatever a test or

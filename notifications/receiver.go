@@ -384,12 +384,15 @@ func validRecordID(id string) bool {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-') {
+		if !isIDByte(id[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+func isIDByte(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-'
 }
 
 // accept queues a checked request's ids and records its lifecycle events.

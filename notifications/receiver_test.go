@@ -325,7 +325,7 @@ func TestSlowSendersAreCutOffAndScrapesGoOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = metrics.Serve(mln) }()
-	defer metrics.Close()
+	defer func() { _ = metrics.Close() }()
 
 	addr := strings.TrimPrefix(base, "http://")
 	var conns []net.Conn
@@ -353,7 +353,7 @@ func TestSlowSendersAreCutOffAndScrapesGoOn(t *testing.T) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Errorf("slow sender still connected after 5s; the read timeout did not end it")
 		}
-		c.Close()
+		_ = c.Close()
 	}
 	if r.Queued() != 0 {
 		t.Errorf("a slow sender's partial body queued ids")

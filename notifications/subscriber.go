@@ -114,7 +114,7 @@ func NewSubscriber(cfg SubscriberConfig, g Subscriptions) (*Subscriber, error) {
 // directly, with no ingress to terminate TLS).
 func LifecycleURL(notificationURL string) (string, error) {
 	u, err := url.Parse(notificationURL)
-	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if err != nil || u.Host == "" || !schemeAllowed(u) {
 		return "", fmt.Errorf("notification URL %q: want an absolute https URL", notificationURL)
 	}
 	if u.Fragment != "" || u.User != nil {
@@ -311,6 +311,11 @@ func (s *Subscriber) setCurrent(sub *graph.Subscription) {
 		return
 	}
 	s.expiry.Set(float64(sub.ExpirationDateTime.UnixNano()) / 1e9)
+}
+
+// schemeAllowed: https, or http on a loopback host.
+func schemeAllowed(u *url.URL) bool {
+	return u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())
 }
 
 func isLoopback(host string) bool {

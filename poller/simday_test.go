@@ -261,7 +261,7 @@ func subscribe(t *testing.T, tenant *graphsim.Tenant, p *Poller, r *notification
 	}
 	srv := notifications.NewServer(ln.Addr().String(), r, p.log)
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { _ = srv.Close() })
 	s, err := notifications.NewSubscriber(notifications.SubscriberConfig{
 		NotificationURL: "http://" + ln.Addr().String() + notifications.NotificationPath,
 		ClientState:     "simulated-day", Receiver: r, Now: clock.now,
