@@ -2,13 +2,16 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -83,9 +86,11 @@ type batchItemBody struct {
 	err error // why the body could not be read
 }
 
-// UnmarshalJSONFrom takes the item's body whole (the $batch decoder checks
-// its syntax) and decodes it apart from the envelope.
-func (b *batchItemBody) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+// decode takes the item's body whole (the $batch decoder checks its
+// syntax) and decodes it apart from the envelope, charging its lists to
+// the envelope's budget: a record over its own bounds fails only its item,
+// an envelope over the budget fails as a whole (and is split).
+func (b *batchItemBody) decode(dec *jsontext.Decoder, bud *budget) error {
 	data, err := dec.ReadValue()
 	if err != nil {
 		return err // the envelope itself is broken
@@ -94,7 +99,10 @@ func (b *batchItemBody) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		CallRecord
 		odataError
 	}
-	if err := unmarshalJSON(data, &v); err != nil {
+	if err := jsonv2.Unmarshal(data, &v, bud.options()); err != nil {
+		if errors.Is(err, errAnswerBudget) {
+			return err
+		}
 		b.err = err
 		return nil
 	}
@@ -104,10 +112,21 @@ func (b *batchItemBody) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 
 // fetchBatch sends ids as one $batch, retrying only the items Graph
 // throttled or failed transiently, after the longest Retry-After among them.
+// An answer too large to read (over the body limit or the element budget)
+// is split in halves, each fetched again, down to single records: one
+// large record cannot fail the others of its batch forever.
 func (c *Client) fetchBatch(ctx context.Context, ids []string, fn func(string, *CallRecord, error)) {
 	pending := ids
+	renewed := false
 	for attempt := 0; len(pending) > 0; attempt++ {
 		resp, elapsed, err := c.postBatch(ctx, pending)
+		if err != nil && len(pending) > 1 && (errors.Is(err, ErrBodyTooLarge) || errors.Is(err, errAnswerBudget)) {
+			c.log.Debug("$batch answer too large; splitting", "count", len(pending))
+			half := len(pending) / 2
+			c.fetchChunk(ctx, pending[:half], fn)
+			c.fetchChunk(ctx, pending[half:], fn)
+			return
+		}
 		if err != nil {
 			for _, id := range pending {
 				fn(id, nil, err)
@@ -117,6 +136,25 @@ func (c *Client) fetchBatch(ctx context.Context, ids []string, fn func(string, *
 		retry, wait, lastErr := c.settleBatch(ctx, pending, resp, elapsed, fn)
 		if len(retry) == 0 {
 			return
+		}
+		if gerr := unauthorized(lastErr); gerr != nil {
+			// Items refused the token (a claims challenge, or a revoked
+			// token): renew it once, as for a direct request.
+			if renewed {
+				for _, id := range retry {
+					fn(id, nil, lastErr)
+				}
+				return
+			}
+			renewed = true
+			if rerr := c.renewToken(ctx, gerr.Claims); rerr != nil {
+				for _, id := range retry {
+					fn(id, nil, fmt.Errorf("%w (renewing the token: %w)", lastErr, rerr))
+				}
+				return
+			}
+			pending = retry
+			continue
 		}
 		if attempt >= c.retries {
 			for _, id := range retry {
@@ -138,7 +176,9 @@ func (c *Client) fetchBatch(ctx context.Context, ids []string, fn func(string, *
 	}
 }
 
-// settleBatch hands every finished item to fn and returns the ids to retry.
+// settleBatch hands every finished item to fn and returns the ids to retry:
+// those Graph throttled or failed transiently, and those refused with 401
+// (lastErr is then that 401, for the caller to renew the token).
 func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchResponse, elapsed time.Duration, fn func(string, *CallRecord, error)) (retry []string, wait time.Duration, lastErr error) {
 	answered := make([]*batchResponseItem, len(ids))
 	for i := range resp.Responses {
@@ -147,6 +187,7 @@ func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchRespo
 			answered[n] = item
 		}
 	}
+	var unauthorizedErr error
 	for i, id := range ids {
 		item := answered[i]
 		if item == nil {
@@ -157,7 +198,10 @@ func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchRespo
 		c.obs.ObserveRequest(OpGet, statusCode(item.Status), elapsed)
 		if item.Status/100 == 2 {
 			if err := item.Body.err; err != nil {
-				fn(id, nil, fmt.Errorf("get call record: decode $batch item: %w: %w", ErrMalformed, err))
+				if !errors.Is(err, ErrMalformed) {
+					err = fmt.Errorf("%w: %w", ErrMalformed, err)
+				}
+				fn(id, nil, fmt.Errorf("get call record: decode $batch item: %w", err))
 				continue
 			}
 			rec := item.Body.CallRecord
@@ -165,32 +209,29 @@ func (c *Client) settleBatch(ctx context.Context, ids []string, resp *batchRespo
 			fn(id, full, err)
 			continue
 		}
-		err := fmt.Errorf("get call record: %w", newError(OpGet, item.Status, &item.Body.odataError))
+		gerr := newError(OpGet, item.Status, &item.Body.odataError)
+		err := fmt.Errorf("get call record: %w", gerr)
+		if item.Status == http.StatusUnauthorized {
+			gerr.Claims = claimsChallenge([]string{headerValue(item.Headers, "WWW-Authenticate")})
+			unauthorizedErr = err
+			retry = append(retry, id)
+			continue
+		}
 		if !retryable(item.Status) {
 			fn(id, nil, err)
 			continue
 		}
-		if item.Status == 429 {
+		if item.Status == http.StatusTooManyRequests {
 			c.obs.ObserveThrottled(OpGet)
 		}
-		if d, ok := parseRetryAfter(headerValue(item.Headers, "Retry-After"), time.Now()); ok {
-			wait = max(wait, d, time.Millisecond)
-		}
+		wait = max(wait, c.retryAfter(OpGet, item.Status, headerValue(item.Headers, "Retry-After")))
 		lastErr = err
 		retry = append(retry, id)
 	}
+	if unauthorizedErr != nil {
+		lastErr = unauthorizedErr
+	}
 	return retry, wait, lastErr
-}
-
-// finishRecord checks a batched record and fetches its remaining sessions.
-func (c *Client) finishRecord(ctx context.Context, id string, rec *CallRecord) (*CallRecord, error) {
-	if rec.ID != id {
-		return nil, fmt.Errorf("get call record: $batch answered with a different record")
-	}
-	if err := c.completeSessions(ctx, rec); err != nil {
-		return nil, err
-	}
-	return rec, nil
 }
 
 func (c *Client) postBatch(ctx context.Context, ids []string) (*batchResponse, time.Duration, error) {

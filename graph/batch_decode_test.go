@@ -16,7 +16,7 @@ func TestBatchItemBodyDecodedApart(t *testing.T) {
 		{"id":"3","status":429,"headers":{"Retry-After":"3"},"body":{"error":{"code":"TooManyRequests","message":"slow down"}}}
 	]}`
 	var resp batchResponse
-	if err := decodeJSON(strings.NewReader(body), &resp); err != nil {
+	if err := decodeJSON(strings.NewReader(body), &resp, newBudget()); err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.Responses) != 4 {
@@ -40,7 +40,7 @@ func TestBatchItemBodyDecodedApart(t *testing.T) {
 	}
 
 	// A broken envelope is the whole response's error.
-	if err := decodeJSON(strings.NewReader(`{"responses":[{"id":"0","body":{"id":"a"`), &resp); err == nil {
+	if err := decodeJSON(strings.NewReader(`{"responses":[{"id":"0","body":{"id":"a"`), &resp, newBudget()); err == nil {
 		t.Error("truncated $batch response decoded without error")
 	}
 }

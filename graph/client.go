@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,6 +38,13 @@ type Observer interface {
 	ObserveThrottled(op Operation)
 }
 
+// PageObserver is implemented by an Observer that also wants the size of
+// every full list page (one followed by a next link): the page size Graph
+// really gives, whatever odata.maxpagesize asked for.
+type PageObserver interface {
+	ObserveListPage(records int)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) ObserveRequest(Operation, string, time.Duration) {}
@@ -60,7 +68,9 @@ type Config struct {
 
 	// Client-side pacing below Graph's published limits: list 40 per 20 s,
 	// 1,500 per 20 s per app and tenant. Defaults: 1.8/s, and 69/s after a
-	// burst of one $batch (see newTenantLimiter).
+	// burst of one $batch (see newTenantLimiter). The list limiter's burst
+	// is sized so that no 20 s window holds more than 40 list requests,
+	// burst included (see newListLimiter).
 	ListRate, TenantRate rate.Limit
 	// CallLogRate paces each of the PSTN and direct-routing call-log
 	// functions (Graph: 50 per 60 s per function, 200 per 60 s per app and
@@ -90,6 +100,8 @@ type Client struct {
 	totalLimit *rate.Limiter
 	logLimits  callLogLimits
 	backoff    backoff
+	// retryAfterCap bounds any Retry-After (maxRetryAfter; tests shorten it).
+	retryAfterCap time.Duration
 }
 
 // New validates cfg and returns a Client.
@@ -118,10 +130,18 @@ func New(cfg Config) (*Client, error) {
 			base: orDefault(cfg.BackoffBase, time.Second),
 			max:  orDefault(cfg.BackoffMax, time.Minute),
 		},
+		retryAfterCap: maxRetryAfter,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	// Graph does not redirect these calls. Following a redirect would send
+	// the bearer token wherever the answer points, plain http included, so
+	// a 3xx is an answer like any other failure. The caller's client is
+	// copied, not changed.
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	if c.obs == nil {
 		c.obs = nopObserver{}
 	}
@@ -129,7 +149,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	listRate, totalRate := orDefault(cfg.ListRate, 1.8), orDefault(cfg.TenantRate, defaultTenantRate)
-	c.listLimit = rate.NewLimiter(listRate, max(1, int(listRate*5)))
+	c.listLimit = newListLimiter(listRate)
 	c.totalLimit = newTenantLimiter(totalRate)
 	c.logLimits = newCallLogLimits(cfg.CallLogRate)
 	return c, nil
@@ -147,6 +167,22 @@ const defaultTenantRate = 69
 // retry or a neighbour.
 func newTenantLimiter(r rate.Limit) *rate.Limiter {
 	return rate.NewLimiter(r, 20)
+}
+
+// Graph's published list limit: 40 requests in any 20 s.
+const (
+	listWindow    = 20 * time.Second
+	listWindowMax = 40
+)
+
+// newListLimiter paces list requests at r with the largest burst that still
+// keeps every 20 s window at or under 40 requests: a token bucket allows at
+// most burst + r*20s requests in any 20 s, so burst = 40 - ceil(r*20s). At
+// the default 1.8/s that is 4 (4 + 36 = 40). A rate above 1.95/s cannot
+// keep the bound; it is taken as asked (tests use fast rates).
+func newListLimiter(r rate.Limit) *rate.Limiter {
+	perWindow := int(math.Ceil(float64(r) * listWindow.Seconds()))
+	return rate.NewLimiter(r, max(1, listWindowMax-perWindow))
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -168,7 +204,7 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s",
 		from.UTC().Truncate(time.Second).Format(time.RFC3339),
 		ceilSecond(to).UTC().Format(time.RFC3339))
-	next := c.endpoint("/v1.0/communications/callRecords") + "?$filter=" + queryEscape(filter)
+	next := c.endpoint("/v1.0/communications/callRecords") + "?$filter=" + queryEscape(filter) + "&$select=" + listSelect
 	for pages := 0; next != ""; pages++ {
 		if pages >= maxPages {
 			return fmt.Errorf("list call records: more than %d pages", maxPages)
@@ -189,11 +225,19 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 			if err := c.sameOrigin(page.NextLink); err != nil {
 				return fmt.Errorf("list call records: %w", err)
 			}
+			if po, ok := c.obs.(PageObserver); ok {
+				po.ObserveListPage(len(page.Value))
+			}
 		}
 		next = page.NextLink
 	}
 	return nil
 }
+
+// listSelect is what the poller needs of a listed record. Asking for no
+// more keeps organizer and participant identities (personal data) out of
+// the bytes read, and makes pages smaller.
+const listSelect = "id,version,type,startDateTime,endDateTime,lastModifiedDateTime"
 
 // maxPages bounds any paging loop, so a server that keeps answering with a
 // next link cannot hold a poll forever.
@@ -206,16 +250,33 @@ func ceilSecond(t time.Time) time.Time {
 	return t
 }
 
-// GetCallRecord fetches one record with all its sessions and segments.
+// GetCallRecord fetches one record with all its sessions and segments. A
+// record whose body is for another id, or over the bounds a record may
+// hold, is ErrMalformed.
 func (c *Client) GetCallRecord(ctx context.Context, id string) (*CallRecord, error) {
 	var rec CallRecord
 	if err := c.getJSON(ctx, OpGet, c.recordURL(id), &rec); err != nil {
 		return nil, fmt.Errorf("get call record: %w", err)
 	}
-	if err := c.completeSessions(ctx, &rec); err != nil {
+	return c.finishRecord(ctx, id, &rec)
+}
+
+// finishRecord checks that rec is the record asked for, fetches its
+// remaining sessions, checks its bounds and drops implausible values.
+func (c *Client) finishRecord(ctx context.Context, id string, rec *CallRecord) (*CallRecord, error) {
+	if rec.ID != id {
+		// A body for another record (or none) would be ingested under the
+		// wrong id, or de-duplicated wrongly: the answer is not usable.
+		return nil, fmt.Errorf("get call record: %w: answered with another record's id", ErrMalformed)
+	}
+	if err := c.completeSessions(ctx, rec); err != nil {
 		return nil, err
 	}
-	return &rec, nil
+	if err := checkRecordBounds(rec); err != nil {
+		return nil, fmt.Errorf("get call record: %w", err)
+	}
+	rec.ImplausibleValues = dropImplausible(rec)
+	return rec, nil
 }
 
 func (c *Client) recordURL(id string) string {
@@ -227,20 +288,26 @@ func (c *Client) recordURL(id string) string {
 func (c *Client) completeSessions(ctx context.Context, rec *CallRecord) error {
 	seen := map[string]bool{}
 	for pages := 0; rec.SessionsNextLink != ""; pages++ {
-		next := rec.SessionsNextLink
-		if pages >= maxPages || seen[next] {
-			return fmt.Errorf("get call record sessions: next link loops")
-		}
-		seen[next] = true
-		if err := c.sameOrigin(next); err != nil {
+		next, err := c.sessionsLink(rec.ID, rec.SessionsNextLink)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				err = fmt.Errorf("%w: %w", ErrMalformed, err) // the same answer at every try
+			}
 			return fmt.Errorf("get call record sessions: %w", err)
 		}
+		if pages >= maxPages || seen[next] {
+			return fmt.Errorf("get call record sessions: %w: next link loops", ErrMalformed)
+		}
+		seen[next] = true
 		var page struct {
 			Value    []Session `json:"value"`
 			NextLink string    `json:"@odata.nextLink"`
 		}
 		if err := c.getJSON(ctx, OpSessions, next, &page); err != nil {
 			return fmt.Errorf("get call record sessions: %w", err)
+		}
+		if len(rec.Sessions)+len(page.Value) > maxSessions {
+			return fmt.Errorf("get call record sessions: %w: more than %d sessions", ErrRecordBounds, maxSessions)
 		}
 		rec.Sessions = append(rec.Sessions, page.Value...)
 		rec.SessionsNextLink = page.NextLink
@@ -250,19 +317,6 @@ func (c *Client) completeSessions(ctx context.Context, rec *CallRecord) error {
 
 func (c *Client) endpoint(path string) string {
 	return c.base.Scheme + "://" + c.base.Host + c.base.Path + path
-}
-
-// sameOrigin refuses next links to other hosts: the bearer token must only
-// ever go to the configured Graph root.
-func (c *Client) sameOrigin(link string) error {
-	u, err := url.Parse(link)
-	if err != nil {
-		return fmt.Errorf("next link: %w", err)
-	}
-	if u.Scheme != c.base.Scheme || u.Host != c.base.Host {
-		return fmt.Errorf("next link leaves %s://%s; not followed", c.base.Scheme, c.base.Host)
-	}
-	return nil
 }
 
 // queryEscape escapes an OData expression for a query string, with %20 for
@@ -295,10 +349,10 @@ func (c *Client) doN(ctx context.Context, op Operation, n int, newReq func(conte
 			return nil
 		}
 		lastErr = err
-		if !renewed && isUnauthorized(err) {
+		if gerr := unauthorized(err); gerr != nil && !renewed {
 			// Once per request: a second 401 with a new token is real.
 			renewed = true
-			if rerr := c.renewToken(ctx); rerr != nil {
+			if rerr := c.renewToken(ctx, gerr.Claims); rerr != nil {
 				return fmt.Errorf("%w (renewing the token: %w)", lastErr, rerr)
 			}
 			continue
@@ -356,8 +410,9 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		}
 		// An unreadable record is that record's problem; an unreadable
 		// $batch envelope (a proxy's error page, say) fails all its records
-		// alike and is Graph failing.
-		if op != OpBatch && !errors.Is(err, ErrBodyTooLarge) {
+		// alike and is Graph failing. An envelope too large is split by the
+		// caller.
+		if op != OpBatch && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, ErrMalformed) {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 		return -1, err
@@ -378,20 +433,32 @@ func (c *Client) failure(op Operation, resp *http.Response) (time.Duration, erro
 	var body odataError
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
 	err := newError(op, resp.StatusCode, &body)
+	if resp.StatusCode == http.StatusUnauthorized {
+		err.Claims = claimsChallenge(resp.Header.Values("WWW-Authenticate"))
+	}
 	if !retryable(resp.StatusCode) {
 		return -1, err
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		c.obs.ObserveThrottled(op)
 	}
-	wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if ok && wait == 0 {
-		wait = time.Millisecond // "retry now" still means retry, not back-off
+	return c.retryAfter(op, resp.StatusCode, resp.Header.Get("Retry-After")), err
+}
+
+// retryAfter reads a Retry-After header: zero when absent or unreadable
+// (back-off then decides), at least a millisecond when present ("retry
+// now" still means retry, not back-off), and logged.
+func (c *Client) retryAfter(op Operation, status int, header string) time.Duration {
+	ra, ok := parseRetryAfter(header, time.Now(), c.retryAfterCap)
+	if !ok {
+		return 0
 	}
-	if ok {
-		c.log.Warn("Graph asked to wait", "op", op, "status", resp.StatusCode, "retry_after", wait)
+	if ra.capped {
+		c.log.Warn("Graph asked to wait longer than the cap; waiting the cap", "op", op, "status", status, "retry_after", ra.asked, "cap", c.retryAfterCap)
+	} else {
+		c.log.Warn("Graph asked to wait", "op", op, "status", status, "retry_after", ra.wait)
 	}
-	return wait, err
+	return max(ra.wait, time.Millisecond)
 }
 
 // decode reads at most maxBody bytes of JSON into v, refusing a body whose
@@ -401,7 +468,7 @@ func (c *Client) decode(resp *http.Response, v any) error {
 		return fmt.Errorf("%w (%d bytes declared)", ErrBodyTooLarge, resp.ContentLength)
 	}
 	lr := &limitedReader{r: resp.Body, n: c.maxBody}
-	if err := decodeJSON(lr, v); err != nil {
+	if err := decodeJSON(lr, v, newBudget()); err != nil {
 		if lr.exceeded {
 			return ErrBodyTooLarge
 		}
@@ -443,25 +510,45 @@ func drainAndClose(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-func isUnauthorized(err error) bool {
+// unauthorized returns the Graph error of a 401, or nil.
+func unauthorized(err error) *Error {
 	var gerr *Error
-	return errors.As(err, &gerr) && gerr.Status == http.StatusUnauthorized
+	if errors.As(err, &gerr) && gerr.Status == http.StatusUnauthorized {
+		return gerr
+	}
+	return nil
 }
 
 // renewToken makes the credential fetch a new token past its cache: Graph
-// refused the cached one (revoked, or expired early by clock skew), and the
-// credential would hand it out again until its own idea of the expiry, up
-// to an hour of failed polls. A claims challenge is the only way azidentity
-// bypasses its cache; an "nbf" claim for a token issued from now on is what
-// Graph's own continuous-access challenges ask for.
-func (c *Client) renewToken(ctx context.Context) error {
-	claims := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
-	_, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}, Claims: claims})
+// refused the cached one, and the credential would hand it out again until
+// its own idea of the expiry, up to an hour of failed polls. A claims
+// request is the only way azidentity bypasses its cache.
+//
+// With continuous access evaluation (the client announces the CP1
+// capability), Graph says which claims the new token needs in the 401's
+// WWW-Authenticate header; they are passed on exactly. A 401 without a
+// challenge (a token revoked, or expired early by clock skew) asks for an
+// "nbf" claim for a token issued from now on, which is what Graph's own
+// revocation challenges ask for.
+func (c *Client) renewToken(ctx context.Context, claims string) error {
+	if claims == "" {
+		claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+	} else {
+		c.log.Info("Graph asked for a token with more claims (continuous access evaluation); requesting one")
+	}
+	_, err := c.cred.GetToken(ctx, c.tokenOptions(claims))
 	return err
 }
 
+// tokenOptions are the token requests' options: Graph's scope, and the
+// CP1 capability, which tells Entra and Graph that this client handles
+// claims challenges (continuous access evaluation).
+func (c *Client) tokenOptions(claims string) policy.TokenRequestOptions {
+	return policy.TokenRequestOptions{Scopes: []string{c.scope}, Claims: claims, EnableCAE: true}
+}
+
 func (c *Client) authorize(ctx context.Context, req *http.Request) error {
-	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{c.scope}})
+	tok, err := c.cred.GetToken(ctx, c.tokenOptions(""))
 	if err != nil {
 		return fmt.Errorf("get token: %w", err)
 	}

@@ -82,11 +82,14 @@ func readFixture(t *testing.T, name string) []byte {
 }
 
 // TestGetCallRecordFollowsSessionsNextLink serves Microsoft's documented
-// example, whose sessions@odata.nextLink points at graph.microsoft.com: the
-// server rewrites it to itself and must see it followed.
+// example, whose sessions@odata.nextLink fuses the $metadata context URL
+// with the link (on graph.microsoft.com/beta, rewritten to the test
+// server): the client must ask for the record's sessions on its own root
+// and version, with $expand=segments and the skip token, not for $metadata.
 func TestGetCallRecordFollowsSessionsNextLink(t *testing.T) {
 	fixture := readFixture(t, "callrecord-expanded.json")
-	var nextLinkHits atomic.Int32
+	const id = "e523d2ed-2966-4b6b-925b-754a88034cc5"
+	var nextLinkHits, metadataHits atomic.Int32
 	var srv *httptest.Server
 	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if got := r.Header.Get("Authorization"); got != "Bearer test-token" {
@@ -97,14 +100,20 @@ func TestGetCallRecordFollowsSessionsNextLink(t *testing.T) {
 			t.Errorf("request without Prefer: include-unknown-enum-members")
 		}
 		switch {
-		case r.URL.Path == "/v1.0/communications/callRecords/e523d2ed-2966-4b6b-925b-754a88034cc5":
+		case r.URL.Path == "/v1.0/communications/callRecords/"+id:
 			if got := r.URL.Query().Get("$expand"); got != "sessions($expand=segments)" {
 				t.Errorf("$expand = %q", got)
 			}
 			w.Write([]byte(strings.ReplaceAll(string(fixture), "https://graph.microsoft.com", srv.URL)))
-		case r.URL.Path == "/beta/$metadata":
+		case r.URL.Path == "/v1.0/communications/callRecords/"+id+"/sessions":
 			nextLinkHits.Add(1)
+			if q := r.URL.Query(); q.Get("$expand") != "segments" || q.Get("$skiptoken") != "abc" {
+				t.Errorf("sessions page asked with %q, want $expand=segments and the skip token", r.URL.RawQuery)
+			}
 			w.Write([]byte(`{"value":[]}`))
+		case strings.HasSuffix(r.URL.Path, "/$metadata"):
+			metadataHits.Add(1)
+			http.NotFound(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -112,12 +121,12 @@ func TestGetCallRecordFollowsSessionsNextLink(t *testing.T) {
 	defer srv.Close()
 	c, obs := newTestClient(t, srv, nil)
 
-	rec, err := c.GetCallRecord(context.Background(), "e523d2ed-2966-4b6b-925b-754a88034cc5")
+	rec, err := c.GetCallRecord(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nextLinkHits.Load() != 1 {
-		t.Errorf("sessions@odata.nextLink followed %d times, want 1", nextLinkHits.Load())
+	if nextLinkHits.Load() != 1 || metadataHits.Load() != 0 {
+		t.Errorf("sessions pages asked %d times (want 1), $metadata %d times (want 0)", nextLinkHits.Load(), metadataHits.Load())
 	}
 	if rec.SessionsNextLink != "" || len(rec.Sessions) != 1 || len(rec.Sessions[0].Segments) != 1 {
 		t.Fatalf("record not complete: next=%q sessions=%d", rec.SessionsNextLink, len(rec.Sessions))
@@ -128,6 +137,40 @@ func TestGetCallRecordFollowsSessionsNextLink(t *testing.T) {
 	}
 	if obs.requests["get 200"] != 1 || obs.requests["sessions 200"] != 1 {
 		t.Errorf("requests observed: %v", obs.requests)
+	}
+}
+
+func TestSessionsLink(t *testing.T) {
+	c, _ := newTestClient(t, httptest.NewUnstartedServer(nil), func(c *Config) { c.BaseURL = "https://graph.example:8443" })
+	const want = "https://graph.example:8443/v1.0/communications/callRecords/r1/sessions?$expand=segments&$skiptoken=t%2B1"
+	tests := []struct {
+		name, link, want string
+	}{
+		{"fused v1.0", "https://graph.example:8443/v1.0/$metadata#communications/callRecords('r1')/sessions?$expand=segments&$skiptoken=t%2B1", want},
+		{"fused beta", "https://graph.example:8443/beta/$metadata#communications/callRecords('r1')/sessions?$expand=segments&$skiptoken=t%2B1", want},
+		{"plain", "https://graph.example:8443/v1.0/communications/callRecords/r1/sessions?$expand=segments&$skiptoken=t%2B1", want},
+		{"plain key syntax", "https://graph.example:8443/v1.0/communications/callRecords('r1')/sessions?$skiptoken=t%2B1", want},
+		{"host case", "https://GRAPH.example:8443/v1.0/communications/callRecords/r1/sessions?$skiptoken=t%2B1", want},
+		{"other host", "https://evil.example/v1.0/communications/callRecords/r1/sessions?$skiptoken=x", ""},
+		{"other port", "https://graph.example:9443/v1.0/communications/callRecords/r1/sessions?$skiptoken=x", ""},
+		{"plain http", "http://graph.example:8443/v1.0/communications/callRecords/r1/sessions?$skiptoken=x", ""},
+		{"other record", "https://graph.example:8443/v1.0/communications/callRecords/r2/sessions?$skiptoken=x", ""},
+		{"fused other record", "https://graph.example:8443/v1.0/$metadata#communications/callRecords('r2')/sessions?$skiptoken=x", ""},
+		{"no skip token", "https://graph.example:8443/v1.0/communications/callRecords/r1/sessions?$expand=segments", ""},
+		{"not sessions", "https://graph.example:8443/v1.0/communications/callRecords/r1?$skiptoken=x", ""},
+		{"fragment not metadata", "https://graph.example:8443/v1.0/x#communications/callRecords('r1')/sessions?$skiptoken=x", ""},
+	}
+	for _, tt := range tests {
+		got, err := c.sessionsLink("r1", tt.link)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("%s: %q followed as %q, want a refusal", tt.name, tt.link, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: sessionsLink = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }
 
@@ -426,23 +469,37 @@ func TestBatchFetch(t *testing.T) {
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
+		in     string
+		want   time.Duration
+		capped bool
+		ok     bool
 	}{
-		{"3", 3 * time.Second, true},
-		{"0", 0, true},
-		{"-1", 0, false},
-		{"", 0, false},
-		{"soon", 0, false},
-		{"99999999999", maxRetryAfter, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{"3", 3 * time.Second, false, true},
+		{"0", 0, false, true},
+		{"2.128", 3 * time.Second, false, true}, // a decimal, as Graph sends: rounded up
+		{"0.001", time.Second, false, true},
+		{" 7 ", 7 * time.Second, false, true},
+		{"600", maxRetryAfter, false, true},
+		{"601", maxRetryAfter, true, true},
+		{"86400", maxRetryAfter, true, true},       // a day
+		{"99999999999999999999", maxRetryAfter, true, true},
+		{"1e300", 0, false, false},
+		{"Inf", 0, false, false},
+		{"NaN", 0, false, false},
+		{"0x10", 0, false, false},
+		{"-1", 0, false, false},
+		{".5", 0, false, false},
+		{"1.2.3", 0, false, false},
+		{"", 0, false, false},
+		{"soon", 0, false, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, false, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, false, true},
+		{now.Add(24 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true, true},
 	}
 	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+		got, ok := parseRetryAfter(tt.in, now, maxRetryAfter)
+		if got.wait != tt.want || got.capped != tt.capped || ok != tt.ok {
+			t.Errorf("parseRetryAfter(%q) = %+v, %v; want %v capped %v, %v", tt.in, got, ok, tt.want, tt.capped, tt.ok)
 		}
 	}
 }

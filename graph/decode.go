@@ -32,18 +32,15 @@ var decodeOptions = jsonv2.JoinOptions(
 // /communications/callRecords/{id}) into rec. Unknown members are ignored;
 // null or absent numbers and durations stay not Valid; a member of the wrong
 // JSON type is an error.
+//
+// A record over the bounds a record may hold (see bounds.go) is refused
+// with ErrRecordBounds, without decoding the rest.
 func UnmarshalCallRecord(data []byte, rec *CallRecord) error {
-	return jsonv2.Unmarshal(data, rec, decodeOptions)
+	return jsonv2.Unmarshal(data, rec, newBudget().options())
 }
 
 // decodeJSON reads one JSON value from r into v, which must be all r holds
-// (apart from white space).
-func decodeJSON(r io.Reader, v any) error {
-	return jsonv2.UnmarshalRead(r, v, decodeOptions)
-}
-
-// unmarshalJSON decodes data into v as decodeJSON does, for a value that
-// arrives inside another (a $batch item's body).
-func unmarshalJSON(data []byte, v any) error {
-	return jsonv2.Unmarshal(data, v, decodeOptions)
+// (apart from white space), charging the lists it decodes to b.
+func decodeJSON(r io.Reader, v any, b *budget) error {
+	return jsonv2.UnmarshalRead(r, v, b.options())
 }

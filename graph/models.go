@@ -21,6 +21,9 @@ type CallRecord struct {
 	Sessions             []Session `json:"sessions"`
 	// SessionsNextLink is set while more sessions remain to be fetched.
 	SessionsNextLink string `json:"sessions@odata.nextLink"`
+	// ImplausibleValues counts the values the client dropped from this
+	// record for being outside their plausible range (see plausible.go).
+	ImplausibleValues int `json:"-"`
 }
 
 // Session is one user-to-user or user-to-service leg of a call.
@@ -122,31 +125,31 @@ type NetworkInfo struct {
 	NetworkTransportProtocol  string  `json:"networkTransportProtocol"` // unknown, udp, tcp, unknownFutureValue
 	WifiBand                  string  `json:"wifiBand"`
 	WifiRadioType             string  `json:"wifiRadioType"`
-	WifiSignalStrength        Number  `json:"wifiSignalStrength"` // percent
-	LinkSpeed                 Number  `json:"linkSpeed"`          // bits per second
-	SentQualityEventRatio     Number  `json:"sentQualityEventRatio"`
-	ReceivedQualityEventRatio Number  `json:"receivedQualityEventRatio"`
-	DelayEventRatio           Number  `json:"delayEventRatio"`
-	BandwidthLowEventRatio    Number  `json:"bandwidthLowEventRatio"`
+	WifiSignalStrength        Number  `json:"wifiSignalStrength" plausible:"0,100"` // percent
+	LinkSpeed                 Number  `json:"linkSpeed" plausible:"0,1e11"`         // bits per second
+	SentQualityEventRatio     Number  `json:"sentQualityEventRatio" plausible:"0,1"`
+	ReceivedQualityEventRatio Number  `json:"receivedQualityEventRatio" plausible:"0,1"`
+	DelayEventRatio           Number  `json:"delayEventRatio" plausible:"0,1"`
+	BandwidthLowEventRatio    Number  `json:"bandwidthLowEventRatio" plausible:"0,1"`
 }
 
 // DeviceInfo is one side's audio device health. Device and driver names are
 // not decoded.
 type DeviceInfo struct {
-	ReceivedSignalLevel             Number `json:"receivedSignalLevel"`
-	ReceivedNoiseLevel              Number `json:"receivedNoiseLevel"`
-	CaptureNotFunctioningEventRatio Number `json:"captureNotFunctioningEventRatio"`
-	CPUInsufficientEventRatio       Number `json:"cpuInsufficentEventRatio"` // Graph's spelling
-	DeviceClippingEventRatio        Number `json:"deviceClippingEventRatio"`
-	DeviceGlitchEventRatio          Number `json:"deviceGlitchEventRatio"`
-	LowSpeechLevelEventRatio        Number `json:"lowSpeechLevelEventRatio"`
-	LowSpeechToNoiseEventRatio      Number `json:"lowSpeechToNoiseEventRatio"`
-	RenderNotFunctioningEventRatio  Number `json:"renderNotFunctioningEventRatio"`
-	RenderZeroVolumeEventRatio      Number `json:"renderZeroVolumeEventRatio"`
-	RenderMuteEventRatio            Number `json:"renderMuteEventRatio"`
-	MicGlitchRate                   Number `json:"micGlitchRate"`     // glitches per 5 minutes
-	SpeakerGlitchRate               Number `json:"speakerGlitchRate"` // glitches per 5 minutes
-	HowlingEventCount               Number `json:"howlingEventCount"`
+	ReceivedSignalLevel             Number `json:"receivedSignalLevel" plausible:"-200,200"`
+	ReceivedNoiseLevel              Number `json:"receivedNoiseLevel" plausible:"-200,200"`
+	CaptureNotFunctioningEventRatio Number `json:"captureNotFunctioningEventRatio" plausible:"0,1"`
+	CPUInsufficientEventRatio       Number `json:"cpuInsufficentEventRatio" plausible:"0,1"` // Graph's spelling
+	DeviceClippingEventRatio        Number `json:"deviceClippingEventRatio" plausible:"0,1"`
+	DeviceGlitchEventRatio          Number `json:"deviceGlitchEventRatio" plausible:"0,1"`
+	LowSpeechLevelEventRatio        Number `json:"lowSpeechLevelEventRatio" plausible:"0,1"`
+	LowSpeechToNoiseEventRatio      Number `json:"lowSpeechToNoiseEventRatio" plausible:"0,1"`
+	RenderNotFunctioningEventRatio  Number `json:"renderNotFunctioningEventRatio" plausible:"0,1"`
+	RenderZeroVolumeEventRatio      Number `json:"renderZeroVolumeEventRatio" plausible:"0,1"`
+	RenderMuteEventRatio            Number `json:"renderMuteEventRatio" plausible:"0,1"`
+	MicGlitchRate                   Number `json:"micGlitchRate" plausible:"0,1e6"`     // glitches per 5 minutes
+	SpeakerGlitchRate               Number `json:"speakerGlitchRate" plausible:"0,1e6"` // glitches per 5 minutes
+	HowlingEventCount               Number `json:"howlingEventCount" plausible:"0,1e6"`
 }
 
 // Stream directions.
@@ -159,22 +162,22 @@ const (
 type MediaStream struct {
 	StreamID                                 string   `json:"streamId"`
 	StreamDirection                          string   `json:"streamDirection"`
-	AverageAudioDegradation                  Number   `json:"averageAudioDegradation"`
-	AverageJitter                            Duration `json:"averageJitter"`
-	MaxJitter                                Duration `json:"maxJitter"`
-	AveragePacketLossRate                    Number   `json:"averagePacketLossRate"`
-	MaxPacketLossRate                        Number   `json:"maxPacketLossRate"`
-	AverageRatioOfConcealedSamples           Number   `json:"averageRatioOfConcealedSamples"`
-	AverageRoundTripTime                     Duration `json:"averageRoundTripTime"`
-	MaxRoundTripTime                         Duration `json:"maxRoundTripTime"`
-	PacketUtilization                        Number   `json:"packetUtilization"`
-	AverageBandwidthEstimate                 Number   `json:"averageBandwidthEstimate"` // bits per second
-	AverageAudioNetworkJitter                Duration `json:"averageAudioNetworkJitter"`
-	AverageVideoFrameRate                    Number   `json:"averageVideoFrameRate"`
-	AverageVideoFrameLossPercentage          Number   `json:"averageVideoFrameLossPercentage"` // 0..100
-	AverageVideoPacketLossRate               Number   `json:"averageVideoPacketLossRate"`
-	AverageFreezeDuration                    Duration `json:"averageFreezeDuration"`
-	PostForwardErrorCorrectionPacketLossRate Number   `json:"postForwardErrorCorrectionPacketLossRate"`
-	LowFrameRateRatio                        Number   `json:"lowFrameRateRatio"`
+	AverageAudioDegradation                  Number   `json:"averageAudioDegradation" plausible:"0,5"`
+	AverageJitter                            Duration `json:"averageJitter" plausible:"0,24h"`
+	MaxJitter                                Duration `json:"maxJitter" plausible:"0,24h"`
+	AveragePacketLossRate                    Number   `json:"averagePacketLossRate" plausible:"0,1"`
+	MaxPacketLossRate                        Number   `json:"maxPacketLossRate" plausible:"0,1"`
+	AverageRatioOfConcealedSamples           Number   `json:"averageRatioOfConcealedSamples" plausible:"0,1"`
+	AverageRoundTripTime                     Duration `json:"averageRoundTripTime" plausible:"0,24h"`
+	MaxRoundTripTime                         Duration `json:"maxRoundTripTime" plausible:"0,24h"`
+	PacketUtilization                        Number   `json:"packetUtilization" plausible:"0,1e10"`
+	AverageBandwidthEstimate                 Number   `json:"averageBandwidthEstimate" plausible:"0,1e10"` // bits per second
+	AverageAudioNetworkJitter                Duration `json:"averageAudioNetworkJitter" plausible:"0,24h"`
+	AverageVideoFrameRate                    Number   `json:"averageVideoFrameRate" plausible:"0,1000"`
+	AverageVideoFrameLossPercentage          Number   `json:"averageVideoFrameLossPercentage" plausible:"0,100"` // 0..100
+	AverageVideoPacketLossRate               Number   `json:"averageVideoPacketLossRate" plausible:"0,1"`
+	AverageFreezeDuration                    Duration `json:"averageFreezeDuration" plausible:"0,24h"`
+	PostForwardErrorCorrectionPacketLossRate Number   `json:"postForwardErrorCorrectionPacketLossRate" plausible:"0,1"`
+	LowFrameRateRatio                        Number   `json:"lowFrameRateRatio" plausible:"0,1"`
 	WasMediaBypassed                         *bool    `json:"wasMediaBypassed"`
 }

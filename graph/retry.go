@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -22,23 +23,62 @@ func (b backoff) delay(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// maxRetryAfter bounds a hostile or mistaken Retry-After.
+// maxRetryAfter bounds a hostile or mistaken Retry-After: waiting longer
+// would stall polls for nothing, since the wait is logged and the request
+// is simply throttled again if Graph meant it.
 const maxRetryAfter = 10 * time.Minute
 
-// parseRetryAfter reads Retry-After as delta seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// retryAfter is a parsed Retry-After header.
+type retryAfter struct {
+	wait   time.Duration // rounded up to whole seconds for delta-seconds
+	capped bool          // Graph asked for more than the cap (asked holds it)
+	asked  time.Duration
+}
+
+// parseRetryAfter reads Retry-After as delta seconds, which Graph sometimes
+// sends as a decimal ("2.128", rounded up to the next whole second so the
+// retry never comes early), or as an HTTP date. A value above limit is
+// capped at limit and marked so the caller can log it.
+func parseRetryAfter(v string, now time.Time, limit time.Duration) (retryAfter, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return 0, false
+		return retryAfter{}, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
+	var asked time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && isDeltaSeconds(v) {
+		if math.IsNaN(secs) || secs < 0 {
+			return retryAfter{}, false
 		}
-		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter), true
+		secs = math.Ceil(secs)
+		if secs >= float64(math.MaxInt64/int64(time.Second)) {
+			asked = math.MaxInt64
+		} else {
+			asked = time.Duration(secs) * time.Second
+		}
+	} else if t, err := http.ParseTime(v); err == nil {
+		asked = max(t.Sub(now), 0)
+	} else {
+		return retryAfter{}, false
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), maxRetryAfter), true
+	if asked > limit {
+		return retryAfter{wait: limit, capped: true, asked: asked}, true
 	}
-	return 0, false
+	return retryAfter{wait: asked, asked: asked}, true
+}
+
+// isDeltaSeconds accepts digits with at most one decimal point, so that
+// strconv.ParseFloat's other forms ("1e3", "Inf", "0x10") are not taken
+// for a delay.
+func isDeltaSeconds(v string) bool {
+	dot := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+		case c == '.' && !dot && i > 0:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return true
 }
