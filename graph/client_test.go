@@ -481,7 +481,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{" 7 ", 7 * time.Second, false, true},
 		{"600", maxRetryAfter, false, true},
 		{"601", maxRetryAfter, true, true},
-		{"86400", maxRetryAfter, true, true},       // a day
+		{"86400", maxRetryAfter, true, true}, // a day
 		{"99999999999999999999", maxRetryAfter, true, true},
 		{"1e300", 0, false, false},
 		{"Inf", 0, false, false},
