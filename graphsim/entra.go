@@ -191,6 +191,10 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 		entraError(w, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
 	}
+	if err := t.answerClaims(f.Get("claims")); err != nil {
+		entraError(w, http.StatusBadRequest, "invalid_request", 90014, "The claims parameter is malformed: "+clip(err.Error()))
+		return
+	}
 	tok, life := t.issueToken()
 	secs := int(life / time.Second)
 	b, _ := json.Marshal(map[string]any{

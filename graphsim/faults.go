@@ -44,6 +44,16 @@ const (
 	// the last record of the page before it again, as Graph's paging, which
 	// is not a snapshot, may; other requests are served unchanged.
 	FaultRepeat Fault = "repeat_listed_record"
+
+	// Throttling as Graph has been seen to answer it: Retry-After as a
+	// decimal ("2.128": RetryAfter's whole seconds minus one, plus .128, so
+	// that rounded up it is RetryAfter), and an absurd one (a day).
+	Fault429Decimal Fault = "429_retry_after_decimal"
+	Fault429Absurd  Fault = "429_retry_after_a_day"
+	// FaultClaims answers with a continuous-access-evaluation claims
+	// challenge and revokes the request's token until a token request
+	// carries the challenge's claims (see claims.go).
+	FaultClaims Fault = "401_claims_challenge"
 )
 
 // faultOrder fixes the order of the cumulative draw, so that a seed always
@@ -53,6 +63,7 @@ var faultOrder = []Fault{
 	FaultReset, FaultTruncate, FaultStall,
 	FaultMalformed, FaultWrongDuration, FaultWrongNumber, FaultWrongDate, FaultNotArray,
 	FaultNotFound, FaultRepeat,
+	Fault429Decimal, Fault429Absurd, FaultClaims,
 }
 
 // Faults injects failures into a tenant's answers at configured rates, and
@@ -230,8 +241,10 @@ func (f *Faults) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 	case FaultToken:
 		entraError(w, http.StatusServiceUnavailable, "temporarily_unavailable", 90033,
 			"A transient error has occurred. Please try again.")
-	case Fault429Seconds, Fault429Date, Fault429Bare:
+	case Fault429Seconds, Fault429Date, Fault429Bare, Fault429Decimal, Fault429Absurd:
 		f.throttle(w, r, fault)
+	case FaultClaims:
+		r.Context().Value(tenantKey).(*Tenant).challengeToken(w, r)
 	case Fault500:
 		graphError(w, r, http.StatusInternalServerError, "generalException", "An unexpected error occurred.")
 	case Fault502:
@@ -269,6 +282,10 @@ func (f *Faults) throttle(w http.ResponseWriter, r *http.Request, fault Fault) {
 		// least the configured delay after truncation.
 		at := time.Now().Add(time.Duration(secs+1) * time.Second).UTC()
 		w.Header().Set("Retry-After", at.Format(http.TimeFormat))
+	case Fault429Decimal:
+		w.Header().Set("Retry-After", strconv.Itoa(secs-1)+".128")
+	case Fault429Absurd:
+		w.Header().Set("Retry-After", "86400")
 	}
 	graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
 }

@@ -147,7 +147,7 @@ func (t *Tenant) serveGet(w http.ResponseWriter, r *http.Request) {
 		out["sessions@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords('" + s.id + "')/sessions")
 		out["sessions"] = marshalArray(sessionsView(sessions[:n], withSegments))
 		if n < len(sessions) {
-			out["sessions@odata.nextLink"] = jsonString(sessionsLink(base, s.id, withSegments, n))
+			out["sessions@odata.nextLink"] = jsonString(t.sessionsLink(base, s.id, withSegments, n))
 		}
 	}
 	writeGraph(w, r, http.StatusOK, marshalObject(out))
@@ -195,10 +195,19 @@ func (t *Tenant) serveSessions(w http.ResponseWriter, r *http.Request) {
 		Value:   sessionsView(sessions[from:to], withSegments),
 	}
 	if to < len(sessions) {
-		body.NextLink = sessionsLink(base, s.id, withSegments, to)
+		body.NextLink = t.sessionsLink(base, s.id, withSegments, to)
 	}
 	b, _ := json.Marshal(body)
 	writeGraph(w, r, http.StatusOK, b)
+}
+
+// serveMetadata answers GET /v1.0/$metadata with the service's CSDL
+// document, XML as Graph serves it (shortened here to the namespace this
+// tenant serves): what a client gets when it follows a fused
+// sessions@odata.nextLink as a URL.
+func (t *Tenant) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/xml")
+	_, _ = w.Write([]byte(`<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices><Schema Namespace="microsoft.graph.callRecords" xmlns="http://docs.oasis-open.org/odata/ns/edm"/></edmx:DataServices></edmx:Edmx>`))
 }
 
 func recordNotFound(w http.ResponseWriter, r *http.Request) {
@@ -221,8 +230,11 @@ func (t *Tenant) lookup(id string, includeUnknown bool) (*stored, map[string]jso
 	return s, s.top, sessions, true
 }
 
-func sessionsLink(base, id string, withSegments bool, offset int) string {
+func (t *Tenant) sessionsLink(base, id string, withSegments bool, offset int) string {
 	link := base + "/v1.0/communications/callRecords/" + url.PathEscape(id) + "/sessions?"
+	if t.opts.FusedSessionsLinks {
+		link = base + "/v1.0/$metadata#communications/callRecords('" + url.PathEscape(id) + "')/sessions?"
+	}
 	if withSegments {
 		link += "$expand=segments&"
 	}

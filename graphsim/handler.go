@@ -20,6 +20,7 @@ const (
 	OpGet       = "get"
 	OpSessions  = "sessions"
 	OpBatch     = "batch"
+	OpMetadata  = "metadata" // the CSDL document; no client of this exporter asks for it
 )
 
 // Middleware wraps the handling of requests; see Tenant.Use.
@@ -43,6 +44,7 @@ type ctxKey int
 const (
 	opKey ctxKey = iota
 	batchItemKey
+	tenantKey
 )
 
 // Operation returns the operation a request to the tenant is for (OpList,
@@ -74,7 +76,10 @@ func (t *Tenant) Handler() http.Handler {
 func (t *Tenant) dispatch(w http.ResponseWriter, r *http.Request, inBatch bool) {
 	op, h := route(r)
 	t.stats.count(op, inBatch)
-	ctx := context.WithValue(r.Context(), opKey, op)
+	if op == OpList {
+		t.listWindow.add(time.Now())
+	}
+	ctx := context.WithValue(context.WithValue(r.Context(), opKey, op), tenantKey, t)
 	if inBatch {
 		ctx = context.WithValue(ctx, batchItemKey, true)
 	}
@@ -109,6 +114,8 @@ func route(r *http.Request) (string, handlerFunc) {
 		return OpSubscription, authed((*Tenant).serveSubscriptions)
 	case len(p) == 2 && p[1] == "$batch":
 		return OpBatch, method(http.MethodPost, authed((*Tenant).serveBatch))
+	case len(p) == 2 && p[1] == "$metadata":
+		return OpMetadata, method(http.MethodGet, (*Tenant).serveMetadata)
 	case len(p) < 3 || p[1] != "communications":
 		return "", notFound
 	case len(p) == 4 && p[2] == "callRecords":
@@ -197,6 +204,10 @@ func authed(h func(*Tenant, http.ResponseWriter, *http.Request)) handlerFunc {
 			msg = "Access token is empty."
 		case tokenExpired:
 			msg = "Lifetime validation failed, the token is expired."
+		case tokenChallenged:
+			_, tok, _ := cutSpace(r.Header.Get("Authorization"))
+			writeChallenge(w, r, t.challengeOf(tok))
+			return
 		default:
 			msg = "Access token validation failure. Invalid audience."
 		}

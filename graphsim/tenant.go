@@ -30,6 +30,14 @@ type Options struct {
 	MaxPageSize int
 	// SessionsPageSize is the number of sessions per page; default 60.
 	SessionsPageSize int
+	// FusedSessionsLinks writes sessions@odata.nextLink as Microsoft's
+	// documented examples (callrecord-get) show it: the $metadata context
+	// URL fused with the link,
+	// {root}/v1.0/$metadata#communications/callRecords('{id}')/sessions?$expand=segments&$skiptoken=...
+	// A client that follows it as a URL asks for /v1.0/$metadata, which is
+	// served (as Graph does) as the CSDL document, not JSON. Default: the
+	// plain form {root}/v1.0/communications/callRecords/{id}/sessions?...
+	FusedSessionsLinks bool
 	// TokenLifetime is the lifetime of access tokens; default 1h.
 	TokenLifetime time.Duration
 	// Retention hides records that started longer ago than this, from the
@@ -59,16 +67,21 @@ type Tenant struct {
 	byID  map[string]*stored
 	order []*stored // sorted by startDateTime, then id
 
-	tokMu  sync.Mutex
-	tokens map[string]time.Time // access token -> expiry
+	tokMu       sync.Mutex
+	tokens      map[string]time.Time // access token -> expiry
+	challenged  map[string]string    // access token -> the claims challenge that revoked it
+	outstanding map[string]bool      // claims challenges not answered yet
+	claimSeq    int64
+	claims      claimsCounters
 
 	mwMu        sync.RWMutex
 	middlewares []Middleware
 
 	logs callLogs // PSTN and direct-routing call logs
 
-	stats counters
-	subs  subscriptions
+	stats      counters
+	subs       subscriptions
+	listWindow slidingWindow
 }
 
 // stored is one record in the form it is served: its top-level properties
@@ -104,7 +117,10 @@ func New(opts Options) *Tenant {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	t := &Tenant{opts: opts, byID: map[string]*stored{}, tokens: map[string]time.Time{}}
+	t := &Tenant{
+		opts: opts, byID: map[string]*stored{}, tokens: map[string]time.Time{},
+		challenged: map[string]string{}, outstanding: map[string]bool{},
+	}
 	for rest := opts.CertificatePEM; len(rest) > 0; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -350,6 +366,7 @@ func (t *Tenant) issueToken() (string, time.Duration) {
 	for k, exp := range t.tokens { // keep the map small across long demos
 		if !now.Before(exp) {
 			delete(t.tokens, k)
+			delete(t.challenged, k)
 		}
 	}
 	t.tokens[tok] = now.Add(t.opts.TokenLifetime)
@@ -363,6 +380,7 @@ const (
 	tokenMissing
 	tokenUnknown
 	tokenExpired
+	tokenChallenged // revoked by a claims challenge not answered yet
 )
 
 func (t *Tenant) checkToken(r *http.Request) tokenState {
@@ -376,12 +394,15 @@ func (t *Tenant) checkToken(r *http.Request) tokenState {
 	}
 	t.tokMu.Lock()
 	exp, found := t.tokens[tok]
+	challenged := t.challenged[tok] != ""
 	t.tokMu.Unlock()
 	switch {
 	case !found:
 		return tokenUnknown
 	case !t.now().Before(exp):
 		return tokenExpired
+	case challenged:
+		return tokenChallenged
 	}
 	return tokenValid
 }
@@ -392,4 +413,5 @@ func (t *Tenant) RevokeTokens() {
 	t.tokMu.Lock()
 	defer t.tokMu.Unlock()
 	clear(t.tokens)
+	clear(t.challenged)
 }
