@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -348,5 +350,311 @@ func TestSimRedirectIsNotFollowed(t *testing.T) {
 	}
 	if rig.obs.count("get 307") == 0 {
 		t.Errorf("observed %v, want the 307 counted", rig.obs.requests)
+	}
+}
+
+// Retry-After as Graph sends it: a decimal is rounded up and honoured, an
+// absurd one (a day) is capped and logged; a request with each still
+// succeeds.
+func TestSimRetryAfterForms(t *testing.T) {
+	tests := []struct {
+		fault   graphsim.Fault
+		minWait time.Duration
+		log     string
+	}{
+		{graphsim.Fault429Decimal, 2 * time.Second, `retry_after=2s`}, // "1.128" rounded up
+		{graphsim.Fault429Absurd, 300 * time.Millisecond, `retry_after=24h0m0s cap=300ms`},
+		{graphsim.Fault429Date, time.Second, `msg="Graph asked to wait"`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			rig := startSim(t, graphsim.Options{}, nil)
+			if tt.fault == graphsim.Fault429Absurd {
+				graph.SetRetryAfterCap(rig.client, 300*time.Millisecond)
+			}
+			recs := simRecords(t, 3)
+			rig.tenant.Add(recs...)
+			faults := &graphsim.Faults{RetryAfter: 2 * time.Second, Rules: []graphsim.Rule{{Fault: tt.fault, Op: graphsim.OpList, Times: 1}}}
+			rig.tenant.Use(faults.Middleware())
+			start := time.Now()
+			n := 0
+			if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if elapsed := time.Since(start); elapsed < tt.minWait || n != 3 {
+				t.Errorf("listed %d records after %v; want 3 after at least %v", n, elapsed, tt.minWait)
+			}
+			if !strings.Contains(rig.logs.String(), tt.log) {
+				t.Errorf("logs lack %q:\n%s", tt.log, rig.logs.String())
+			}
+			if rig.obs.throttled != 1 {
+				t.Errorf("throttled %d, want 1", rig.obs.throttled)
+			}
+		})
+	}
+}
+
+// Inside a $batch (always 200 outside) one item is throttled with its own
+// decimal Retry-After and another fails with 503: only those two are sent
+// again, after the item's Retry-After, and every record arrives.
+func TestSimBatchItemThrottledAndUnavailable(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, nil)
+	recs := simRecords(t, 20)
+	rig.tenant.Add(recs...)
+	faults := &graphsim.Faults{RetryAfter: 2 * time.Second, Rules: []graphsim.Rule{
+		{Fault: graphsim.Fault429Decimal, Op: graphsim.OpGet, Record: recs[3].ID, Times: 1},
+		{Fault: graphsim.Fault503, Op: graphsim.OpGet, Record: recs[11].ID, Times: 1},
+	}}
+	rig.tenant.Use(faults.Middleware())
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	start := time.Now()
+	got, errs := fetchAll(t, rig.client, ids)
+	if len(got) != 20 || len(errs) != 0 {
+		t.Fatalf("got %d records, errors %v", len(got), errs)
+	}
+	if elapsed := time.Since(start); elapsed < 2*time.Second {
+		t.Errorf("items retried after %v; the throttled item asked for 1.128s, 2s rounded up", elapsed)
+	}
+	st := rig.tenant.Requests()
+	if st.Batch != 2 || st.BatchItems != 22 {
+		t.Errorf("requests %+v: want 2 batches, the second with the 2 failed items only", st)
+	}
+	if rig.obs.count("get 429") != 1 || rig.obs.count("get 503") != 1 || rig.obs.throttled != 1 {
+		t.Errorf("observed %v, throttled %d", rig.obs.requests, rig.obs.throttled)
+	}
+}
+
+// Continuous access evaluation: Graph answers a request (direct, or an
+// item inside a $batch) with a claims challenge and revokes the token. The
+// client asks azidentity for a token with exactly those claims, which the
+// simulated Entra checks, and retries once; the request then succeeds.
+func TestSimClaimsChallenge(t *testing.T) {
+	for _, op := range []string{graphsim.OpList, graphsim.OpGet} {
+		t.Run(op, func(t *testing.T) {
+			rig := startSim(t, graphsim.Options{}, nil)
+			recs := simRecords(t, 20)
+			rig.tenant.Add(recs...)
+			var tokenClaims []string
+			var mu sync.Mutex
+			rig.tenant.Use(func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if graphsim.Operation(r) == graphsim.OpToken {
+						body, _ := io.ReadAll(r.Body)
+						r.Body = io.NopCloser(bytes.NewReader(body))
+						form, _ := url.ParseQuery(string(body))
+						mu.Lock()
+						tokenClaims = append(tokenClaims, form.Get("claims"))
+						mu.Unlock()
+					}
+					next.ServeHTTP(w, r)
+				})
+			})
+			faults := &graphsim.Faults{Rules: []graphsim.Rule{{Fault: graphsim.FaultClaims, Op: op, Skip: 1, Times: 1}}}
+			rig.tenant.Use(faults.Middleware())
+			ids := make([]string, len(recs))
+			for i, r := range recs {
+				ids[i] = r.ID
+			}
+			if op == graphsim.OpList {
+				n := 0
+				err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil })
+				if err != nil || n != 20 {
+					t.Fatalf("listed %d, err %v", n, err)
+				}
+				// The first list request draws nothing (Skip 1): list once more.
+				n = 0
+				if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil }); err != nil || n != 20 {
+					t.Fatalf("listed %d, err %v", n, err)
+				}
+				if st := rig.tenant.Requests(); st.List != 3 {
+					t.Errorf("list requests %d, want 3 (one retried once)", st.List)
+				}
+			} else {
+				got, errs := fetchAll(t, rig.client, ids)
+				if len(got) != 20 || len(errs) != 0 {
+					t.Fatalf("got %d records, errors %v", len(got), errs)
+				}
+			}
+			if c := rig.tenant.Claims(); c.Issued != 1 || c.Answered != 1 || c.Unmatched != 0 {
+				t.Errorf("claims challenges %+v, want 1 issued and answered with exactly its claims", c)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(tokenClaims) != 2 {
+				t.Fatalf("token requests with claims %q, want 2 (the first token, the challenge's)", tokenClaims)
+			}
+			for _, c := range tokenClaims {
+				if !strings.Contains(strings.ToLower(c), `"xms_cc":{"values":["cp1"]}`) {
+					t.Errorf("token request claims %q do not announce the CP1 capability", c)
+				}
+			}
+			if !strings.Contains(tokenClaims[1], `"nbf":{"essential":true`) {
+				t.Errorf("second token request claims %q, want the challenge's", tokenClaims[1])
+			}
+		})
+	}
+}
+
+// Graph may cap list pages at 60 whatever Prefer: odata.maxpagesize asks:
+// every record is still listed, once, and the client reports the size of
+// the full pages Graph really gave.
+func TestSimListPagesCappedAt60(t *testing.T) {
+	rig := startSim(t, graphsim.Options{MaxPageSize: 60}, nil)
+	recs := simRecords(t, 150)
+	rig.tenant.Add(recs...)
+	seen := map[string]int{}
+	if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
+		seen[r.ID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 150 {
+		t.Errorf("listed %d distinct records, want 150", len(seen))
+	}
+	if st := rig.tenant.Requests(); st.List != 3 {
+		t.Errorf("list requests %d, want 3 pages of at most 60", st.List)
+	}
+	if fmt.Sprint(rig.obs.pages) != "[60 60]" {
+		t.Errorf("full pages reported %v, want [60 60] (the last page, 30, is not full)", rig.obs.pages)
+	}
+}
+
+// Lists ask only for what the poller needs ($select), which graphsim
+// honours as Graph does: organizer and participant identities never
+// arrive.
+func TestSimListSelect(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, nil)
+	rig.tenant.Add(simRecords(t, 10)...)
+	var bodies [][]byte
+	var selects []string
+	var mu sync.Mutex
+	rig.tenant.Use(rewriteBody(graphsim.OpList, func(r *http.Request, b []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, bytes.Clone(b))
+		selects = append(selects, r.URL.Query().Get("$select"))
+		return b
+	}))
+	var listed []graph.CallRecord
+	if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
+		listed = append(listed, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 10 || listed[0].LastModifiedDateTime.IsZero() || listed[0].StartDateTime.IsZero() || listed[0].Version == 0 {
+		t.Errorf("listed %d records, first %+v", len(listed), listed[0])
+	}
+	if len(selects) == 0 || selects[0] != "id,version,type,startDateTime,endDateTime,lastModifiedDateTime" {
+		t.Errorf("$select = %q", selects)
+	}
+	var page struct{ Value []map[string]json.RawMessage }
+	if err := json.Unmarshal(bodies[0], &page); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Value {
+		for k := range r {
+			switch k {
+			case "id", "version", "type", "startDateTime", "endDateTime", "lastModifiedDateTime":
+			default:
+				t.Errorf("listed record carries %q", k)
+			}
+		}
+	}
+}
+
+// A crafted $batch item status becomes the code label "other", not a new
+// series per number.
+func TestSimBatchItemStatusClamped(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, nil)
+	recs := simRecords(t, 6)
+	rig.tenant.Add(recs...)
+	rig.tenant.Use(rewriteBody(graphsim.OpBatch, func(_ *http.Request, b []byte) []byte {
+		var env struct {
+			Responses []map[string]any `json:"responses"`
+		}
+		json.Unmarshal(b, &env)
+		for i, item := range env.Responses {
+			item["status"] = []int{999, 42, -1, 1 << 40, 600, 99}[i%6]
+		}
+		out, _ := json.Marshal(env)
+		return out
+	}))
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	_, errs := fetchAll(t, rig.client, ids)
+	if len(errs) != 6 {
+		t.Errorf("%d errors, want 6", len(errs))
+	}
+	for key, n := range rig.obs.requests {
+		if op, code, _ := strings.Cut(key, " "); op == "get" && code != "other" {
+			t.Errorf("code label %q (%d times), want only \"other\"", code, n)
+		}
+	}
+	if rig.obs.count("get other") != 6 {
+		t.Errorf("observed %v", rig.obs.requests)
+	}
+}
+
+// A body for another record than the one asked for (direct or batched) is
+// malformed: it would otherwise be ingested under the wrong id.
+func TestSimAnswerForAnotherRecord(t *testing.T) {
+	for _, batch := range []int{1, 20} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			rig := startSim(t, graphsim.Options{}, func(c *graph.Config) { c.BatchSize = batch })
+			recs := simRecords(t, 3)
+			rig.tenant.Add(recs...)
+			rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+				if graphsim.RecordID(r) == recs[1].ID {
+					return bytes.ReplaceAll(b, []byte(`"id":"`+recs[1].ID+`"`), []byte(`"id":"`+recs[2].ID+`"`))
+				}
+				return b
+			}))
+			got, errs := fetchAll(t, rig.client, []string{recs[0].ID, recs[1].ID, recs[2].ID})
+			if len(got) != 2 || !errors.Is(errs[recs[1].ID], graph.ErrMalformed) {
+				t.Errorf("got %d records, errors %v; want the substituted one malformed", len(got), errs)
+			}
+		})
+	}
+}
+
+// Values outside their plausible range are dropped (not observed) and
+// counted; the rest of the record stays.
+func TestSimImplausibleValues(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, nil)
+	recs := simRecords(t, 20)
+	i := withSessions(t, recs)
+	rig.tenant.Add(recs...)
+	rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+		if graphsim.RecordID(r) != recs[i].ID {
+			return b
+		}
+		b = bytes.Replace(b, []byte(`"averagePacketLossRate":`), []byte(`"averagePacketLossRate":1e300,"x":`), 1)
+		b = bytes.Replace(b, []byte(`"averageRoundTripTime":`), []byte(`"averageRoundTripTime":"P400D","y":`), 1)
+		return b
+	}))
+	rec, err := rig.client.GetCallRecord(context.Background(), recs[i].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ImplausibleValues != 2 {
+		t.Errorf("implausible values %d, want 2", rec.ImplausibleValues)
+	}
+	for _, s := range rec.Sessions {
+		for _, g := range s.Segments {
+			for _, m := range g.Media {
+				for _, st := range m.Streams {
+					if st.AveragePacketLossRate.Valid && st.AveragePacketLossRate.Value > 1 || st.AverageRoundTripTime.Valid && st.AverageRoundTripTime.Value > 24*time.Hour {
+						t.Errorf("implausible value kept: %+v", st)
+					}
+				}
+			}
+		}
 	}
 }

@@ -138,4 +138,3 @@ func jsonEqual(x, y any) bool {
 	by, _ := json.Marshal(y)
 	return string(bx) == string(by)
 }
-
