@@ -70,6 +70,9 @@ func boundedSlice[T any](b *budget, limit int, what string) *jsonv2.Unmarshalers
 			return err
 		}
 		out := (*s)[:0]
+		if out == nil {
+			out = []T{} // [] is an empty list, not an absent one
+		}
 		for {
 			switch dec.PeekKind() {
 			case ']':

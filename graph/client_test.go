@@ -49,7 +49,7 @@ func (o *countingObserver) ObserveThrottled(Operation) {
 	o.throttled++
 }
 
-func newTestClient(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Client, *countingObserver) {
+func newTestClient(t testing.TB, srv *httptest.Server, mod func(*Config)) (*Client, *countingObserver) {
 	t.Helper()
 	obs := &countingObserver{}
 	cfg := Config{

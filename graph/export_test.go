@@ -1,6 +1,10 @@
 package graph
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/time/rate"
+)
 
 // SetRetryAfterCap shortens the Retry-After cap, so a test can see an
 // absurd Retry-After capped without waiting ten minutes.
@@ -12,3 +16,9 @@ const (
 	MaxSessions          = maxSessions
 	MaxElementsPerAnswer = maxElementsPerAnswer
 )
+
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+func rateLimit(r float64) rate.Limit { return rate.Limit(r) }

@@ -658,3 +658,31 @@ func TestSimImplausibleValues(t *testing.T) {
 		}
 	}
 }
+
+// One record whose answer alone exceeds the body limit makes its $batch
+// answer too large: the batch is split and retried, down to that record
+// alone, so the 19 others arrive and only the large one fails.
+func TestSimBatchTooLargeIsSplit(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, func(c *graph.Config) { c.MaxBodyBytes = 2 << 20 })
+	recs := simRecords(t, 20)
+	rig.tenant.Add(recs...)
+	big := recs[13].ID
+	padding := []byte(`{"padding":"` + strings.Repeat("x", 5<<19) + `",`)
+	rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+		if graphsim.RecordID(r) == big {
+			return append(append([]byte{}, padding...), b[1:]...)
+		}
+		return b
+	}))
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	got, errs := fetchAll(t, rig.client, ids)
+	if len(got) != 19 || len(errs) != 1 || !errors.Is(errs[big], graph.ErrBodyTooLarge) {
+		t.Fatalf("got %d records, errors %v; want 19 and the large one too large", len(got), errs)
+	}
+	if st := rig.tenant.Requests(); st.Batch > 12 {
+		t.Errorf("requests %+v: the split should take about 2 log2(20) batches", st)
+	}
+}
