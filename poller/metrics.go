@@ -18,6 +18,10 @@ const (
 	ReasonNoClientEndpoint = "no_client_endpoint" // a segment between two servers
 	ReasonNotFound         = "not_found"          // listed, then 404 (expired); retried while listed
 	ReasonFetchFailed      = "fetch_failed"       // fetch or decode failed; retried on later polls
+	// ReasonImplausible counts values (not records) outside their plausible
+	// range (a loss ratio of 7, a jitter of a year), dropped from an
+	// ingested record instead of observed.
+	ReasonImplausible = "implausible_value"
 )
 
 type metrics struct {
@@ -51,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_skipped_total",
-			Help: "Records or segments not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed).",
+			Help: "Records, segments or values not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed: records or segments; implausible_value: values outside their plausible range).",
 		}, []string{"reason"}),
 	}
 	m.interval = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -66,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonUpdated, ReasonNoClientEndpoint, ReasonNotFound, ReasonFetchFailed} {
+	for _, r := range []string{ReasonUpdated, ReasonNoClientEndpoint, ReasonNotFound, ReasonFetchFailed, ReasonImplausible} {
 		m.skipped.WithLabelValues(r)
 	}
 	reg.MustRegister(m.polls, m.pollDuration, m.lastSuccess, m.ingested, m.skipped)
@@ -86,6 +90,7 @@ type GraphMetrics struct {
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
 	lists     atomic.Int64 // list requests made, for the poll cadence
+	listPage  prometheus.Gauge
 
 	now          func() time.Time
 	mu           sync.Mutex
@@ -113,8 +118,12 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 			Name: "teams_exporter_graph_throttled_total",
 			Help: "Requests Microsoft Graph answered with 429 Too Many Requests.",
 		}),
+		listPage: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teams_exporter_list_page_records",
+			Help: "Records in the last full list page Microsoft Graph returned: the page size Graph really gives, whatever the exporter asked for (0 until a listing needed a second page).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.throttled)
+	reg.MustRegister(m.requests, m.duration, m.throttled, m.listPage)
 	return m
 }
 
@@ -150,6 +159,9 @@ func (m *GraphMetrics) failingLongerThan(d time.Duration) bool {
 	defer m.mu.Unlock()
 	return !m.failingSince.IsZero() && m.now().Sub(m.failingSince) > d
 }
+
+// ObserveListPage implements graph.PageObserver.
+func (m *GraphMetrics) ObserveListPage(records int) { m.listPage.Set(float64(records)) }
 
 // ObserveThrottled implements graph.Observer.
 func (m *GraphMetrics) ObserveThrottled(graph.Operation) { m.throttled.Inc() }

@@ -103,7 +103,9 @@ func (p *Poller) fetchNotified(ctx context.Context) {
 			old.Add(1)
 			return
 		}
-		if p.ingest(rec) {
+		// Not listed: the body's start time is all there is. One without
+		// (zero is before the cutoff above) is left to the listing.
+		if p.ingest(rec, rec.StartDateTime) {
 			ingested.Add(1)
 		}
 	})

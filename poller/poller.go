@@ -285,7 +285,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 				p.fetchFailed(id, err)
 				return
 			}
-			if p.ingest(rec) {
+			if p.ingest(rec, listed[id].StartDateTime) {
 				ingested.Add(1)
 			}
 		})
@@ -344,14 +344,20 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow) (map[string]gra
 	return listed, counts, nil
 }
 
-// ingest hands rec to the ledger; false if it was ingested before.
-func (p *Poller) ingest(rec *graph.CallRecord) bool {
+// ingest hands rec to the ledger; false if it was ingested before. The
+// ledger's entry takes the start time the listing gave, by which the record
+// is listed and pruned: a fetched body without one (or with another) would
+// be pruned at once and ingested again on every poll.
+func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
 	var stats collector.Stats
-	it := ledger.Item{ID: rec.ID, Start: rec.StartDateTime, Version: rec.Version}
+	it := ledger.Item{ID: rec.ID, Start: listedStart, Version: rec.Version}
 	if !p.ledger.Observe(ledger.CallRecords, it, func(c *collector.Collector) { stats = c.Ingest(rec) }) {
 		return false
 	}
 	p.metrics.ingested.Inc()
+	if rec.ImplausibleValues > 0 {
+		p.metrics.skipped.WithLabelValues(ReasonImplausible).Add(float64(rec.ImplausibleValues))
+	}
 	if stats.SegmentsWithoutClient > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonNoClientEndpoint).Add(float64(stats.SegmentsWithoutClient))
 	}

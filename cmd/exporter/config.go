@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
 
@@ -223,6 +225,20 @@ func (c *config) validateCallLogs() error {
 			return fmt.Errorf("%s_%s: the PSTN and direct-routing call logs exist in Microsoft's global cloud only, not at %s; set %s_DIRECT_ROUTING_CALLS and %s_PSTN_CALLS to false",
 				envPrefix, name, u.Hostname(), envPrefix, envPrefix)
 		}
+	}
+	return nil
+}
+
+// checkCloud stops a start against a national cloud whose Entra authority
+// is not configured (tokens would come from the wrong cloud and every
+// request would fail with 401), or against a cloud without call records.
+// The demo serves its own tenant and is not checked.
+func checkCloud(c *config) error {
+	if c.Demo {
+		return nil
+	}
+	if err := graph.CheckCloud(c.GraphURL, os.Getenv("AZURE_AUTHORITY_HOST")); err != nil {
+		return fmt.Errorf("%s_GRAPH_URL: %w", envPrefix, err)
 	}
 	return nil
 }

@@ -88,3 +88,35 @@ func TestBadConfigurationStopsTheStart(t *testing.T) {
 		})
 	}
 }
+
+// TestCloudMismatchStopsTheStart: a national cloud's Graph without its
+// Entra authority, or the China cloud (no call records), stops the start
+// with one line saying what to set.
+func TestCloudMismatchStopsTheStart(t *testing.T) {
+	tests := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"TEAMS_EXPORTER_GRAPH_URL=https://graph.microsoft.us"}, "set AZURE_AUTHORITY_HOST=https://login.microsoftonline.us/"},
+		{[]string{"TEAMS_EXPORTER_GRAPH_URL=https://dod-graph.microsoft.us", "AZURE_AUTHORITY_HOST=https://login.microsoftonline.com/"}, "set AZURE_AUTHORITY_HOST=https://login.microsoftonline.us/"},
+		{[]string{"AZURE_AUTHORITY_HOST=https://login.microsoftonline.us/"}, "set AZURE_AUTHORITY_HOST=https://login.microsoftonline.com/"},
+		{[]string{"TEAMS_EXPORTER_GRAPH_URL=https://microsoftgraph.chinacloudapi.cn", "AZURE_AUTHORITY_HOST=https://login.chinacloudapi.cn/"}, "call records are not available in the China (21Vianet) cloud"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.env, " "), func(t *testing.T) {
+			cmd := exec.Command(exporterBin)
+			cmd.Env = append([]string{"HOME=" + t.TempDir(), "AZURE_CLIENT_SECRET=hunter2-never-shown"}, tt.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit = %v, want status 2; stderr:\n%s", err, stderr.String())
+			}
+			out := strings.TrimSpace(stderr.String())
+			if strings.Count(out, "\n") != 0 || !strings.HasPrefix(out, "configuration error: TEAMS_EXPORTER_GRAPH_URL: ") || !strings.Contains(out, tt.want) {
+				t.Errorf("want one line naming TEAMS_EXPORTER_GRAPH_URL and saying %q, got:\n%s", tt.want, out)
+			}
+		})
+	}
+}
