@@ -30,7 +30,7 @@ func BenchmarkDecodeCallLogPage(b *testing.B) {
 			Value    []jsontext.Value `json:"value"`
 			NextLink string           `json:"@odata.nextLink"`
 		}
-		if err := decodeJSON(bytes.NewReader(body), &p); err != nil {
+		if err := decodeJSON(bytes.NewReader(body), &p, newBudget()); err != nil {
 			b.Fatal(err)
 		}
 		for _, raw := range p.Value {
