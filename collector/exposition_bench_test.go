@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"log/slog"
 	"net/http"
 	"testing"
 
@@ -35,5 +34,5 @@ func exporterHandler(current func() *collector.Snapshot) http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	return exposition.NewHandler(reg, current, slog.New(slog.DiscardHandler))
+	return exposition.NewHandler(reg, current, exposition.Options{Registry: reg})
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/flate"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -44,11 +45,18 @@ type encodingSlot struct {
 	err  error
 }
 
-// Encoding is a snapshot's families encoded in one exposition format.
+// Encoding is a snapshot's families encoded in one exposition format, one
+// by one, so that a handler can serve them merged in name order with other
+// families (a registry's), or only some of them (name[] filtering).
 type Encoding struct {
-	// Plain is the families encoded, without what closes an exposition
-	// (OpenMetrics' # EOF), so that it can be spliced between other
-	// families and the closing lines.
+	Families []EncodedFamily // in name order
+}
+
+// EncodedFamily is one family encoded.
+type EncodedFamily struct {
+	Name string
+	// Plain is the family encoded, without what closes an exposition
+	// (OpenMetrics' # EOF).
 	Plain []byte
 	// Deflated is Plain as raw DEFLATE, ending at a byte boundary with a
 	// sync flush and referencing nothing before it: a segment that can be
@@ -110,16 +118,28 @@ func (s *Snapshot) Encode(format expfmt.Format) (*Encoding, error) {
 
 func encode(format expfmt.Format, mfs []*dto.MetricFamily) (*Encoding, error) {
 	var plain, deflated bytes.Buffer
-	enc := expfmt.NewEncoder(&plain, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return nil, err
-		}
-	}
 	zw, _ := flate.NewWriter(&deflated, flate.DefaultCompression) // a valid level never fails
-	_, _ = zw.Write(plain.Bytes())                                // bytes.Buffer never fails
-	_ = zw.Flush()
-	return &Encoding{Plain: plain.Bytes(), Deflated: deflated.Bytes()}, nil
+	out := &Encoding{Families: make([]EncodedFamily, len(mfs))}
+	plainEnds, deflatedEnds := make([]int, len(mfs)), make([]int, len(mfs))
+	for i, mf := range mfs {
+		start := plain.Len()
+		if err := expfmt.NewEncoder(&plain, format).Encode(mf); err != nil {
+			return nil, fmt.Errorf("encode %s: %w", mf.GetName(), err)
+		}
+		zw.Reset(&deflated)                    // no back-references into the previous family
+		_, _ = zw.Write(plain.Bytes()[start:]) // bytes.Buffer never fails
+		_ = zw.Flush()
+		plainEnds[i], deflatedEnds[i] = plain.Len(), deflated.Len()
+		out.Families[i].Name = mf.GetName()
+	}
+	// The buffers are final only now: slice them once they stop growing.
+	p, d := plain.Bytes(), deflated.Bytes()
+	var ps, ds int
+	for i := range out.Families {
+		out.Families[i].Plain, out.Families[i].Deflated = p[ps:plainEnds[i]:plainEnds[i]], d[ds:deflatedEnds[i]:deflatedEnds[i]]
+		ps, ds = plainEnds[i], deflatedEnds[i]
+	}
+	return out, nil
 }
 
 // render builds the families and, for Collect, the same metrics in order.

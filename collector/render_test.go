@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,7 +87,11 @@ func encodedText(t *testing.T, s *Snapshot) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(enc.Plain)
+	var b strings.Builder
+	for _, f := range enc.Families {
+		b.Write(f.Plain)
+	}
+	return b.String()
 }
 
 // TestSnapshotRenderedOnce: scrapes of one snapshot share its families and
@@ -112,12 +117,21 @@ func TestSnapshotRenderedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		first[f] = enc
-		plain, err := io.ReadAll(flate.NewReader(bytes.NewReader(enc.Deflated)))
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) { // a sync flush, no final block
-			t.Fatal(err)
+		if len(enc.Families) != len(mfs) {
+			t.Fatalf("%s: %d families encoded, want %d", f, len(enc.Families), len(mfs))
 		}
-		if !bytes.Equal(plain, enc.Plain) {
-			t.Errorf("%s: deflated encoding differs from the plain one", f)
+		for i, ef := range enc.Families {
+			if ef.Name != mfs[i].GetName() {
+				t.Errorf("%s: family %d is %s, want %s", f, i, ef.Name, mfs[i].GetName())
+			}
+			// Each segment stands alone: it inflates without what came before.
+			plain, err := io.ReadAll(flate.NewReader(bytes.NewReader(ef.Deflated)))
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) { // a sync flush, no final block
+				t.Fatal(err)
+			}
+			if len(ef.Plain) == 0 || !bytes.Equal(plain, ef.Plain) {
+				t.Errorf("%s %s: deflated encoding differs from the plain one", f, ef.Name)
+			}
 		}
 	}
 	for i, f := range formats {

@@ -4,152 +4,360 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 )
 
-// NewHandler returns a handler that serves reg's families, then the
-// call-quality families of the snapshot current returns (the last one
-// saved), in the format and compression the scraper negotiates:
-// OpenMetrics, the text format or protobuf, identity or gzip.
+// Options configures the /metrics handler.
+type Options struct {
+	// Registry, if set, gets the handler's own metrics, as promhttp's
+	// handler registers them: promhttp_metric_handler_requests_total,
+	// promhttp_metric_handler_requests_in_flight and
+	// promhttp_metric_handler_errors_total.
+	Registry prometheus.Registerer
+	// MaxRequestsInFlight bounds the scrapes served at once; one more is
+	// answered 503 at once, as promhttp does. 0 means no limit.
+	MaxRequestsInFlight int
+	Logger              *slog.Logger
+}
+
+// NewHandler returns the /metrics handler: g's families (the registry of the
+// exporter's own metrics) and the call-quality families of the snapshot
+// current returns (the last one saved), merged in name order as one
+// registry would serve them, in the format and compression the scraper
+// negotiates: OpenMetrics, the text format or protobuf; identity, gzip or
+// zstd. Like promhttp's handler it honours name[] query parameters (only
+// the families named are served), limits concurrent scrapes and counts
+// itself.
 //
 // The snapshot's part is most of a scrape (at full cardinality about
 // 83,000 samples, 11 MB of OpenMetrics text) and changes only when a save
 // publishes a new snapshot. Encoding it with expfmt and gzipping it cost
-// about 90 ms of CPU per scrape; so the snapshot keeps it encoded and
-// deflated per format (collector.Snapshot.Encode), and every scrape splices
-// that deflate segment between the freshly encoded registry part and the
-// closing lines. Each segment ends at a byte boundary (a deflate sync
-// flush) and references nothing before it, so the response is one ordinary
-// gzip member that any gzip reader decodes.
-func NewHandler(reg prometheus.Gatherer, current func() *collector.Snapshot, logger *slog.Logger) *Handler {
-	return &Handler{reg: reg, current: current, logger: logger}
+// about 90 ms of CPU per scrape; so the snapshot keeps each family encoded
+// and deflated per format (collector.Snapshot.Encode), and a gzip scrape
+// splices those deflate segments between the freshly deflated registry
+// families. Each segment ends at a byte boundary (a deflate sync flush) and
+// references nothing before it, so the response is one ordinary gzip
+// member that any gzip reader decodes. zstd is compressed per scrape (at
+// its fastest level): Prometheus asks for gzip, so it gets no cache.
+func NewHandler(g prometheus.Gatherer, current func() *collector.Snapshot, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{
+		gatherer: g,
+		current:  current,
+		logger:   opts.Logger,
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promhttp_metric_handler_errors_total",
+			Help: "Total number of internal errors encountered by the promhttp metric handler.",
+		}, []string{"cause"}),
+	}
+	if opts.MaxRequestsInFlight > 0 {
+		h.inFlight = make(chan struct{}, opts.MaxRequestsInFlight)
+	}
+	if opts.Registry == nil {
+		return h
+	}
+	h.errors.WithLabelValues("gathering")
+	h.errors.WithLabelValues("encoding")
+	opts.Registry.MustRegister(h.errors)
+	return promhttp.InstrumentMetricHandler(opts.Registry, h)
 }
 
-// Handler serves /metrics; see NewHandler.
-type Handler struct {
-	reg     prometheus.Gatherer
-	current func() *collector.Snapshot
-	logger  *slog.Logger
+type handler struct {
+	gatherer prometheus.Gatherer
+	current  func() *collector.Snapshot
+	logger   *slog.Logger
+	errors   *prometheus.CounterVec
+	inFlight chan struct{} // nil: no limit
+}
+
+// ServeHTTP serves one scrape: the registry's families encoded now, the
+// snapshot's as encoded for it, in name order.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", cap(h.inFlight)), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	mfs, err := h.gatherer.Gather()
+	if err != nil {
+		h.fail(w, "gathering", err)
+		return
+	}
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
+	snap, err := h.current().Encode(format)
+	if err != nil {
+		h.fail(w, "encoding", err)
+		return
+	}
+	coding := negotiateEncoding(r.Header.Get("Accept-Encoding"))
+	hdr := w.Header()
+	hdr.Add("Vary", "Accept")
+	hdr.Add("Vary", "Accept-Encoding")
+	hdr.Set("Content-Type", string(format))
+	if coding != "identity" {
+		hdr.Set("Content-Encoding", coding)
+	}
+	body := newBodyWriter(w, coding)
+	err = writeMerged(body, format, mfs, snap.Families, nameFilter(r))
+	if err == nil {
+		err = body.close()
+	}
+	if err != nil && !errors.Is(err, errWrite) {
+		h.errors.WithLabelValues("encoding").Inc()
+		h.logger.Error("encode metrics", "err", err)
+	}
+}
+
+func (h *handler) fail(w http.ResponseWriter, cause string, err error) {
+	h.errors.WithLabelValues(cause).Inc()
+	h.logger.Error(cause+" metrics", "err", err)
+	http.Error(w, "An error has occurred while "+cause+" metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+}
+
+// nameFilter is the set of name[] query parameters; nil serves everything.
+func nameFilter(r *http.Request) map[string]bool {
+	if r.URL == nil {
+		return nil
+	}
+	names := r.URL.Query()["name[]"]
+	if len(names) == 0 {
+		return nil
+	}
+	filter := make(map[string]bool, len(names))
+	for _, n := range names {
+		filter[n] = true
+	}
+	return filter
+}
+
+// writeMerged writes the registry's families (encoded now) and the
+// snapshot's (encoded before) in name order, then what closes the
+// exposition. Both lists are sorted by name and share no name.
+func writeMerged(body bodyWriter, format expfmt.Format, mfs []*dto.MetricFamily, cached []collector.EncodedFamily, filter map[string]bool) error {
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	keep := func(name string) bool { return filter == nil || filter[name] }
+	i, j := 0, 0
+	for i < len(mfs) || j < len(cached) {
+		if j == len(cached) || i < len(mfs) && mfs[i].GetName() < cached[j].Name {
+			mf := mfs[i]
+			i++
+			if !keep(mf.GetName()) {
+				continue
+			}
+			buf.Reset()
+			if err := enc.Encode(mf); err != nil {
+				return err
+			}
+			if err := body.fresh(buf.Bytes()); err != nil {
+				return err
+			}
+			continue
+		}
+		ef := &cached[j]
+		j++
+		if keep(ef.Name) {
+			if err := body.cached(ef); err != nil {
+				return err
+			}
+		}
+	}
+	buf.Reset()
+	if c, ok := enc.(expfmt.Closer); ok {
+		if err := c.Close(); err != nil {
+			return err
+		}
+	}
+	return body.fresh(buf.Bytes())
+}
+
+// errWrite marks a failure to write the response: the client went away.
+var errWrite = errors.New("write response")
+
+// bodyWriter writes the response body in one content coding: fresh bytes
+// are encoded now, cached families are taken as the snapshot encoded them.
+type bodyWriter interface {
+	fresh(p []byte) error
+	cached(ef *collector.EncodedFamily) error
+	close() error
+}
+
+func newBodyWriter(w io.Writer, coding string) bodyWriter {
+	switch coding {
+	case "gzip":
+		return &gzipBody{w: w}
+	case "zstd":
+		return &zstdBody{w: w}
+	}
+	return identityBody{w}
+}
+
+type identityBody struct{ w io.Writer }
+
+func (b identityBody) fresh(p []byte) error { return wrapWrite(b.w.Write(p)) }
+func (b identityBody) cached(ef *collector.EncodedFamily) error {
+	return wrapWrite(b.w.Write(ef.Plain))
+}
+func (identityBody) close() error { return nil }
+
+func wrapWrite(_ int, err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	return nil
+}
+
+// gzipBody writes one gzip member (RFC 1952) by hand: a header, deflate
+// segments, the CRC-32 and size of the content.
+type gzipBody struct {
+	w       io.Writer
+	zw      *flate.Writer // nil until the header is written
+	crc     uint32
+	size    uint32 // mod 2^32, as RFC 1952 says
+	pending bool   // zw holds fresh bytes not flushed yet
 }
 
 // gzipHeader is a gzip member header without name, time or extra fields.
 var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
-// ServeHTTP serves one scrape: the registry's families encoded now, then
-// the current snapshot's as encoded for it.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		h.logger.Error("gather metrics", "err", err)
-		http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
-		return
+func (b *gzipBody) start() error {
+	if b.zw != nil {
+		return nil
 	}
-	var head, tail bytes.Buffer
-	if err := encodeFamilies(&head, format, mfs, false); err == nil {
-		err = encodeFamilies(&tail, format, nil, true)
+	if _, err := b.w.Write(gzipHeader); err != nil {
+		return fmt.Errorf("%w: %w", errWrite, err)
 	}
-	if err != nil {
-		h.logger.Error("encode metrics", "err", err)
-		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	seg, err := h.current().Encode(format)
-	if err != nil {
-		h.logger.Error("encode call-quality metrics", "err", err)
-		http.Error(w, "An error has occurred while encoding metrics:\n\n"+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	hdr := w.Header()
-	hdr.Add("Vary", "Accept")
-	hdr.Add("Vary", "Accept-Encoding")
-	hdr.Set("Content-Type", string(format))
-	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		_, _ = w.Write(head.Bytes())
-		_, _ = w.Write(seg.Plain)
-		_, _ = w.Write(tail.Bytes())
-		return
-	}
-	hdr.Set("Content-Encoding", "gzip")
-	_ = writeGzip(w, head.Bytes(), seg, tail.Bytes()) // the client went away
-}
-
-// writeGzip writes head, the segment and tail as one gzip member.
-func writeGzip(w http.ResponseWriter, head []byte, seg *collector.Encoding, tail []byte) error {
-	if _, err := w.Write(gzipHeader); err != nil {
-		return err
-	}
-	zw, _ := flate.NewWriter(w, flate.DefaultCompression) // a valid level never fails
-	if _, err := zw.Write(head); err != nil {
-		return err
-	}
-	if err := zw.Flush(); err != nil {
-		return err
-	}
-	if _, err := w.Write(seg.Deflated); err != nil {
-		return err
-	}
-	zw.Reset(w) // no back-references into what came before
-	if _, err := zw.Write(tail); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	// CRC-32 of the whole content: hashing 11 MB costs about a millisecond.
-	crc := crc32.Update(crc32.ChecksumIEEE(head), crc32.IEEETable, seg.Plain)
-	crc = crc32.Update(crc, crc32.IEEETable, tail)
-	var trailer [8]byte
-	binary.LittleEndian.PutUint32(trailer[:4], crc)
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(head)+len(seg.Plain)+len(tail))) // size mod 2^32, as RFC 1952 says
-	_, err := w.Write(trailer[:])
-	return err
-}
-
-// encodeFamilies encodes mfs in format; closing adds what ends an
-// exposition (# EOF in OpenMetrics).
-func encodeFamilies(buf *bytes.Buffer, format expfmt.Format, mfs []*dto.MetricFamily, closing bool) error {
-	enc := expfmt.NewEncoder(buf, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return err
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok && closing {
-		return c.Close()
-	}
+	b.zw, _ = flate.NewWriter(b.w, flate.DefaultCompression) // a valid level never fails
 	return nil
 }
 
-// acceptsGzip reports whether an Accept-Encoding header allows gzip: gzip
-// named with a q-value above zero, or, when gzip is not named, * with one
-// (RFC 9110: * matches only codings not listed).
-func acceptsGzip(header string) bool {
-	gzipQ, starQ := -1.0, -1.0
+func (b *gzipBody) fresh(p []byte) error {
+	if err := b.start(); err != nil {
+		return err
+	}
+	b.crc = crc32.Update(b.crc, crc32.IEEETable, p)
+	b.size += uint32(len(p))
+	b.pending = true
+	return wrapWrite(b.zw.Write(p))
+}
+
+func (b *gzipBody) cached(ef *collector.EncodedFamily) error {
+	if err := b.start(); err != nil {
+		return err
+	}
+	if b.pending {
+		// End the fresh bytes at a byte boundary before the segment.
+		if err := b.zw.Flush(); err != nil {
+			return fmt.Errorf("%w: %w", errWrite, err)
+		}
+		b.pending = false
+	}
+	if _, err := b.w.Write(ef.Deflated); err != nil {
+		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	b.zw.Reset(b.w) // no back-references into what came before
+	// Hashing 11 MB costs about a millisecond.
+	b.crc = crc32.Update(b.crc, crc32.IEEETable, ef.Plain)
+	b.size += uint32(len(ef.Plain))
+	return nil
+}
+
+func (b *gzipBody) close() error {
+	if err := b.start(); err != nil {
+		return err
+	}
+	if err := b.zw.Close(); err != nil {
+		return fmt.Errorf("%w: %w", errWrite, err)
+	}
+	var trailer [8]byte
+	binary.LittleEndian.PutUint32(trailer[:4], b.crc)
+	binary.LittleEndian.PutUint32(trailer[4:], b.size)
+	return wrapWrite(b.w.Write(trailer[:]))
+}
+
+// zstdBody compresses the whole body now, at zstd's fastest level.
+type zstdBody struct {
+	w  io.Writer
+	zw *zstd.Encoder
+}
+
+func (b *zstdBody) fresh(p []byte) error {
+	if b.zw == nil {
+		zw, err := zstd.NewWriter(b.w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		b.zw = zw
+	}
+	return wrapWrite(b.zw.Write(p))
+}
+
+func (b *zstdBody) cached(ef *collector.EncodedFamily) error { return b.fresh(ef.Plain) }
+
+func (b *zstdBody) close() error {
+	if err := b.fresh(nil); err != nil {
+		return err
+	}
+	return wrapWrite(0, b.zw.Close())
+}
+
+// negotiateEncoding picks the content coding of a response from an
+// Accept-Encoding header: gzip (the cached path) when accepted at least as
+// much as zstd, else zstd, else identity.
+func negotiateEncoding(header string) string {
+	gz, zs := codingQ(header, "gzip"), codingQ(header, "zstd")
+	switch {
+	case gz > 0 && gz >= zs:
+		return "gzip"
+	case zs > 0:
+		return "zstd"
+	}
+	return "identity"
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(header string) bool { return codingQ(header, "gzip") > 0 }
+
+// codingQ is the q-value an Accept-Encoding header gives a coding: its own,
+// or, when it is not named, that of * (RFC 9110: * matches only codings not
+// listed); 0 when neither is there.
+func codingQ(header, coding string) float64 {
+	q, starQ := -1.0, -1.0
 	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(part, ";")
-		coding = strings.TrimSpace(coding)
+		name, params, _ := strings.Cut(part, ";")
+		name = strings.TrimSpace(name)
 		switch {
-		case strings.EqualFold(coding, "gzip"):
-			gzipQ = qValue(params)
-		case coding == "*":
+		case strings.EqualFold(name, coding):
+			q = qValue(params)
+		case name == "*":
 			starQ = qValue(params)
 		}
 	}
-	if gzipQ >= 0 {
-		return gzipQ > 0
+	if q >= 0 {
+		return q
 	}
-	return starQ > 0
+	return max(starQ, 0)
 }
 
 // qValue is the q parameter of a coding's parameters, 1 when absent.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -12,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
@@ -35,27 +36,40 @@ func metricsTestRecord(id string) *graph.CallRecord {
 				Streams: []graph.MediaStream{{StreamDirection: graph.CallerToCallee, AverageJitter: graph.Duration{Value: 12 * time.Millisecond, Valid: true}}}}}}}}}}
 }
 
-// metricsTestGet scrapes h and returns the response and its body, gunzipped
-// by a reader that stops after the first gzip member.
-func metricsTestGet(t *testing.T, h http.Handler, accept string, gz bool) (*httptest.ResponseRecorder, []byte) {
+// metricsTestGet scrapes h at target with the Accept and Accept-Encoding
+// headers given, checks the Content-Encoding, and returns the response and
+// its decoded body; gzip is read by a reader that stops after the first
+// member.
+func metricsTestGet(t *testing.T, h http.Handler, target, accept, coding string) (*httptest.ResponseRecorder, []byte) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req := httptest.NewRequest(http.MethodGet, target, nil)
 	req.Header.Set("Accept", accept)
-	if gz {
-		req.Header.Set("Accept-Encoding", "gzip")
+	if coding != "" {
+		req.Header.Set("Accept-Encoding", coding)
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
+	if got := rec.Header().Get("Content-Encoding"); got != coding {
+		t.Fatalf("Accept-Encoding %q: Content-Encoding %q", coding, got)
+	}
 	var r io.Reader = bytes.NewReader(rec.Body.Bytes())
-	if rec.Header().Get("Content-Encoding") == "gzip" {
+	switch coding {
+	case "gzip":
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		zr.Multistream(false)
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
 		r = zr
 	}
 	body, err := io.ReadAll(r)
@@ -84,33 +98,127 @@ func (p *published) ingest(rec *graph.CallRecord) {
 	p.current.Store(p.col.Snapshot())
 }
 
-// TestMetricsHandlerMatchesPromhttp: in every format and encoding the
-// handler serves what promhttp serves for the same families, as one gzip
-// member when gzip is asked for, and follows the published snapshots.
+// metricsTestGauge is a registry family named to sort where the test
+// wants it among the call-quality families.
+func metricsTestGauge(name string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "Sorts among the call-quality families."}, func() float64 { return 1 })
+}
+
+// TestMetricsHandlerMatchesPromhttp: in every format, encoding and name[]
+// selection the handler serves what promhttp serves for one registry
+// holding both its registry's families and the snapshot's (registry
+// families sorting before, between and after the call-quality ones), as
+// one gzip member when gzip is asked for, and follows the published
+// snapshots. The production registry's layout is compared in
+// cmd/exporter (TestMetricsMatchPromhttp).
 func TestMetricsHandlerMatchesPromhttp(t *testing.T) {
 	pub := newPublished()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }))
-	h := NewHandler(reg, pub.current.Load, slog.New(slog.DiscardHandler))
-	regWith := prometheus.NewRegistry() // the reference: the snapshot registered, served by promhttp
-	regWith.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aaa_first", Help: "Sorts first."}, func() float64 { return 1 }), collector.Current(pub.current.Load))
-	ref := promhttp.HandlerFor(regWith, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	reg.MustRegister(metricsTestGauge("aaa_first"), metricsTestGauge("teams_exporter_between"), metricsTestGauge("zzz_last"))
+	h := NewHandler(reg, pub.current.Load, Options{})
+	snapReg := prometheus.NewRegistry()
+	snapReg.MustRegister(collector.Current(pub.current.Load))
+	ref := promhttp.HandlerFor(prometheus.Gatherers{reg, snapReg}, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	targets := []string{
+		"/metrics",
+		"/metrics?name[]=teams_exporter_between&name[]=teams_stream_jitter_seconds&name[]=teams_nothing",
+		"/metrics?name[]=teams_call_records_total",
+	}
 	for i := range 3 {
 		pub.ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
-		for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", ""} {
-			for _, gz := range []bool{false, true} {
-				rec, got := metricsTestGet(t, h, accept, gz)
-				refRec, want := metricsTestGet(t, ref, accept, false)
-				if !bytes.Equal(got, want) {
-					t.Errorf("step %d, %q, gzip %v: body differs from promhttp's:\n%s\nwant:\n%s", i, accept, gz, got, want)
-				}
-				if ct, want := rec.Header().Get("Content-Type"), refRec.Header().Get("Content-Type"); ct != want {
-					t.Errorf("%q: Content-Type %q, want %q", accept, ct, want)
-				}
-				if enc := rec.Header().Get("Content-Encoding"); (enc == "gzip") != gz {
-					t.Errorf("%q, gzip %v: Content-Encoding %q", accept, gz, enc)
+		for _, target := range targets {
+			for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", ""} {
+				refRec, want := metricsTestGet(t, ref, target, accept, "")
+				for _, coding := range []string{"", "gzip", "zstd"} {
+					rec, got := metricsTestGet(t, h, target, accept, coding)
+					if !bytes.Equal(got, want) {
+						t.Errorf("step %d, %s, %q, %q: body differs from promhttp's:\n%s\nwant:\n%s", i, target, accept, coding, got, want)
+					}
+					if ct, want := rec.Header().Get("Content-Type"), refRec.Header().Get("Content-Type"); ct != want {
+						t.Errorf("%q: Content-Type %q, want %q", accept, ct, want)
+					}
 				}
 			}
+		}
+	}
+}
+
+// TestMetricsHandlerSelfMetrics: the handler counts its scrapes by status
+// code and shows those in flight, as promhttp's does, and answers 503 at
+// once beyond its limit of concurrent scrapes.
+func TestMetricsHandlerSelfMetrics(t *testing.T) {
+	pub := newPublished()
+	reg := prometheus.NewRegistry()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int64
+	blocking := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release // the first scrape holds its slot until released
+		}
+		return reg.Gather()
+	})
+	h := NewHandler(blocking, pub.current.Load, Options{Registry: reg, MaxRequestsInFlight: 1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	}()
+	<-entered
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a scrape beyond the limit got %d, want 503", rec.Code)
+	}
+	if got := gaugeValue(t, reg, "promhttp_metric_handler_requests_in_flight"); got != 1 {
+		t.Errorf("in flight %v, want 1", got)
+	}
+	close(release)
+	<-done
+	_, body := metricsTestGet(t, h, "/metrics", "text/plain;version=0.0.4", "")
+	for _, want := range []string{
+		`promhttp_metric_handler_requests_total{code="200"} 1`,
+		`promhttp_metric_handler_requests_total{code="503"} 1`,
+		`promhttp_metric_handler_requests_in_flight 1`,
+		`promhttp_metric_handler_errors_total{cause="encoding"} 0`,
+	} {
+		if !bytes.Contains(body, []byte(want+"\n")) {
+			t.Errorf("no %q in:\n%s", want, body)
+		}
+	}
+}
+
+// gaugeValue gathers reg and returns the value of the unlabelled gauge name.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
+}
+
+func TestNegotiateEncoding(t *testing.T) {
+	for header, want := range map[string]string{
+		"":                      "identity",
+		"gzip":                  "gzip",
+		"zstd":                  "zstd",
+		"gzip, zstd":            "gzip",
+		"zstd, gzip;q=0.5":      "zstd",
+		"gzip;q=0, zstd":        "zstd",
+		"*":                     "gzip",
+		"zstd;q=0, *":           "gzip",
+		"gzip;q=0, *":           "zstd",
+		"br, deflate, identity": "identity",
+	} {
+		if got := negotiateEncoding(header); got != want {
+			t.Errorf("negotiateEncoding(%q) = %q, want %q", header, got, want)
 		}
 	}
 }
@@ -140,7 +248,7 @@ func TestAcceptsGzip(t *testing.T) {
 // TestMetricsHandlerConcurrent: scrapes beside publications, for -race.
 func TestMetricsHandlerConcurrent(t *testing.T) {
 	pub := newPublished()
-	h := NewHandler(prometheus.NewRegistry(), pub.current.Load, slog.New(slog.DiscardHandler))
+	h := NewHandler(prometheus.NewRegistry(), pub.current.Load, Options{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 50 {
@@ -150,12 +258,12 @@ func TestMetricsHandlerConcurrent(t *testing.T) {
 	for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto} {
 		wg.Go(func() {
 			for range 10 {
-				metricsTestGet(t, h, accept, true)
+				metricsTestGet(t, h, "/metrics", accept, "gzip")
 			}
 		})
 	}
 	wg.Wait()
-	_, body := metricsTestGet(t, h, "text/plain;version=0.0.4", true)
+	_, body := metricsTestGet(t, h, "/metrics", "text/plain;version=0.0.4", "gzip")
 	if !bytes.Contains(body, []byte(`teams_call_records_total{type="groupCall"} 50`)) {
 		t.Errorf("last scrape is stale:\n%s", body)
 	}

@@ -112,12 +112,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	logger.Info("starting teams exporter", "version", version.Info(), "build_context", version.BuildContext())
 	reload := newReloader(logger.With("component", "reload"))
 	go reload.run(ctx, hup)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(),
-	)
+	reg := newRegistry(cfg.Demo)
 	// now is the clock of every time decision: saves, windows, readiness,
 	// the last-success gauge, the state file.
 	now := time.Now
@@ -193,7 +188,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		},
 		Notifications: notify.poller(),
 	}, client, l)
-	metrics := exposition.NewHandler(reg, l.Snapshot, logger.With("component", "exposition"))
+	metrics := newMetricsHandler(reg, l, logger)
 	if notify != nil {
 		if err := notify.subscribe(ctx, cfg, client, reg); err != nil {
 			return err
@@ -244,7 +239,47 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
 }
 
-// buildInfo is teams_exporter_build_info with exactly SPEC's labels.
+// newRegistry returns the registry of the exporter's own metrics, beside
+// which /metrics serves the call-quality snapshot: Go, process, build info
+// and, in demo mode, teams_exporter_demo_mode.
+func newRegistry(demo bool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(),
+	)
+	if demo {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: exporterName + "_demo_mode",
+			Help: "1 when the exporter serves the built-in simulated tenant (-demo): the call-quality data is not a real tenant's.",
+		}, func() float64 { return 1 }))
+	}
+	return reg
+}
+
+// maxScrapesInFlight bounds concurrent scrapes: a scrape in a format not
+// cached yet encodes up to 11 MB, and more scrapers than this at once are
+// not a Prometheus set-up but a client to slow down (503).
+const maxScrapesInFlight = 8
+
+// registry is where the exporter's own metrics are registered and gathered.
+type registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// newMetricsHandler serves reg's families and the ledger's saved snapshot,
+// and registers the handler's own metrics with reg.
+func newMetricsHandler(reg registry, l *ledger.Ledger, logger *slog.Logger) http.Handler {
+	return exposition.NewHandler(reg, l.Snapshot, exposition.Options{
+		Registry:            reg,
+		MaxRequestsInFlight: maxScrapesInFlight,
+		Logger:              logger.With("component", "exposition"),
+	})
+}
+
+// buildInfo is teams_exporter_build_info with the labels README.md lists.
 func buildInfo() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: exporterName + "_build_info",
