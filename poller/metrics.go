@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,8 +139,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 	case graph.OpPSTNCalls, graph.OpDirectRoutingCalls:
 		return // the call logs are extras: their failures do not make the exporter unready
 	}
-	// 404 is Graph working: an expired record.
-	ok := strings.HasPrefix(code, "2") || code == "404"
+	ok := graph.GraphAnswered(op, code)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {

@@ -279,7 +279,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 				return // shutting down: not the record's fault, fetched again after the restart
 			}
 			if err != nil {
-				if !isRecordProblem(err) {
+				if !graph.IsRecordProblem(err) { // a record Graph answered for does not fail the poll
 					failed.Add(1)
 				}
 				p.fetchFailed(id, err)
@@ -362,14 +362,6 @@ func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
 		p.metrics.skipped.WithLabelValues(ReasonNoClientEndpoint).Add(float64(stats.SegmentsWithoutClient))
 	}
 	return true
-}
-
-// isRecordProblem tells a record Graph answered for from a failing Graph:
-// an expired record (404) or one whose answer cannot be read (malformed,
-// too large) is the same at every try, and must not hold the poll, and so
-// /readyz, in failure; it is counted and logged as a skipped record.
-func isRecordProblem(err error) bool {
-	return errors.Is(err, graph.ErrNotFound) || errors.Is(err, graph.ErrMalformed) || errors.Is(err, graph.ErrBodyTooLarge)
 }
 
 func (p *Poller) fetchFailed(id string, err error) {
