@@ -2,12 +2,15 @@ package ledger
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 )
@@ -39,6 +42,11 @@ type Item struct {
 // Position is where polling stands, saved with the ids and series so that
 // a restart resumes there. Fields the poller (or anything scheduling Graph
 // reads) must keep across restarts go here.
+//
+// Times of past events saved here are checked by forgetFuture: one in the
+// future was saved by a clock that was ahead, and taken as it is it would
+// hold back whatever waits for it (a full scan, say) until the clock
+// catches up.
 type Position struct {
 	LastFullScan time.Time `json:"lastFullScan"`
 	LastSuccess  time.Time `json:"lastSuccess"`
@@ -52,6 +60,18 @@ type Position struct {
 	CallLogsFullScan time.Time `json:"callLogsFullScan,omitzero"`
 }
 
+// forgetFuture zeroes the times after now, as if never set, and reports
+// whether any was.
+func (p *Position) forgetFuture(now time.Time) bool {
+	future := false
+	for _, t := range []*time.Time{&p.LastFullScan, &p.LastSuccess} {
+		if t.After(now) {
+			*t, future = time.Time{}, true
+		}
+	}
+	return future
+}
+
 // Config configures a Ledger.
 type Config struct {
 	// Path is the state file; empty keeps the state in memory only (tests).
@@ -59,6 +79,8 @@ type Config struct {
 	// Now is the clock of every time the ledger records; time.Now if nil.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Registerer, if set, gets the state-save metrics.
+	Registerer prometheus.Registerer
 	// Collector configures the store of series. Its clock is Now.
 	Collector collector.Options
 }
@@ -86,11 +108,44 @@ type Ledger struct {
 
 	saveMu sync.Mutex // one writer of the state file at a time
 	saved  atomic.Pointer[collector.Snapshot]
+
+	lock    *stateLock // of the state file, from Open to Close
+	metrics saveMetrics
 }
 
-// Open returns a Ledger holding the state file's content, if there is one.
-// A file that cannot be read is set aside under a new name and the ledger
-// starts empty; the error only reports a failure to set it aside.
+// saveMetrics make saves that fail visible: scrapes keep showing the last
+// save, so without them a failing disk would only look like a quiet tenant.
+type saveMetrics struct {
+	saves    *prometheus.CounterVec
+	lastSave prometheus.Gauge
+}
+
+func newSaveMetrics(reg prometheus.Registerer) saveMetrics {
+	m := saveMetrics{
+		saves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teams_exporter_state_saves_total",
+			Help: "Saves of the state file, by result (success, error). Scrapes show what the last successful save wrote.",
+		}, []string{"result"}),
+		lastSave: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "teams_exporter_last_state_save_timestamp_seconds",
+			Help: "Unix time of the last successful save of the state file (kept across restarts; 0 before the first).",
+		}),
+	}
+	m.saves.WithLabelValues("success")
+	m.saves.WithLabelValues("error")
+	if reg != nil {
+		reg.MustRegister(m.saves, m.lastSave)
+	}
+	return m
+}
+
+// Open returns a Ledger holding the state file's content, if there is one,
+// and the state file's lock: a second exporter on the same state file
+// fails to open it. A file that was read but cannot be decoded or
+// validated is set aside under a new name and the ledger starts empty; a
+// file that cannot be read at all (permissions, I/O error, a directory) is
+// an error, since starting empty would reset every counter and ingest the
+// look-back again over a file that may be fine once readable.
 func Open(cfg Config) (*Ledger, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -100,13 +155,15 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	cfg.Collector.Now = cfg.Now
 	l := &Ledger{
-		cfg: cfg,
-		log: cfg.Logger,
-		now: cfg.Now,
-		col: collector.New(cfg.Collector),
-		ids: map[Kind]*idSet{},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		col:     collector.New(cfg.Collector),
+		ids:     map[Kind]*idSet{},
+		metrics: newSaveMetrics(cfg.Registerer),
 	}
 	if err := l.restore(); err != nil {
+		_ = l.lock.unlock()
 		return nil, err
 	}
 	l.cut = l.col.Snapshot()
@@ -114,17 +171,34 @@ func Open(cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
+// Close releases the state file's lock. Save no more after it.
+func (l *Ledger) Close() error { return l.lock.unlock() }
+
 func (l *Ledger) restore() error {
-	path := l.cfg.Path
-	if path == "" {
+	if l.cfg.Path == "" {
 		return nil
 	}
+	path, err := resolveLinks(l.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", l.cfg.Path, err)
+	}
+	lock, err := lockState(path)
+	if errors.Is(err, errStateInUse) {
+		return fmt.Errorf("state file %s is in use by another exporter (it holds %s); run one exporter per state file", l.cfg.Path, lockPath(path))
+	}
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", l.cfg.Path, err)
+	}
+	l.lock = lock
 	if removed, err := removeTempFiles(path); err != nil {
 		l.log.Warn("remove temporary state files left by an interrupted write", "file", path, "err", err)
 	} else if removed > 0 {
 		l.log.Info("removed temporary state files left by an interrupted write", "file", path, "count", removed)
 	}
 	st, err := readState(path)
+	if err != nil && !errors.Is(err, errCorruptState) {
+		return fmt.Errorf("state file %s cannot be read (%w); fix its permissions or storage and start again, or move it away to start fresh", l.cfg.Path, err)
+	}
 	if err == nil && st != nil {
 		err = l.apply(st)
 	}
@@ -139,7 +213,19 @@ func (l *Ledger) restore() error {
 	case st == nil:
 		l.log.Info("no state file; starting fresh", "file", path)
 	default:
-		l.log.Info("state restored", "file", path, "ids", l.Len(CallRecords), "saved_at", st.SavedAt, "last_full_scan", st.LastFullScan)
+		now := l.now()
+		savedAt, future := st.SavedAt, st.SavedAt.After(now)
+		if future {
+			savedAt = time.Time{}
+		}
+		if l.pos.forgetFuture(now) || future {
+			l.log.Warn("state file holds times in the future, saved by a clock that was ahead; they are treated as absent (a full scan runs now)",
+				"file", path, "saved_at", st.SavedAt, "now", now)
+		}
+		if !savedAt.IsZero() {
+			l.metrics.lastSave.Set(float64(savedAt.UnixNano()) / 1e9)
+		}
+		l.log.Info("state restored", "file", path, "ids", l.Len(CallRecords), "saved_at", st.SavedAt, "last_full_scan", l.pos.LastFullScan)
 	}
 	return nil
 }
@@ -150,7 +236,7 @@ func (l *Ledger) apply(st *stateFile) error {
 	for kind, p := range st.IDs {
 		s, err := unpackIDs(p.UUIDs, p.Other)
 		if err != nil {
-			return fmt.Errorf("%s %w", kind, err)
+			return fmt.Errorf("%w: %s %w", errCorruptState, kind, err)
 		}
 		ids[kind] = s
 	}
@@ -158,7 +244,7 @@ func (l *Ledger) apply(st *stateFile) error {
 		st.Series = &collector.Snapshot{}
 	}
 	if err := l.col.Restore(st.Series); err != nil {
-		return fmt.Errorf("series: %w", err)
+		return fmt.Errorf("%w: series: %w", errCorruptState, err)
 	}
 	l.ids, l.pos = ids, st.Position
 	return nil
@@ -257,21 +343,40 @@ func (l *Ledger) Snapshot() *collector.Snapshot { return l.saved.Load() }
 
 // Save writes the state file atomically from a consistent cut, then
 // publishes the cut's series to scrapes. When the file cannot be written,
-// nothing is published: scrapes keep showing the last saved series.
+// nothing is published: scrapes keep showing the last saved series. Every
+// save is counted, and every failure logged here, whoever asked for it.
 func (l *Ledger) Save() error {
 	l.saveMu.Lock()
 	defer l.saveMu.Unlock()
 	st := l.cutState()
-	if l.cfg.Path != "" {
-		data, err := json.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode state: %w", err)
-		}
-		if err := writeFileAtomic(l.cfg.Path, data); err != nil {
-			return fmt.Errorf("write state: %w", err)
-		}
+	if err := l.write(st); err != nil {
+		l.metrics.saves.WithLabelValues("error").Inc()
+		l.log.Error("save state failed; scrapes keep showing the last save until a save succeeds", "file", l.cfg.Path, "err", err)
+		return err
 	}
+	l.metrics.saves.WithLabelValues("success").Inc()
+	l.metrics.lastSave.Set(float64(st.SavedAt.UnixNano()) / 1e9)
 	l.saved.Store(st.Series)
+	return nil
+}
+
+// write writes st to the state file, through its symbolic links: a link
+// stays a link, its target is replaced.
+func (l *Ledger) write(st *stateFile) error {
+	if l.cfg.Path == "" {
+		return nil
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	path, err := resolveLinks(l.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
 	return nil
 }
 

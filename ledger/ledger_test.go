@@ -20,6 +20,7 @@ func ledgerTestOpen(t *testing.T, path string) *Ledger {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { l.Close() })
 	return l
 }
 
@@ -126,6 +127,9 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := l.Close(); err != nil { // the first process ends
+		t.Fatal(err)
+	}
 	r := ledgerTestOpen(t, path)
 	for _, id := range ids {
 		if !r.Has(CallRecords, id) {

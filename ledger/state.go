@@ -145,8 +145,24 @@ func removeTempFiles(path string) (int, error) {
 	return removed, nil
 }
 
-// readState loads path. A missing file is (nil, nil): a first start.
+// readState loads path. A missing file is (nil, nil): a first start. Only a
+// file that was read and could not be decoded is errCorruptState; any other
+// error means it could not be read at all.
 func readState(path string) (*stateFile, error) {
+	// A FIFO or a device would block the read or never end it.
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fi.IsDir():
+		return nil, errors.New("it is a directory")
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("it is not a regular file (mode %s)", fi.Mode())
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -169,7 +185,9 @@ func readState(path string) (*stateFile, error) {
 	return &st, nil
 }
 
-var errCorruptState = errors.New("state file is not readable")
+// errCorruptState marks a state file that was read but cannot be used: it
+// is set aside, and the exporter starts fresh.
+var errCorruptState = errors.New("state file is corrupt")
 
 // setAside renames a state file that cannot be used, so an operator can look
 // at it, and returns the new name.

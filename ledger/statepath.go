@@ -39,5 +39,5 @@ func resolveLinks(path string) (string, error) {
 		}
 		p = target
 	}
-	return "", fmt.Errorf("%s: more than %d symbolic links", path, maxSymlinks)
+	return "", fmt.Errorf("more than %d symbolic links", maxSymlinks)
 }

@@ -128,9 +128,7 @@ func (p *Poller) Run(ctx context.Context) {
 	for {
 		_ = p.Poll(ctx)
 		if !p.waitForPoll(ctx, notified) {
-			if err := p.save(); err != nil {
-				p.log.Error("save state on shutdown", "err", err)
-			}
+			_ = p.save() // the ledger counts and logs a failure
 			return
 		}
 	}
@@ -222,7 +220,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
-	saveErr := p.save()
+	_ = p.save() // the ledger counts and logs a failure, whatever the poll's outcome
 
 	if ctx.Err() != nil {
 		// Shutdown, not a Graph failure: what was ingested is saved, the
@@ -240,9 +238,6 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.metrics.lastSuccess.Set(unixSeconds(end))
 	p.log.Info("poll finished", "full_scan", full, "duration", elapsed, "listed", res.listed,
 		"new", res.fetched, "ingested", res.ingested, "failed", res.failed, "updated", res.updated, "pruned_ids", pruned)
-	if saveErr != nil {
-		p.log.Error("save state", "err", saveErr)
-	}
 	return nil
 }
 
@@ -311,9 +306,7 @@ func (p *Poller) saveWhile(done <-chan struct{}) {
 			if p.now().Sub(p.lastSave) < p.cfg.SaveInterval {
 				continue
 			}
-			if err := p.save(); err != nil {
-				p.log.Error("save state", "err", err)
-			}
+			_ = p.save() // the ledger counts and logs a failure
 		}
 	}
 }

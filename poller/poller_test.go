@@ -62,6 +62,7 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 	if err != nil {
 		t.Fatalf("open the ledger: %v", err)
 	}
+	t.Cleanup(func() { l.Close() })
 	p := New(pc, client, l)
 	reg.MustRegister(collector.Current(l.Snapshot))
 	return p, reg
@@ -106,7 +107,11 @@ func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 	}
 	callRecords := sumCounter(t, reg, "teams_call_records_total")
 
-	// A second process on the same state file ingests nothing again.
+	// A second process on the same state file ingests nothing again (the
+	// first has ended: its lock is released).
+	if err := p.ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
 	p2, reg2 := newTestPoller(t, tenant, state, nil, nil)
 	if err := p2.Poll(context.Background()); err != nil {
 		t.Fatal(err)
@@ -267,6 +272,9 @@ func TestPollPrunesIDsOutOfLookback(t *testing.T) {
 		if !p.ledger.Has(ledger.CallRecords, r.ID) {
 			t.Errorf("an id inside the look-back was pruned")
 		}
+	}
+	if err := p.ledger.Close(); err != nil {
+		t.Fatal(err)
 	}
 	saved, err := ledger.Open(ledger.Config{Path: state})
 	if err != nil {

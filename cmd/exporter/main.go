@@ -164,14 +164,16 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		colOpts.Sites = buildings.Map
 	}
 	l, err := ledger.Open(ledger.Config{
-		Path:      cfg.StateFile,
-		Now:       now,
-		Logger:    logger.With("component", "ledger"),
-		Collector: colOpts,
+		Path:       cfg.StateFile,
+		Now:        now,
+		Logger:     logger.With("component", "ledger"),
+		Registerer: reg,
+		Collector:  colOpts,
 	})
 	if err != nil {
 		return err
 	}
+	defer l.Close() // after the final save, which Run makes before serve returns
 	p := poller.New(poller.Config{
 		Interval:         cfg.PollInterval,
 		Lookback:         cfg.Lookback,
