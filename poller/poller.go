@@ -255,7 +255,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 	}
 	ids, updated := p.ledger.Select(ledger.CallRecords, func(yield func(string, int64) bool) {
 		for id, r := range listed {
-			if !yield(id, r.Version) {
+			if !yield(id, r.version) {
 				return
 			}
 		}
@@ -318,16 +318,14 @@ func (p *Poller) save() error {
 }
 
 // list returns the window's records, one per id, at the highest version
-// listed: Graph's paging is not a snapshot and may repeat a record.
-func (p *Poller) list(ctx context.Context, windows []timeWindow) (map[string]graph.CallRecord, []int, error) {
-	listed := map[string]graph.CallRecord{}
+// listed, keeping only what selection needs of each (see listedRecord).
+func (p *Poller) list(ctx context.Context, windows []timeWindow) (listing, []int, error) {
+	listed := listing{}
 	counts := make([]int, len(windows))
 	for i, w := range windows {
 		err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
 			counts[i]++
-			if prev, ok := listed[r.ID]; !ok || r.Version > prev.Version {
-				listed[r.ID] = r
-			}
+			listed.add(&r)
 			return nil
 		})
 		if err != nil {
