@@ -280,7 +280,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 				p.fetchFailed(id, err)
 				return
 			}
-			if p.ingest(rec, listed[id].StartDateTime) {
+			if p.ingest(rec, listed[id].Start()) {
 				ingested.Add(1)
 			}
 		})
