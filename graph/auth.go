@@ -64,6 +64,28 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 	return azidentity.NewChainedTokenCredential(creds, nil)
 }
 
+// Credential kinds, as CredentialKind names them.
+const (
+	CredentialClientSecret      = "client secret"
+	CredentialClientCertificate = "client certificate"
+	CredentialWorkloadIdentity  = "workload identity, then managed identity"
+	CredentialManagedIdentity   = "managed identity"
+)
+
+// CredentialKind names the credential NewCredential builds from the
+// environment, for the start-up line: the same choice, in the same order.
+func CredentialKind() string {
+	switch {
+	case os.Getenv("AZURE_CLIENT_SECRET") != "":
+		return CredentialClientSecret
+	case os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "":
+		return CredentialClientCertificate
+	case os.Getenv("AZURE_FEDERATED_TOKEN_FILE") != "":
+		return CredentialWorkloadIdentity
+	}
+	return CredentialManagedIdentity
+}
+
 // envCredentialSource names the variable the environment credential takes
 // its secret from, as azidentity picks it: the secret wins.
 func envCredentialSource() string {

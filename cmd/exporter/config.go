@@ -3,15 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/teams-exporter/teams-exporter/graph"
@@ -20,31 +23,36 @@ import (
 
 const envPrefix = "TEAMS_EXPORTER"
 
-// config is SPEC's configuration table; every field is read from
-// TEAMS_EXPORTER_<split_words>.
+// config is the configuration table of the README; every field is read from
+// TEAMS_EXPORTER_<split_words>. The tags are the whole documentation: `-h`
+// prints each variable with its `default` and `desc`, and the start-up line
+// shows each value, except those of fields tagged `secret:"true"`, which
+// every secret must carry. A time.Duration field accepts Go's and
+// Prometheus's forms (see parseDuration) without more ado.
 type config struct {
-	ListenAddress            string        `split_words:"true" default:":9868"`
-	TelemetryPath            string        `split_words:"true" default:"/metrics"`
-	WebConfigFile            string        `split_words:"true"`
-	PollInterval             time.Duration `split_words:"true" default:"5m"`
-	Lookback                 time.Duration `default:"24h"`
-	RecentWindow             time.Duration `split_words:"true" default:"2h"`
-	FullScanInterval         time.Duration `split_words:"true" default:"1h"`
-	GraphURL                 string        `envconfig:"GRAPH_URL" default:"https://graph.microsoft.com"`
-	StateFile                string        `split_words:"true" default:"teams-exporter-state.json"`
-	Concurrency              int           `default:"4"`
-	NativeHistograms         bool          `split_words:"true" default:"false"`
-	LogLevel                 string        `split_words:"true" default:"info"`
-	LogFormat                string        `split_words:"true" default:"logfmt"`
-	Demo                     bool          `default:"false"`
-	DisableInstanceDiscovery bool          `split_words:"true" default:"false"`
-	DirectRoutingCalls       bool          `envconfig:"DIRECT_ROUTING_CALLS" default:"false"`
-	PSTNCalls                bool          `envconfig:"PSTN_CALLS" default:"false"`
+	ListenAddress            string        `split_words:"true" default:":9868" desc:"host:port where the metrics, /healthz, /readyz and the landing page are served"`
+	TelemetryPath            string        `split_words:"true" default:"/metrics" desc:"path of the metrics"`
+	WebConfigFile            string        `split_words:"true" desc:"exporter-toolkit web configuration file: TLS, basic auth"`
+	HealthListenAddress      string        `split_words:"true" desc:"optional second host:port serving only /healthz and /readyz, in plain HTTP without authentication, for orchestrator probes when the web configuration requires basic auth or client certificates"`
+	PollInterval             time.Duration `split_words:"true" default:"5m" desc:"time between polls of Microsoft Graph"`
+	Lookback                 time.Duration `default:"24h" desc:"how far back (by start time) records not yet ingested are looked for; at most 30d"`
+	RecentWindow             time.Duration `split_words:"true" default:"2h" desc:"start-time window re-read on every poll"`
+	FullScanInterval         time.Duration `split_words:"true" default:"1h" desc:"how often the whole look-back window is re-read (also at start)"`
+	GraphURL                 string        `envconfig:"GRAPH_URL" default:"https://graph.microsoft.com" desc:"Microsoft Graph root (national clouds)"`
+	StateFile                string        `split_words:"true" default:"teams-exporter-state.json" desc:"file where ingested record ids, the poll position and the counters survive restarts"`
+	Concurrency              int           `default:"4" desc:"record fetches in flight (1 to 64)"`
+	NativeHistograms         bool          `split_words:"true" default:"false" desc:"add native (sparse) buckets to the histograms"`
+	LogLevel                 string        `split_words:"true" default:"info" desc:"debug, info, warn or error"`
+	LogFormat                string        `split_words:"true" default:"logfmt" desc:"logfmt or json"`
+	Demo                     bool          `default:"false" desc:"serve a built-in simulated Graph tenant instead of Microsoft Graph (also the -demo flag)"`
+	DisableInstanceDiscovery bool          `split_words:"true" default:"false" desc:"skip Entra ID instance discovery, for private or test authorities"`
+	DirectRoutingCalls       bool          `envconfig:"DIRECT_ROUTING_CALLS" default:"false" desc:"also ingest direct-routing call logs (global cloud only)"`
+	PSTNCalls                bool          `envconfig:"PSTN_CALLS" default:"false" desc:"also ingest PSTN call logs (global cloud only)"`
 
-	NotificationURL           string `split_words:"true"`
-	NotificationListenAddress string `split_words:"true" default:":9869"`
-	NotificationClientState   secret `split_words:"true"`
-	BuildingFile              string `split_words:"true"`
+	NotificationURL           string `split_words:"true" desc:"public HTTPS URL at which Graph reaches /notifications (through your ingress); empty: polling only"`
+	NotificationListenAddress string `split_words:"true" default:":9869" desc:"host:port of the listener of /notifications and /notifications/lifecycle"`
+	NotificationClientState   secret `split_words:"true" secret:"true" desc:"secret Graph echoes in every notification (required with a notification URL); never logged"`
+	BuildingFile              string `split_words:"true" desc:"CQD building data file (.csv or .tsv) mapping subnets to sites, for the site families; reloaded on SIGHUP"`
 }
 
 // secret is a configuration value that must never be printed: it formats
@@ -56,12 +64,25 @@ func (secret) GoString() string               { return "<secret>" }
 func (secret) LogValue() slog.Value           { return slog.StringValue("<secret>") }
 func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// loadConfig reads the environment through lookup and validates it. Every
-// error names the variable at fault.
+// azureVariables are the variables azidentity reads itself, for the help
+// text and the deployment examples: the exporter passes them through.
+var azureVariables = []struct{ name, desc string }{
+	{"AZURE_TENANT_ID", "directory (tenant) id of the app registration"},
+	{"AZURE_CLIENT_ID", "application (client) id of the app registration, or of a user-assigned managed identity"},
+	{"AZURE_CLIENT_SECRET", "client secret of the app registration"},
+	{"AZURE_CLIENT_CERTIFICATE_PATH", "PEM or PKCS#12 file with the app registration's certificate and private key (instead of a secret)"},
+	{"AZURE_CLIENT_CERTIFICATE_PASSWORD", "password of that file, if any"},
+	{"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true to send the certificate chain (subject name/issuer authentication)"},
+	{"AZURE_FEDERATED_TOKEN_FILE", "token file of workload identity (set by the AKS workload identity webhook)"},
+	{"AZURE_AUTHORITY_HOST", "Entra ID authority of a national cloud, e.g. https://login.microsoftonline.us/"},
+}
+
+// loadConfig reads the environment and validates it. Every error names the
+// variable at fault.
 func loadConfig() (*config, error) {
 	var c config
-	if err := envconfig.Process(envPrefix, &c); err != nil {
-		return nil, cleanEnvconfigError(err)
+	if err := processEnv(&c); err != nil {
+		return nil, err
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -69,14 +90,155 @@ func loadConfig() (*config, error) {
 	return &c, nil
 }
 
+// promDuration is a time.Duration as the configuration reads it: envconfig
+// calls Decode for it.
+type promDuration time.Duration
+
+func (d *promDuration) Decode(s string) error {
+	v, err := parseDuration(s)
+	*d = promDuration(v)
+	return err
+}
+
+var (
+	durationType     = reflect.TypeFor[time.Duration]()
+	promDurationType = reflect.TypeFor[promDuration]()
+)
+
+// parseDuration reads Go's form (90m, 1h30m, 1.5h, -5m) or Prometheus's
+// (30d, 1w, 1y, 0), the two forms operators of Prometheus exporters write.
+func parseDuration(s string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	if d, err := model.ParseDurationAllowNegative(s); err == nil {
+		return time.Duration(d), nil
+	}
+	return 0, fmt.Errorf("not a duration: write it in Go's form (90m, 1h30m, 1.5h) or Prometheus's (30d, 1w, 1h30m)")
+}
+
+// processEnv is envconfig.Process into c, with every time.Duration field read
+// by parseDuration: envconfig parses time.Duration itself (Go's form only),
+// so it fills a copy of config's type whose durations are promDuration, and
+// the values are copied back.
+func processEnv(c *config) error {
+	t := reflect.TypeFor[config]()
+	fields := make([]reflect.StructField, t.NumField())
+	for i := range fields {
+		fields[i] = t.Field(i)
+		if fields[i].Type == durationType {
+			fields[i].Type = promDurationType
+		}
+	}
+	shadow := reflect.New(reflect.StructOf(fields))
+	if err := envconfig.Process(envPrefix, shadow.Interface()); err != nil {
+		return cleanEnvconfigError(err)
+	}
+	dst := reflect.ValueOf(c).Elem()
+	for i := range fields {
+		dst.Field(i).Set(shadow.Elem().Field(i).Convert(t.Field(i).Type))
+	}
+	return nil
+}
+
 // cleanEnvconfigError turns envconfig's "envconfig.Process: assigning
 // TEAMS_EXPORTER_X to X: converting 'v' to type T. details: ..." into
 // "TEAMS_EXPORTER_X: ...".
 func cleanEnvconfigError(err error) error {
-	if pe, ok := err.(*envconfig.ParseError); ok {
-		return fmt.Errorf("%s: cannot read %q as %s", pe.KeyName, pe.Value, pe.TypeName)
+	pe, ok := err.(*envconfig.ParseError)
+	if !ok {
+		return err
 	}
-	return err
+	if pe.TypeName == promDurationType.String() {
+		return fmt.Errorf("%s: cannot read %q: %w", pe.KeyName, pe.Value, pe.Err)
+	}
+	return fmt.Errorf("%s: cannot read %q as %s", pe.KeyName, pe.Value, pe.TypeName)
+}
+
+// variable is one TEAMS_EXPORTER_* variable, as envconfig names it.
+type variable struct {
+	Key, Field, Default, Desc string
+	Secret                    bool
+}
+
+// variables lists config's variables in order, named by envconfig itself
+// (its usage template sees the names it reads).
+func variables() []variable {
+	var b strings.Builder
+	const format = `{{range .}}{{.Name}}	{{usage_key .}}	{{.Tags.Get "default"}}	{{.Tags.Get "secret"}}	{{usage_description .}}
+{{end}}`
+	if err := envconfig.Usagef(envPrefix, &config{}, &b, format); err != nil {
+		panic(err) // the format is constant
+	}
+	var vars []variable
+	for line := range strings.Lines(b.String()) {
+		f := strings.SplitN(strings.TrimSuffix(line, "\n"), "\t", 5)
+		vars = append(vars, variable{Field: f[0], Key: f[1], Default: f[2], Secret: f[3] == "true", Desc: f[4]})
+	}
+	return vars
+}
+
+// printHelp writes the usage: the flags, then every variable with its
+// default and meaning, then azidentity's.
+func printHelp(w io.Writer, flags string) {
+	fmt.Fprintf(w, `Usage: exporter [flags]
+
+Serves Microsoft Teams call quality, read from Microsoft Graph call records,
+as Prometheus metrics. Configured through the environment; durations take
+Go's form (90m, 1h30m) or Prometheus's (30d, 1w).
+
+Flags:
+%s
+Environment:
+`, flags)
+	for _, v := range variables() {
+		def := v.Default
+		if def == "" {
+			def = "empty"
+		}
+		fmt.Fprintf(w, "  %s (default: %s)\n      %s\n", v.Key, def, v.Desc)
+	}
+	fmt.Fprint(w, "\nCredentials (read by the Azure Identity library; without any, a managed identity):\n")
+	for _, v := range azureVariables {
+		fmt.Fprintf(w, "  %s\n      %s\n", v.name, v.desc)
+	}
+}
+
+// secretKeyWords mark a variable as secret even if its field lacks the
+// `secret` tag: a start-up line must never show one by mistake.
+var secretKeyWords = []string{"SECRET", "PASSWORD", "TOKEN", "CLIENT_STATE", "KEY"}
+
+// logAttrs is the effective configuration for the start-up line: every
+// variable by its name without the prefix, secrets only as set or not.
+func (c *config) logAttrs() []any {
+	v := reflect.ValueOf(c).Elem()
+	var attrs []any
+	for _, vr := range variables() {
+		name := strings.ToLower(strings.TrimPrefix(vr.Key, envPrefix+"_"))
+		val := v.FieldByName(vr.Field)
+		if vr.Secret || containsAny(vr.Key, secretKeyWords) {
+			attrs = append(attrs, name, redacted(!val.IsZero()))
+			continue
+		}
+		attrs = append(attrs, name, fmt.Sprint(val.Interface()))
+	}
+	return attrs
+}
+
+func redacted(set bool) string {
+	if set {
+		return "<set>"
+	}
+	return "<empty>"
+}
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *config) validate() error {
@@ -111,6 +273,14 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddress); err != nil {
 		return fmt.Errorf("%s_LISTEN_ADDRESS: want host:port, got %q", envPrefix, c.ListenAddress)
+	}
+	if c.HealthListenAddress != "" {
+		if _, _, err := net.SplitHostPort(c.HealthListenAddress); err != nil {
+			return fmt.Errorf("%s_HEALTH_LISTEN_ADDRESS: want host:port, got %q", envPrefix, c.HealthListenAddress)
+		}
+		if c.HealthListenAddress == c.ListenAddress {
+			return fmt.Errorf("%s_HEALTH_LISTEN_ADDRESS: must differ from %s_LISTEN_ADDRESS (%s)", envPrefix, envPrefix, c.ListenAddress)
+		}
 	}
 	if u, err := url.Parse(c.GraphURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return fmt.Errorf("%s_GRAPH_URL: want an https URL of a Graph root such as https://graph.microsoft.com, got %q", envPrefix, c.GraphURL)

@@ -32,10 +32,14 @@ const (
 // seconds, and points the real client and credential at it: the whole path
 // (HTTPS, Entra token, paging, $batch, ingest) runs with no Azure account.
 func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slog.Logger) (*source, error) {
-	demoDefaults(cfg)
+	removeState, err := demoDefaults(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("demo state directory: %w", err)
+	}
 	if _, set := os.LookupEnv(envPrefix + "_BUILDING_FILE"); !set {
 		path, err := demoBuildingFile()
 		if err != nil {
+			removeState()
 			return nil, err
 		}
 		cfg.BuildingFile = path
@@ -58,6 +62,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	tenant.Use(throttleSome(0.02))
 	srv, err := graphsim.NewTLSServer(tenant.Handler())
 	if err != nil {
+		removeState()
 		return nil, fmt.Errorf("demo tenant: %w", err)
 	}
 	liveCtx, stopLive := context.WithCancel(ctx)
@@ -78,25 +83,31 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	if err != nil {
 		stopLive()
 		srv.Close()
+		removeState()
 		return nil, fmt.Errorf("demo credential: %w", err)
 	}
 	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs),
 		"direct_routing_rows", len(dr), "pstn_rows", len(pstn), "poll_interval", cfg.PollInterval, "state_file", cfg.StateFile)
 	return &source{
-		graphURL:   srv.URL,
-		credential: cred,
-		httpClient: httpClient,
+		graphURL:       srv.URL,
+		credential:     cred,
+		credentialKind: "demo tenant's client secret",
+		httpClient:     httpClient,
 		close: func() {
 			stopLive()
 			srv.Close()
+			removeState()
 		},
 	}, nil
 }
 
 // demoDefaults makes the demo lively unless the user chose otherwise: polls
-// every 10 seconds, both call logs read, and a state file of its own in the
-// temporary directory so a demo never mixes with a real tenant's state.
-func demoDefaults(cfg *config) {
+// every 10 seconds, both call logs read, and a state file in a new
+// temporary directory of its own, so that a demo never mixes with a real
+// tenant's state nor with another demo on the same host (its tenant is made
+// anew at every start, so there is nothing worth keeping). remove deletes
+// that directory.
+func demoDefaults(cfg *config) (remove func(), err error) {
 	if _, set := os.LookupEnv(envPrefix + "_DIRECT_ROUTING_CALLS"); !set {
 		cfg.DirectRoutingCalls = true
 	}
@@ -109,9 +120,15 @@ func demoDefaults(cfg *config) {
 	if _, set := os.LookupEnv(envPrefix + "_RECENT_WINDOW"); !set {
 		cfg.RecentWindow = 10 * time.Minute
 	}
-	if _, set := os.LookupEnv(envPrefix + "_STATE_FILE"); !set {
-		cfg.StateFile = filepath.Join(os.TempDir(), "teams-exporter-demo-state.json")
+	if _, set := os.LookupEnv(envPrefix + "_STATE_FILE"); set {
+		return func() {}, nil
 	}
+	dir, err := os.MkdirTemp("", "teams-exporter-demo-")
+	if err != nil {
+		return nil, err
+	}
+	cfg.StateFile = filepath.Join(dir, "state.json")
+	return func() { os.RemoveAll(dir) }, nil
 }
 
 // throttleSome answers a fraction of Graph requests with 429 and a short

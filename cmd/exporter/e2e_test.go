@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	exporterBin = filepath.Join(dir, "exporter")
-	build := exec.Command("go", "build", "-race", "-o", exporterBin, ".")
+	ldflags := fmt.Sprintf("-X %[1]s.Version=%[2]s -X %[1]s.Revision=%[3]s -X %[1]s.Branch=%[4]s", "github.com/prometheus/common/version", testVersion, testRevision, testBranch)
+	build := exec.Command("go", "build", "-race", "-ldflags", ldflags, "-o", exporterBin, ".")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build exporter:", err)
@@ -44,6 +45,14 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// What the test binary's ldflags set, as the Dockerfile's build arguments
+// do; teams_exporter_build_info must carry them.
+const (
+	testVersion  = "0.0.0-test"
+	testRevision = "0123abc"
+	testBranch   = "test-branch"
+)
 
 const (
 	testTenantID = "11111111-2222-4333-8444-555555555555"

@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -32,12 +35,12 @@ import (
 const exporterName = "teams_exporter"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main with its outcome as an exit code: 2 for bad flags or
-// configuration, 1 for a failure while running.
-func run(args []string, stderr io.Writer) int {
+// configuration, 1 for a failure while running (or a failed probe).
+func run(args []string, stdout, stderr io.Writer) int {
 	// SIGHUP asks for a reload; its default action would end the process
 	// without the final save, so it is caught before anything else.
 	hup := make(chan os.Signal, 1)
@@ -45,15 +48,31 @@ func run(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 
 	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are printed below, in one line
 	demo := fs.Bool("demo", false, "serve a built-in simulated Graph tenant instead of Microsoft Graph (also TEAMS_EXPORTER_DEMO=true)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	probeURL := fs.String("probe", "", "probe mode: GET `URL` (e.g. http://127.0.0.1:9868/healthz), exit 0 on a 2xx answer and 1 otherwise; for container health checks in images without a shell")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			var flags strings.Builder
+			fs.SetOutput(&flags)
+			fs.PrintDefaults()
+			printHelp(stdout, flags.String())
+			return 0
+		}
+		fmt.Fprintf(stderr, "%v (exporter -h lists the flags and variables)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q: the exporter is configured through the environment (exporter -h lists it)\n", fs.Arg(0))
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintln(stderr, version.Print(exporterName))
+		fmt.Fprintln(stdout, version.Print(exporterName))
 		return 0
+	}
+	if *probeURL != "" {
+		return probe(*probeURL, stderr)
 	}
 	cfg, err := loadConfig()
 	if err != nil {
@@ -101,15 +120,15 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 
 // source is where records come from: Graph, or the demo tenant.
 type source struct {
-	graphURL   string
-	credential azcore.TokenCredential
-	httpClient *http.Client
-	close      func()
+	graphURL       string
+	credential     azcore.TokenCredential
+	credentialKind string
+	httpClient     *http.Client
+	close          func()
 }
 
 // serve runs the exporter until ctx ends; every signal on hup is a reload.
 func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.Signal) error {
-	logger.Info("starting teams exporter", "version", version.Info(), "build_context", version.BuildContext())
 	reload := newReloader(logger.With("component", "reload"))
 	go reload.run(ctx, hup)
 	reg := newRegistry(cfg.Demo)
@@ -140,6 +159,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		return err
 	}
 	defer src.close()
+	logger.Info("starting teams exporter", append([]any{
+		"version", version.Info(), "build_context", version.BuildContext(), "credential", src.credentialKind,
+	}, cfg.logAttrs()...)...)
 
 	client, err := graph.New(graph.Config{
 		BaseURL:     src.graphURL,
@@ -202,6 +224,15 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	if err != nil {
 		return fmt.Errorf("%s_LISTEN_ADDRESS: %w", envPrefix, err)
 	}
+	var health *webServer
+	var healthListener net.Listener
+	if cfg.HealthListenAddress != "" {
+		health = healthServer(p.Ready)
+		if healthListener, err = health.listen(cfg.HealthListenAddress); err != nil {
+			listener.Close()
+			return fmt.Errorf("%s_HEALTH_LISTEN_ADDRESS: %w", envPrefix, err)
+		}
+	}
 
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	polled := make(chan struct{})
@@ -209,13 +240,17 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		defer close(polled)
 		p.Run(pollCtx)
 	}()
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.serve(listener, cfg.WebConfigFile, logger) }()
+	if health != nil {
+		defer health.shutdown()
+		go func() { served <- health.serve(healthListener, "", logger) }()
+	}
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "signal", context.Cause(ctx))
 	case serveErr = <-served:
 	}
 	// The final save and the requests in flight run at the same time: a
@@ -238,7 +273,11 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 	if err != nil {
 		return nil, configError{err}
 	}
-	return &source{graphURL: cfg.GraphURL, credential: cred, close: func() {}}, nil
+	kind := graph.CredentialKind()
+	if kind == graph.CredentialManagedIdentity {
+		cred = nothingConfigured{cred}
+	}
+	return &source{graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, close: func() {}}, nil
 }
 
 // newRegistry returns the registry of the exporter's own metrics, beside
@@ -249,7 +288,7 @@ func newRegistry(demo bool) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(),
+		versioncollector.NewCollector(exporterName),
 	)
 	if demo {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -281,23 +320,9 @@ func newMetricsHandler(reg registry, l *ledger.Ledger, logger *slog.Logger) http
 	})
 }
 
-// buildInfo is teams_exporter_build_info with the labels README.md lists.
-func buildInfo() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: exporterName + "_build_info",
-		Help: "A metric with a constant '1' value labelled by version, revision and Go version of the exporter.",
-		ConstLabels: prometheus.Labels{
-			"version":   version.Version,
-			"revision":  version.GetRevision(),
-			"goversion": version.GoVersion,
-		},
-	}, func() float64 { return 1 })
-}
-
-// routes serves metrics, the health and readiness checks and the landing page.
-func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(cfg.TelemetryPath, metrics)
+// handleHealth serves /healthz (the process serves) and /readyz (the data
+// is fresh) on mux.
+func handleHealth(mux *http.ServeMux, ready func() bool) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -308,10 +333,29 @@ func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.L
 		}
 		fmt.Fprintln(w, "ready")
 	})
+}
+
+// healthServer serves only /healthz and /readyz, in plain HTTP without
+// authentication, on TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS: the orchestrator's
+// probes keep working when the web configuration requires basic auth or
+// client certificates on the main listener, without a password in the pod
+// spec. The two answers say nothing but "ok" and "ready".
+func healthServer(ready func() bool) *webServer {
+	mux := http.NewServeMux()
+	handleHealth(mux, ready)
+	return newWebServer(mux)
+}
+
+// routes serves metrics, the health and readiness checks and the landing page.
+func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cfg.TelemetryPath, metrics)
+	handleHealth(mux, ready)
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "Teams call-quality exporter",
 		Description: "Microsoft Teams call quality from Microsoft Graph call records, for Prometheus",
 		Version:     version.Info(),
+		Profiling:   "false", // no pprof handlers are served
 		Links: []web.LandingLinks{
 			{Address: cfg.TelemetryPath, Text: "Metrics"},
 			{Address: "/healthz", Text: "Health"},

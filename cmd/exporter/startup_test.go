@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
+
+// runBinary runs the exporter with args and env (nothing else of the test's
+// environment) to its end, and returns its exit code, stdout and stderr.
+func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(exporterBin, args...)
+	cmd.Env = append([]string{"HOME=" + t.TempDir()}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+// TestHelpListsEveryVariable: -h and --help exit 0 and print, on standard
+// output, every TEAMS_EXPORTER_* variable with its default and meaning, and
+// the AZURE_* ones; the list comes from the config struct, so this holds for
+// variables added later too, as long as they carry a desc tag.
+func TestHelpListsEveryVariable(t *testing.T) {
+	vars := variables()
+	if len(vars) != reflect.TypeFor[config]().NumField() {
+		t.Fatalf("%d variables for %d config fields", len(vars), reflect.TypeFor[config]().NumField())
+	}
+	for _, flag := range []string{"-h", "--help", "-help"} {
+		code, stdout, stderr := runBinary(t, nil, flag)
+		if code != 0 || stderr != "" {
+			t.Errorf("%s: exit %d, stderr %q; want 0 and nothing", flag, code, stderr)
+		}
+		for _, v := range vars {
+			if v.Desc == "" {
+				t.Errorf("field %s (%s) has no desc tag: -h cannot say what it means", v.Field, v.Key)
+			}
+			def := v.Default
+			if def == "" {
+				def = "empty"
+			}
+			if want := fmt.Sprintf("  %s (default: %s)\n      %s\n", v.Key, def, v.Desc); !strings.Contains(stdout, want) {
+				t.Errorf("%s: no %q", flag, want)
+			}
+		}
+		for _, v := range azureVariables {
+			if !strings.Contains(stdout, "\n  "+v.name+"\n") {
+				t.Errorf("%s: %s is not listed", flag, v.name)
+			}
+		}
+		for _, f := range []string{"-demo", "-probe URL", "-version"} {
+			if !strings.Contains(stdout, "  "+f+"\n") {
+				t.Errorf("%s: flag %s is not listed", flag, f)
+			}
+		}
+	}
+}
+
+func TestVersionGoesToStdout(t *testing.T) {
+	code, stdout, stderr := runBinary(t, nil, "--version")
+	if code != 0 || stderr != "" {
+		t.Errorf("exit %d, stderr %q; want 0 and nothing", code, stderr)
+	}
+	if want := "teams_exporter, version " + testVersion; !strings.HasPrefix(stdout, want) {
+		t.Errorf("stdout %q does not start with %q", stdout, want)
+	}
+}
+
+func TestBadFlagsAndArguments(t *testing.T) {
+	for _, args := range [][]string{{"-listen", ":1"}, {"serve"}} {
+		code, stdout, stderr := runBinary(t, nil, args...)
+		if code != 2 || stdout != "" || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "exporter -h") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and one line pointing to -h", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestDurationsInBothForms reads every duration variable in Go's and in
+// Prometheus's form; an unreadable one names the variable and both forms.
+func TestDurationsInBothForms(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"90m", 90 * time.Minute},
+		{"1.5h", 90 * time.Minute},
+		{"1h30m", 90 * time.Minute},
+		{"30d", 30 * 24 * time.Hour},
+		{"1w", 7 * 24 * time.Hour},
+		{"2w1d", 15 * 24 * time.Hour},
+		{"1d12h", 36 * time.Hour},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			for _, v := range variables() {
+				if reflect.ValueOf(config{}).FieldByName(v.Field).Type() != durationType {
+					continue
+				}
+				t.Setenv(v.Key, tc.in)
+				var c config
+				if err := processEnv(&c); err != nil {
+					t.Fatalf("%s=%s: %v", v.Key, tc.in, err)
+				}
+				if got := reflect.ValueOf(c).FieldByName(v.Field).Interface(); got != tc.want {
+					t.Errorf("%s=%s read as %v, want %v", v.Key, tc.in, got, tc.want)
+				}
+			}
+		})
+	}
+	t.Setenv("TEAMS_EXPORTER_LOOKBACK", "3 days")
+	_, err := loadConfig()
+	if err == nil {
+		t.Fatal("3 days accepted")
+	}
+	for _, want := range []string{"TEAMS_EXPORTER_LOOKBACK: ", `"3 days"`, "90m", "30d"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// logfmtValue is the value of key in a logfmt line, unquoted.
+func logfmtValue(line, key string) (string, bool) {
+	m := regexp.MustCompile(`(?:^| )` + regexp.QuoteMeta(key) + `=("(?:[^"\\]|\\.)*"|\S*)`).FindStringSubmatch(line)
+	if m == nil {
+		return "", false
+	}
+	return strings.Trim(m[1], `"`), true
+}
+
+// logLine is the first line of log holding msg, or "".
+func logLine(log, msg string) string {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, `msg="`+msg+`"`) {
+			return line
+		}
+	}
+	return ""
+}
+
+// TestStartupLine: one line gives the effective configuration, every
+// variable, with values as read (a Prometheus duration as the duration it
+// means), the credential kind, and no secret.
+func TestStartupLine(t *testing.T) {
+	t.Parallel()
+	ts := startTenant(t, nil)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_LOOKBACK=2d", "TEAMS_EXPORTER_CONCURRENCY=3")
+	exposureWaitLog(t, e, "the start-up line", 30*time.Second, func(log string) bool { return logLine(log, "starting teams exporter") != "" })
+	line := logLine(e.logs(), "starting teams exporter")
+	want := map[string]string{
+		"credential":  "client secret",
+		"lookback":    "48h0m0s",
+		"concurrency": "3",
+		"graph_url":   ts.srv.URL,
+	}
+	for _, v := range variables() {
+		key := strings.ToLower(strings.TrimPrefix(v.Key, envPrefix+"_"))
+		if _, ok := logfmtValue(line, key); !ok {
+			t.Errorf("the start-up line lacks %s", key)
+		}
+	}
+	for k, v := range want {
+		if got, _ := logfmtValue(line, k); got != v {
+			t.Errorf("start-up line: %s=%q, want %q", k, got, v)
+		}
+	}
+	if strings.Contains(e.logs(), testSecret) {
+		t.Error("the client secret is in the log")
+	}
+	if n := strings.Count(e.logs(), "starting teams exporter"); n != 1 {
+		t.Errorf("%d start-up lines", n)
+	}
+}
+
+// TestSecretsAreNotShown: a variable that is a secret, by its tag or by its
+// name, shows only whether it is set.
+func TestSecretsAreNotShown(t *testing.T) {
+	for _, v := range variables() {
+		if v.Secret && !strings.Contains(fmt.Sprint((&config{}).logAttrs()), strings.ToLower(strings.TrimPrefix(v.Key, envPrefix+"_"))+" <empty>") {
+			t.Errorf("%s is a secret shown with its value", v.Key)
+		}
+	}
+	for _, key := range []string{"TEAMS_EXPORTER_NOTIFICATION_CLIENT_STATE", "TEAMS_EXPORTER_PROXY_PASSWORD", "TEAMS_EXPORTER_CLIENT_SECRET"} {
+		if !containsAny(key, secretKeyWords) {
+			t.Errorf("%s would be shown", key)
+		}
+	}
+}
+
+// TestNoCredentialSaysWhatToSet runs the exporter with no AZURE_*
+// credential and a managed identity endpoint that does not answer (App
+// Service's variables, pointing at a closed loopback port, so that nothing
+// leaves the machine): the poll failure says in one line what to set.
+func TestNoCredentialSaysWhatToSet(t *testing.T) {
+	t.Parallel()
+	ts := startTenant(t, nil)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"),
+		"AZURE_CLIENT_SECRET=", "AZURE_TENANT_ID=", "AZURE_CLIENT_ID=",
+		"IDENTITY_ENDPOINT=http://"+freeAddr(t)+"/msi/token", "IDENTITY_HEADER=test",
+		"TEAMS_EXPORTER_POLL_INTERVAL=1h")
+	exposureWaitLog(t, e, "the poll failure", 90*time.Second, func(log string) bool { return logLine(log, "poll failed") != "" })
+	if kind, _ := logfmtValue(logLine(e.logs(), "starting teams exporter"), "credential"); kind != "managed identity" {
+		t.Errorf("credential kind %q, want managed identity", kind)
+	}
+	msg, _ := logfmtValue(logLine(e.logs(), "poll failed"), "err")
+	for _, want := range []string{"no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET", "-demo"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("poll failure %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, `\n`) {
+		t.Errorf("poll failure spans lines: %q", msg)
+	}
+}
+
+// TestLandingPageLinksWork follows every link of the landing page: none may
+// be missing (404).
+func TestLandingPageLinksWork(t *testing.T) {
+	t.Parallel()
+	ts := startTenant(t, nil)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"))
+	e.waitFor(t, "the server", 30*time.Second, func(map[string]*dto.MetricFamily) bool { return true })
+	resp, err := http.Get("http://" + e.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	links := regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(string(page), -1)
+	if len(links) < 3 {
+		t.Fatalf("landing page has %d links:\n%s", len(links), page)
+	}
+	for _, l := range links {
+		if strings.Contains(l[1], "://") {
+			continue // not ours to check
+		}
+		resp, err := http.Get("http://" + e.addr + "/" + strings.TrimPrefix(l[1], "/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Errorf("landing page link %s: 404", l[1])
+		}
+	}
+	if bytes.Contains(page, []byte("debug/pprof")) {
+		t.Error("the landing page offers profiles, which are not served")
+	}
+}
+
+// TestBuildInfo: teams_exporter_build_info carries what the build's ldflags
+// set, and Go's own facts, with prometheus/common/version's labels.
+func TestBuildInfo(t *testing.T) {
+	t.Parallel()
+	ts := startTenant(t, nil)
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"))
+	mfs := e.waitFor(t, "the build info", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return mfs["teams_exporter_build_info"] != nil
+	})
+	got := map[string]string{}
+	for _, lp := range mfs["teams_exporter_build_info"].GetMetric()[0].GetLabel() {
+		got[lp.GetName()] = lp.GetValue()
+	}
+	for k, want := range map[string]string{"version": testVersion, "revision": testRevision, "branch": testBranch, "goos": "linux", "goarch": "amd64"} {
+		if k == "goarch" && want != got[k] && got[k] != "" {
+			continue // another architecture runs the test
+		}
+		if got[k] != want {
+			t.Errorf("build_info %s=%q, want %q", k, got[k], want)
+		}
+	}
+	for _, k := range []string{"goversion", "tags"} {
+		if got[k] == "" {
+			t.Errorf("build_info has no %s", k)
+		}
+	}
+}
+
+// TestTwoDemosDoNotShareAStateFile starts two demos with the default state
+// file: each gets a directory of its own, and removes it when it stops.
+func TestTwoDemosDoNotShareAStateFile(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	var demos []*exporterProc
+	for range 2 {
+		addr := freeAddr(t)
+		cmd := exec.Command(exporterBin, "-demo")
+		cmd.Env = []string{"HOME=" + t.TempDir(), "TMPDIR=" + tmp, "TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr}
+		e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
+		cmd.Stdout, cmd.Stderr = e, e
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = cmd.Wait(); close(e.done) }()
+		t.Cleanup(func() {
+			e.kill(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("demo log:\n%s", lastLines(e.logs(), 30))
+			}
+		})
+		demos = append(demos, e)
+	}
+	var dirs []string
+	for _, e := range demos {
+		exposureWaitLog(t, e, "the start-up line", 2*time.Minute, func(log string) bool { return logLine(log, "starting teams exporter") != "" })
+		file, _ := logfmtValue(logLine(e.logs(), "starting teams exporter"), "state_file")
+		dir := filepath.Dir(file)
+		if _, err := os.Stat(dir); err != nil || filepath.Dir(dir) != tmp {
+			t.Fatalf("demo state file %q: %v; want a directory of its own in TMPDIR %s", file, err, tmp)
+		}
+		dirs = append(dirs, dir)
+	}
+	if dirs[0] == dirs[1] {
+		t.Errorf("two demos share the state directory %s", dirs[0])
+	}
+	for i, e := range demos {
+		e.kill(syscall.SIGTERM)
+		if _, err := os.Stat(dirs[i]); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the demo's state directory is left behind: %v", err)
+		}
+	}
+}
+
+// Basic auth for the probe tests: bcrypt at cost 4 (fast under the race
+// detector) of basicAuthPassword.
+const (
+	basicAuthUser     = "prometheus"
+	basicAuthPassword = "scrape-pa55word-for-e2e"
+	basicAuthHash     = "$2a$04$1vgaO9qdyzInbuqXhy4QO.C9N3OIQZ4soThwJYIL89QP7Q148MU2S"
+)
+
+// TestProbeMode runs the binary's probe mode, what a container health check
+// does, against an exporter whose web configuration requires basic auth:
+// the main listener refuses the probe (401), the health listener answers it
+// without credentials, and serves nothing else.
+func TestProbeMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	webConfig := filepath.Join(dir, "web-config.yml")
+	if err := os.WriteFile(webConfig, []byte(fmt.Sprintf("basic_auth_users:\n  %s: %s\n", basicAuthUser, basicAuthHash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startTenant(t, nil)
+	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 5, Start: time.Now().Add(-time.Hour), End: time.Now().Add(-time.Minute)})
+	ts.tenant.Add(recs...)
+	health := freeAddr(t)
+	e := startExporter(t, ts, filepath.Join(dir, "state.json"),
+		"TEAMS_EXPORTER_WEB_CONFIG_FILE="+webConfig, "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS="+health)
+	exposureWaitLog(t, e, "a successful poll", 60*time.Second, func(log string) bool { return logLine(log, "poll finished") != "" })
+
+	for _, tc := range []struct {
+		url  string
+		code int
+	}{
+		{"http://" + health + "/healthz", 0},
+		{"http://" + health + "/readyz", 0},
+		{"http://" + health + "/metrics", 1},
+		{"http://" + health + "/", 1},
+		{"http://" + e.addr + "/healthz", 1}, // 401
+		{"http://" + freeAddr(t) + "/healthz", 1},
+	} {
+		code, stdout, stderr := runBinary(t, nil, "-probe", tc.url)
+		if code != tc.code || stdout != "" {
+			t.Errorf("probe %s: exit %d, stdout %q; want %d", tc.url, code, stdout, tc.code)
+		}
+		if code != 0 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("probe %s: want one line, got %q", tc.url, stderr)
+		}
+	}
+	resp, err := http.Get("http://" + e.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without credentials: %d, want 401", resp.StatusCode)
+	}
+}
