@@ -51,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard) // errors are printed below, in one line
 	demo := fs.Bool("demo", false, "serve a built-in simulated Graph tenant instead of Microsoft Graph (also TEAMS_EXPORTER_DEMO=true)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	probeURL := fs.String("probe", "", "probe mode: GET `URL` (e.g. http://127.0.0.1:9868/healthz), exit 0 on a 2xx answer and 1 otherwise; for container health checks in images without a shell")
+	probeURL := fs.String("probe", "", "probe mode: GET `URL` (e.g. http://127.0.0.1:9868/healthz), exit 0 on a 2xx answer and 1 otherwise; for container health checks in images without a shell. A path alone (/healthz) probes this configuration's health listener if set, else its main listener")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			var flags strings.Builder
@@ -71,10 +71,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version.Print(exporterName))
 		return 0
 	}
+	cfg, err := loadConfig()
 	if *probeURL != "" {
+		if strings.HasPrefix(*probeURL, "/") {
+			if err != nil {
+				fmt.Fprintf(stderr, "configuration error: %v\n", err)
+				return 2
+			}
+			*probeURL = cfg.probeURL(*probeURL)
+		}
 		return probe(*probeURL, stderr)
 	}
-	cfg, err := loadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "configuration error: %v\n", err)
 		return 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -37,4 +38,21 @@ func probe(url string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// probeURL is the URL of path on the exporter this configuration runs: on
+// the health listener if there is one (it answers without authentication),
+// else on the main listener, over loopback when it listens on all
+// addresses. Plain HTTP: with TLS on the main listener, use the health
+// listener.
+func (c *config) probeURL(path string) string {
+	addr := c.ListenAddress
+	if c.HealthListenAddress != "" {
+		addr = c.HealthListenAddress
+	}
+	host, port, _ := net.SplitHostPort(addr) // validated in loadConfig
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
 }

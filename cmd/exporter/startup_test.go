@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"regexp"
 	"strings"
 	"syscall"
@@ -157,40 +158,6 @@ func logLine(log, msg string) string {
 	return ""
 }
 
-// TestStartupLine: one line gives the effective configuration, every
-// variable, with values as read (a Prometheus duration as the duration it
-// means), the credential kind, and no secret.
-func TestStartupLine(t *testing.T) {
-	t.Parallel()
-	ts := startTenant(t, nil)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_LOOKBACK=2d", "TEAMS_EXPORTER_CONCURRENCY=3")
-	exposureWaitLog(t, e, "the start-up line", 30*time.Second, func(log string) bool { return logLine(log, "starting teams exporter") != "" })
-	line := logLine(e.logs(), "starting teams exporter")
-	want := map[string]string{
-		"credential":  "client secret",
-		"lookback":    "48h0m0s",
-		"concurrency": "3",
-		"graph_url":   ts.srv.URL,
-	}
-	for _, v := range variables() {
-		key := strings.ToLower(strings.TrimPrefix(v.Key, envPrefix+"_"))
-		if _, ok := logfmtValue(line, key); !ok {
-			t.Errorf("the start-up line lacks %s", key)
-		}
-	}
-	for k, v := range want {
-		if got, _ := logfmtValue(line, k); got != v {
-			t.Errorf("start-up line: %s=%q, want %q", k, got, v)
-		}
-	}
-	if strings.Contains(e.logs(), testSecret) {
-		t.Error("the client secret is in the log")
-	}
-	if n := strings.Count(e.logs(), "starting teams exporter"); n != 1 {
-		t.Errorf("%d start-up lines", n)
-	}
-}
-
 // TestSecretsAreNotShown: a variable that is a secret, by its tag or by its
 // name, shows only whether it is set.
 func TestSecretsAreNotShown(t *testing.T) {
@@ -232,13 +199,53 @@ func TestNoCredentialSaysWhatToSet(t *testing.T) {
 	}
 }
 
-// TestLandingPageLinksWork follows every link of the landing page: none may
-// be missing (404).
-func TestLandingPageLinksWork(t *testing.T) {
+// TestStartedExporter runs one exporter against the simulated tenant and
+// checks what an operator sees of it at start.
+func TestStartedExporter(t *testing.T) {
 	t.Parallel()
 	ts := startTenant(t, nil)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"))
-	e.waitFor(t, "the server", 30*time.Second, func(map[string]*dto.MetricFamily) bool { return true })
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_LOOKBACK=2d", "TEAMS_EXPORTER_CONCURRENCY=3")
+	mfs := e.waitFor(t, "the build info", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return mfs["teams_exporter_build_info"] != nil
+	})
+	t.Run("start-up line", func(t *testing.T) { checkStartupLine(t, e, ts) })
+	t.Run("landing page links", func(t *testing.T) { checkLandingPageLinks(t, e) })
+	t.Run("build info", func(t *testing.T) { checkBuildInfo(t, mfs) })
+}
+
+// checkStartupLine: one line gives the effective configuration, every
+// variable, with values as read (a Prometheus duration as the duration it
+// means), the credential kind, and no secret.
+func checkStartupLine(t *testing.T, e *exporterProc, ts *tenantServer) {
+	line := logLine(e.logs(), "starting teams exporter")
+	want := map[string]string{
+		"credential":  "client secret",
+		"lookback":    "48h0m0s",
+		"concurrency": "3",
+		"graph_url":   ts.srv.URL,
+	}
+	for _, v := range variables() {
+		key := strings.ToLower(strings.TrimPrefix(v.Key, envPrefix+"_"))
+		if _, ok := logfmtValue(line, key); !ok {
+			t.Errorf("the start-up line lacks %s", key)
+		}
+	}
+	for k, v := range want {
+		if got, _ := logfmtValue(line, k); got != v {
+			t.Errorf("start-up line: %s=%q, want %q", k, got, v)
+		}
+	}
+	if strings.Contains(e.logs(), testSecret) {
+		t.Error("the client secret is in the log")
+	}
+	if n := strings.Count(e.logs(), "starting teams exporter"); n != 1 {
+		t.Errorf("%d start-up lines", n)
+	}
+}
+
+// checkLandingPageLinks follows every link of the landing page: none may
+// be missing (404).
+func checkLandingPageLinks(t *testing.T, e *exporterProc) {
 	resp, err := http.Get("http://" + e.addr + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -267,23 +274,14 @@ func TestLandingPageLinksWork(t *testing.T) {
 	}
 }
 
-// TestBuildInfo: teams_exporter_build_info carries what the build's ldflags
-// set, and Go's own facts, with prometheus/common/version's labels.
-func TestBuildInfo(t *testing.T) {
-	t.Parallel()
-	ts := startTenant(t, nil)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"))
-	mfs := e.waitFor(t, "the build info", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
-		return mfs["teams_exporter_build_info"] != nil
-	})
+// checkBuildInfo: teams_exporter_build_info carries what the build's
+// ldflags set, and Go's own facts, with prometheus/common/version's labels.
+func checkBuildInfo(t *testing.T, mfs map[string]*dto.MetricFamily) {
 	got := map[string]string{}
 	for _, lp := range mfs["teams_exporter_build_info"].GetMetric()[0].GetLabel() {
 		got[lp.GetName()] = lp.GetValue()
 	}
-	for k, want := range map[string]string{"version": testVersion, "revision": testRevision, "branch": testBranch, "goos": "linux", "goarch": "amd64"} {
-		if k == "goarch" && want != got[k] && got[k] != "" {
-			continue // another architecture runs the test
-		}
+	for k, want := range map[string]string{"version": testVersion, "revision": testRevision, "branch": testBranch, "goos": runtime.GOOS, "goarch": runtime.GOARCH} {
 		if got[k] != want {
 			t.Errorf("build_info %s=%q, want %q", k, got[k], want)
 		}
@@ -292,6 +290,9 @@ func TestBuildInfo(t *testing.T) {
 		if got[k] == "" {
 			t.Errorf("build_info has no %s", k)
 		}
+	}
+	if len(got) != 7 {
+		t.Errorf("build_info labels %v, want version, revision, branch, goversion, goos, goarch, tags", got)
 	}
 }
 
@@ -386,6 +387,21 @@ func TestProbeMode(t *testing.T) {
 			t.Errorf("probe %s: want one line, got %q", tc.url, stderr)
 		}
 	}
+	// A path alone: the listener the same environment configures, as the
+	// image's HEALTHCHECK runs it.
+	for _, tc := range []struct {
+		env  []string
+		code int
+	}{
+		{[]string{"TEAMS_EXPORTER_LISTEN_ADDRESS=" + e.addr, "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS=" + health}, 0},
+		{[]string{"TEAMS_EXPORTER_LISTEN_ADDRESS=" + e.addr}, 1}, // 401
+		{[]string{"TEAMS_EXPORTER_LISTEN_ADDRESS=" + e.addr, "TEAMS_EXPORTER_CONCURRENCY=0"}, 2},
+	} {
+		if code, _, stderr := runBinary(t, tc.env, "-probe", "/healthz"); code != tc.code {
+			t.Errorf("probe /healthz with %v: exit %d (%s), want %d", tc.env, code, stderr, tc.code)
+		}
+	}
+
 	resp, err := http.Get("http://" + e.addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -393,5 +409,24 @@ func TestProbeMode(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/metrics without credentials: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestProbeURL(t *testing.T) {
+	for _, tc := range []struct {
+		listen, health, want string
+	}{
+		{":9868", "", "http://127.0.0.1:9868/healthz"},
+		{"0.0.0.0:9868", "", "http://127.0.0.1:9868/healthz"},
+		{"[::]:9868", "", "http://127.0.0.1:9868/healthz"},
+		{"10.1.2.3:9868", "", "http://10.1.2.3:9868/healthz"},
+		{"[::1]:9868", "", "http://[::1]:9868/healthz"},
+		{":9868", ":9870", "http://127.0.0.1:9870/healthz"},
+		{":9868", "127.0.0.2:9870", "http://127.0.0.2:9870/healthz"},
+	} {
+		c := config{ListenAddress: tc.listen, HealthListenAddress: tc.health}
+		if got := c.probeURL("/healthz"); got != tc.want {
+			t.Errorf("listen %q, health %q: %s, want %s", tc.listen, tc.health, got, tc.want)
+		}
 	}
 }
