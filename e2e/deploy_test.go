@@ -8,14 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v2"
 )
 
-var update = flag.Bool("update", false, "rewrite deploy/kubernetes/prometheusrule.yaml from the rules file")
+var update = flag.Bool("update", false, "rewrite the generated deployment files (PrometheusRule, Compose env file)")
 
 const (
 	composeDir = repoRoot + "/deploy/compose"
@@ -152,7 +154,13 @@ func TestKubernetesManifests(t *testing.T) {
 		if e.Name() == "kustomization.yaml" {
 			continue
 		}
-		if !slices.Contains(listed, e.Name()) {
+		if strings.HasSuffix(e.Name(), ".example.yaml") {
+			// Applied by hand only: a placeholder Secret in the
+			// kustomization would replace the real one at every apply.
+			if slices.Contains(listed, e.Name()) {
+				t.Errorf("%s is in kustomization.yaml's resources", e.Name())
+			}
+		} else if !slices.Contains(listed, e.Name()) {
 			t.Errorf("%s is not in kustomization.yaml's resources", e.Name())
 		}
 		doc := readYAML(t, filepath.Join(kubeDir, e.Name()))
@@ -186,6 +194,14 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if get(ctr, "ports", 0, "containerPort") != 9868 || get(ctr, "ports", 0, "name") != "metrics" {
 		t.Errorf("container port %v", get(ctr, "ports"))
+	}
+	if get(pod, "automountServiceAccountToken") != false {
+		t.Error("the pod mounts a service account token it never uses")
+	}
+	image := fmt.Sprint(get(ctr, "image"))
+	tag := fmt.Sprint(get(kust, "images", 0, "newTag"))
+	if _, t1, _ := strings.Cut(image, ":"); t1 == "" || t1 == "latest" || tag == "" || tag == "latest" || tag != t1 {
+		t.Errorf("image %s, kustomization tag %s: want one pinned tag, not latest", image, tag)
 	}
 	if get(svc, "metadata", "name") != scrapeJob {
 		t.Errorf("Service %v: its name becomes the job label, the rules expect %q", get(svc, "metadata", "name"), scrapeJob)
@@ -238,8 +254,8 @@ func TestCompose(t *testing.T) {
 			t.Errorf("no %s service", s)
 		}
 	}
-	if env := get(services, "exporter", "environment", "TEAMS_EXPORTER_DEMO"); env != "${TEAMS_EXPORTER_DEMO:-true}" {
-		t.Errorf("exporter: TEAMS_EXPORTER_DEMO %v, want demo mode by default", env)
+	if demo, err := os.ReadFile(filepath.Join(composeDir, "demo.env")); err != nil || !regexp.MustCompile(`(?m)^TEAMS_EXPORTER_DEMO=true$`).Match(demo) {
+		t.Errorf("demo.env does not set TEAMS_EXPORTER_DEMO=true (%v): the example must start in demo mode", err)
 	}
 	// Mounts: source on the host (relative to compose.yaml) -> target.
 	mounts := map[string]string{}
@@ -295,5 +311,130 @@ func TestCompose(t *testing.T) {
 	path := fmt.Sprint(get(prov, "providers", 0, "options", "path"))
 	if mounts[path] != filepath.Clean(filepath.Join(repoRoot, "dashboards")) {
 		t.Errorf("Grafana provisions dashboards from %s, where dashboards/ is not mounted (%v)", path, mounts)
+	}
+}
+
+// helpVariable is one variable as `exporter -h` documents it.
+type helpVariable struct {
+	key, def, desc string
+	azure          bool // read by azidentity, with no default of ours
+}
+
+var (
+	helpVarRE   = regexp.MustCompile(`(?m)^  ((?:TEAMS_EXPORTER|AZURE)_[A-Z0-9_]+)(?: \(default: (.*)\))?\n      (.*)$`)
+	helpVarsMu  sync.Mutex
+	helpVarsOut []helpVariable
+)
+
+// helpVariables is every variable `exporter -h` lists: the configuration's
+// own (from its struct tags, so new ones appear here by themselves) and
+// azidentity's.
+func helpVariables(t *testing.T) []helpVariable {
+	t.Helper()
+	helpVarsMu.Lock()
+	defer helpVarsMu.Unlock()
+	if helpVarsOut != nil {
+		return helpVarsOut
+	}
+	out, err := exec.Command(exporterBinary(t), "-h").Output()
+	if err != nil {
+		t.Fatalf("exporter -h: %v", err)
+	}
+	for _, m := range helpVarRE.FindAllStringSubmatch(string(out), -1) {
+		def := m[2]
+		if def == "empty" {
+			def = ""
+		}
+		helpVarsOut = append(helpVarsOut, helpVariable{key: m[1], def: def, desc: m[3], azure: strings.HasPrefix(m[1], "AZURE_")})
+	}
+	if len(helpVarsOut) < 20 {
+		t.Fatalf("exporter -h lists only %d variables:\n%s", len(helpVarsOut), out)
+	}
+	return helpVarsOut
+}
+
+// composeEnvExample renders the Compose example's env file: every variable,
+// commented out with its default, under its meaning.
+func composeEnvExample(vars []helpVariable) []byte {
+	var b bytes.Buffer
+	b.WriteString(`# Settings of the exporter in the Compose example (also for docker run
+# --env-file): copy this file to teams-exporter.env (git ignores that name),
+# uncomment and set what you need. To watch your tenant: TEAMS_EXPORTER_DEMO=false
+# and the AZURE_* credentials. Every variable of exporter -h is here.
+# Generated: go test ./e2e -run TestComposeEnvFile -update
+`)
+	section := ""
+	for _, v := range vars {
+		if s := map[bool]string{false: "Exporter", true: "Credentials (Azure Identity)"}[v.azure]; s != section {
+			section = s
+			fmt.Fprintf(&b, "\n# --- %s ---\n", s)
+		}
+		fmt.Fprintf(&b, "\n# %s\n# %s=%s\n", v.desc, v.key, v.def)
+	}
+	return b.Bytes()
+}
+
+// TestComposeEnvFile: the env file the Compose example reads lists every
+// variable of exporter -h, git ignores the file with your values, and the
+// Compose service reads it after the demo defaults.
+func TestComposeEnvFile(t *testing.T) {
+	path := filepath.Join(composeDir, "teams-exporter.env.example")
+	want := composeEnvExample(helpVariables(t))
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s does not list exactly the variables of exporter -h; regenerate it: go test ./e2e -run TestComposeEnvFile -update", path)
+	}
+	compose := readYAML(t, filepath.Join(composeDir, "compose.yaml"))
+	files := get(compose, "services", "exporter", "env_file")
+	if get(files, 0, "path") != "demo.env" || get(files, 1, "path") != "teams-exporter.env" || get(files, 1, "required") != false {
+		t.Errorf("exporter env_file %v: want demo.env, then the optional teams-exporter.env", files)
+	}
+	if env := get(compose, "services", "exporter", "environment"); env != nil {
+		t.Errorf("exporter environment %v would override the env files", env)
+	}
+	ignored := exec.Command("git", "check-ignore", "-q", filepath.Join("deploy", "compose", "teams-exporter.env"))
+	ignored.Dir = repoRoot
+	if err := ignored.Run(); err != nil {
+		t.Errorf("git does not ignore deploy/compose/teams-exporter.env: %v", err)
+	}
+}
+
+// TestDockerfile: the build image is go.mod's Go version, the version, revision
+// and branch build arguments reach the version package, and the health check
+// runs the binary's probe mode.
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(mod)
+	if goLine == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	dockerfile := string(raw)
+	if want := "FROM golang:" + string(goLine[1]) + " AS build"; !strings.Contains(dockerfile, want) {
+		t.Errorf("Dockerfile lacks %q (go.mod's Go version)", want)
+	}
+	for _, arg := range []string{"VERSION", "REVISION", "BRANCH"} {
+		name := strings.ToUpper(arg[:1]) + strings.ToLower(arg[1:])
+		if !strings.Contains(dockerfile, "ARG "+arg+"=") || !strings.Contains(dockerfile, "-X github.com/prometheus/common/version."+name+"=${"+arg+"}") {
+			t.Errorf("build argument %s does not reach version.%s", arg, name)
+		}
+	}
+	m := regexp.MustCompile(`(?m)^HEALTHCHECK .*\\\n\s+CMD \["([^"]+)", "-probe", "([^"]+)"\]`).FindStringSubmatch(dockerfile)
+	if m == nil || !strings.Contains(dockerfile, "COPY --from=build /out/teams-exporter "+m[1]+"\n") || !strings.HasPrefix(m[2], "/") {
+		t.Errorf("no HEALTHCHECK running the exporter's probe mode on a path: %v", m)
 	}
 }
