@@ -1,20 +1,77 @@
 // Monitoring mixin of the Teams call-quality exporter: the very dashboards
 // and rules of this folder, for those who assemble their monitoring with
-// jsonnet (jsonnet-bundler, kube-prometheus). Needs jsonnet 0.18 or later
-// (std.parseYaml).
+// jsonnet (jsonnet-bundler, kube-prometheus). Needs jsonnet 0.20 or later
+// (std.parseYaml, std.get).
+//
+// rules/teams-exporter.rules.yml is the one source of the rules (Prometheus
+// loads it as it is; deploy/ carries generated copies). The mixin applies
+// _config to it:
+//
+//   (import 'mixin.libsonnet') + {
+//     _config+:: {
+//       jobSelector: 'job="teams"',
+//       runbookURLBase: 'https://wiki.example.com/teams-exporter',
+//       alerts+: {
+//         TeamsExporterPollsFailing: { 'for': '15m', thresholds: { '1800': '3600' } },
+//         TeamsCallQualityPoorAudioStreamsHigh: { labels: { severity: 'critical' } },
+//       },
+//     },
+//   }
 local rules = std.parseYaml(importstr 'rules/teams-exporter.rules.yml');
-local isAlertGroup(g) = std.all([std.objectHas(r, 'alert') for r in g.rules]);
+
+// What the rules file is written with, which _config replaces.
+local fileJobSelector = 'job="teams-exporter"';
+local fileRunbookURLBase = 'https://github.com/teams-exporter/teams-exporter/blob/main/README.md';
+
+local comparisons = ['>=', '<=', '==', '!=', '>', '<'];
+
+// replaceThreshold changes the number literal `from` to `to` wherever the
+// expression compares with it ("<signal> <op> <number>", the rules file's
+// convention).
+local replaceThreshold(expr, from, to) =
+  std.foldl(function(e, op) std.strReplace(e, op + ' ' + from, op + ' ' + to), comparisons, expr);
 
 {
+  _config+:: {
+    // Selects the exporter's scrape job in the alerts on the target itself.
+    jobSelector: fileJobSelector,
+    // runbook_url of every alert is this, '#', and the alert's section.
+    runbookURLBase: fileRunbookURLBase,
+    // Per alert name: 'for', labels to add or change, and thresholds (the
+    // number literal an expression compares with, as written in the rules
+    // file, to the one to use).
+    alerts: {},
+  },
+
+  local config = self._config,
+  local adapt(rule) =
+    if !std.objectHas(rule, 'alert') then rule
+    else
+      local o = std.get(config.alerts, rule.alert, {});
+      local expr = std.foldl(
+        function(e, from) replaceThreshold(e, from, o.thresholds[from]),
+        std.objectFields(std.get(o, 'thresholds', {})),
+        std.strReplace(rule.expr, fileJobSelector, config.jobSelector),
+      );
+      rule {
+        expr: expr,
+        annotations+: {
+          runbook_url: std.strReplace(super.runbook_url, fileRunbookURLBase, config.runbookURLBase),
+        },
+        labels+: std.get(o, 'labels', {}),
+      } + (if std.objectHas(o, 'for') then { 'for': o['for'] } else {}),
+  local isAlertGroup(g) = std.all([std.objectHas(r, 'alert') for r in g.rules]),
+  local groups = [g { rules: [adapt(r) for r in g.rules] } for g in rules.groups],
+
   grafanaDashboards+:: {
     'teams-call-quality.json': import 'teams-call-quality.json',
     'teams-exporter-health.json': import 'teams-exporter-health.json',
     'teams-phone.json': import 'teams-phone.json',
   },
   prometheusRules+:: {
-    groups+: [g for g in rules.groups if !isAlertGroup(g)],
+    groups+: [g for g in groups if !isAlertGroup(g)],
   },
   prometheusAlerts+:: {
-    groups+: [g for g in rules.groups if isAlertGroup(g)],
+    groups+: [g for g in groups if isAlertGroup(g)],
   },
 }

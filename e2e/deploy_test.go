@@ -93,10 +93,19 @@ func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
 	}
 	want := prometheusRule(rules)
 	path := filepath.Join(kubeDir, "prometheusrule.yaml")
+	// The Helm chart can read files of its own directory only: it carries
+	// a copy.
+	chartCopy := filepath.Join(repoRoot, "deploy", "helm", "teams-exporter", "files", rulesFile)
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(chartCopy, rules, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := os.ReadFile(chartCopy); err != nil || !bytes.Equal(got, rules) {
+		t.Errorf("%s is not a copy of %s (%v); regenerate it: go test ./e2e -run TestPrometheusRuleMatchesRulesFile -update", chartCopy, rulesPath, err)
 	}
 	got, err := os.ReadFile(path)
 	if err != nil {

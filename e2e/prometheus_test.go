@@ -175,9 +175,15 @@ var comparisonRE = regexp.MustCompile(`\s*(?:==|!=|>=|<=|>|<)\s*(?:bool\s+)?[-+]
 // alertSignal is an alert expression without its threshold comparisons: the
 // signal the thresholds apply to, which must have data while all is well.
 func alertSignal(expr string) (string, bool) {
+	if m := absentRE.FindStringSubmatch(expr); m != nil {
+		return m[1], true
+	}
 	s := comparisonRE.ReplaceAllString(expr, "")
 	return s, s != expr
 }
+
+// absentRE is an alert on a missing signal: absent(<signal>).
+var absentRE = regexp.MustCompile(`^\s*absent\((.+)\)\s*$`)
 
 func TestAlertSignal(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -191,7 +197,10 @@ func TestAlertSignal(t *testing.T) {
 			t.Errorf("alertSignal(%q) = %q, %v; want %q, true", tc.in, got, changed, tc.want)
 		}
 	}
-	if _, changed := alertSignal(`absent(up)`); changed {
+	if got, ok := alertSignal("absent(up{job=\"x\"})\n"); !ok || got != `up{job="x"}` {
+		t.Errorf("alertSignal(absent(...)) = %q, %v", got, ok)
+	}
+	if _, changed := alertSignal(`rate(x[5m])`); changed {
 		t.Error("alertSignal changed an expression without a comparison")
 	}
 }

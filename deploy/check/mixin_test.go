@@ -1,0 +1,165 @@
+package check
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-jsonnet"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	rulesPath = "dashboards/rules/teams-exporter.rules.yml"
+	// scrapeJob is the job label the rules expect.
+	scrapeJob = "teams-exporter"
+	// runbookBase is where the rules file's runbook URLs point.
+	runbookBase = "https://github.com/teams-exporter/teams-exporter/blob/main/README.md"
+)
+
+type ruleGroup struct {
+	Name  string           `json:"name"`
+	Rules []map[string]any `json:"rules"`
+}
+
+type mixinOutput struct {
+	Rules      struct{ Groups []ruleGroup } `json:"rules"`
+	Alerts     struct{ Groups []ruleGroup } `json:"alerts"`
+	Dashboards []string                     `json:"dashboards"`
+}
+
+// evalMixin evaluates dashboards/mixin.libsonnet with config merged into
+// its _config, as a user's jsonnet would.
+func evalMixin(t *testing.T, config string) mixinOutput {
+	t.Helper()
+	vm := jsonnet.MakeVM()
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Join(repoRoot, "dashboards")}})
+	snippet := `local m = (import 'mixin.libsonnet') + { _config+:: ` + config + ` };
+{ rules: m.prometheusRules, alerts: m.prometheusAlerts, dashboards: std.objectFields(m.grafanaDashboards) }`
+	out, err := vm.EvaluateAnonymousSnippet(filepath.Join(repoRoot, "dashboards", "check.jsonnet"), snippet)
+	if err != nil {
+		t.Fatalf("jsonnet: %v", err)
+	}
+	var m mixinOutput
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func rulesFileGroups(t *testing.T) []ruleGroup {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, rulesPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Groups []ruleGroup }
+	if err := yaml.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.Groups
+}
+
+func byName(groups ...[]ruleGroup) map[string]ruleGroup {
+	m := map[string]ruleGroup{}
+	for _, gs := range groups {
+		for _, g := range gs {
+			m[g.Name] = g
+		}
+	}
+	return m
+}
+
+// TestMixinIsTheRulesFile: with its default _config the mixin gives exactly
+// the rules file's groups (recording rules and alerts apart), and every
+// dashboard of dashboards/.
+func TestMixinIsTheRulesFile(t *testing.T) {
+	m := evalMixin(t, "{}")
+	got, want := byName(m.Rules.Groups, m.Alerts.Groups), byName(rulesFileGroups(t))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the mixin's groups differ from %s:\n got %v\nwant %v", rulesPath, got, want)
+	}
+	var files []string
+	for _, f := range dashboardFiles(t) {
+		files = append(files, filepath.Base(f))
+	}
+	slices.Sort(files)
+	if !slices.Equal(m.Dashboards, files) {
+		t.Errorf("the mixin's grafanaDashboards %v, dashboards/ holds %v", m.Dashboards, files)
+	}
+}
+
+// TestMixinConfig: _config sets the job selector, the runbook base URL,
+// an alert's for, labels and thresholds.
+func TestMixinConfig(t *testing.T) {
+	m := evalMixin(t, `{
+  jobSelector: 'job="teams", cluster="eu"',
+  runbookURLBase: 'https://wiki.example.com/teams',
+  alerts+: { TeamsExporterPollsFailing: { 'for': '15m', thresholds: { '1800': '3600' }, labels: { severity: 'critical', team: 'uc' } } },
+}`)
+	alerts := map[string]map[string]any{}
+	for _, g := range m.Alerts.Groups {
+		for _, r := range g.Rules {
+			alerts[r["alert"].(string)] = r
+		}
+	}
+	if len(alerts) < 5 {
+		t.Fatalf("only %d alerts", len(alerts))
+	}
+	for name, r := range alerts {
+		url := r["annotations"].(map[string]any)["runbook_url"].(string)
+		if want := "https://wiki.example.com/teams#" + strings.ToLower(name); url != want {
+			t.Errorf("%s: runbook_url %s, want %s", name, url, want)
+		}
+		if strings.Contains(r["expr"].(string), `job="teams-exporter"`) {
+			t.Errorf("%s still selects job teams-exporter: %s", name, r["expr"])
+		}
+	}
+	for _, name := range []string{"TeamsExporterDown", "TeamsExporterAbsent"} {
+		if !strings.Contains(alerts[name]["expr"].(string), `job="teams", cluster="eu"`) {
+			t.Errorf("%s does not use the job selector: %s", name, alerts[name]["expr"])
+		}
+	}
+	polls := alerts["TeamsExporterPollsFailing"]
+	expr := polls["expr"].(string)
+	if strings.Contains(expr, "1800") || strings.Count(expr, "> 3600") != 2 {
+		t.Errorf("thresholds not replaced: %s", expr)
+	}
+	labels := polls["labels"].(map[string]any)
+	if polls["for"] != "15m" || labels["severity"] != "critical" || labels["team"] != "uc" {
+		t.Errorf("for %v, labels %v", polls["for"], labels)
+	}
+}
+
+// TestRunbookURLs: every alert of the rules file has an absolute runbook
+// URL into README.md, whose section of that name exists.
+func TestRunbookURLs(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range rulesFileGroups(t) {
+		for _, r := range g.Rules {
+			name, ok := r["alert"].(string)
+			if !ok {
+				continue
+			}
+			n++
+			url, _ := r["annotations"].(map[string]any)["runbook_url"].(string)
+			if want := runbookBase + "#" + strings.ToLower(name); url != want {
+				t.Errorf("%s: runbook_url %q, want %q", name, url, want)
+			}
+			if !strings.Contains(string(readme), "\n### "+name+"\n") {
+				t.Errorf("%s: README.md has no section ### %s", name, name)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d alerts", n)
+	}
+}
