@@ -106,9 +106,3 @@ func (h *nativeHist) doubleBucketWidth() {
 	}
 	h.buckets = out
 }
-
-func (h *nativeHist) clone() nativeHist {
-	c := *h
-	c.buckets = append([]nativeBucket(nil), h.buckets...)
-	return c
-}

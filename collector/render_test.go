@@ -261,7 +261,7 @@ func TestConcurrentScrapesAndChanges(t *testing.T) {
 				if _, err := storedSeries(body, false, ft.accept == acceptProto); err != nil {
 					t.Errorf("%s: %v", ft.name, err)
 				}
-				if _, err := current.Load().Encode(expfmt.Negotiate(http.Header{"Accept": {ft.accept}})); err != nil {
+				if _, err := current.Load().Encode(expfmt.NegotiateAccept(http.Header{"Accept": {ft.accept}}, expfmt.DefaultOpenMetricsAcceptedFormats()...)); err != nil {
 					t.Errorf("%s: %v", ft.name, err)
 				}
 			}

@@ -56,9 +56,9 @@ func isNull(b []byte) bool { return bytes.Equal(bytes.TrimSpace(b), []byte("null
 
 // truncate keeps error strings short when the input is large or hostile.
 func truncate(b []byte) string {
-	const max = 40
-	if len(b) > max {
-		return strconv.Quote(string(b[:max])) + "..."
+	const limit = 40
+	if len(b) > limit {
+		return strconv.Quote(string(b[:limit])) + "..."
 	}
 	return strconv.Quote(string(b))
 }

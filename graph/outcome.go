@@ -18,11 +18,11 @@ func IsRecordProblem(err error) bool {
 	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrBodyTooLarge)
 }
 
-// GraphAnswered reports whether a request outcome, as an Observer sees it
+// Answered reports whether a request outcome, as an Observer sees it
 // (op and code), shows Graph working: a 2xx answer, or a 404 (an expired
 // record). A token request is Entra ID, not Graph: it shows nothing about
-// Graph, and GraphAnswered is false for it.
-func GraphAnswered(op Operation, code string) bool {
+// Graph, and Answered is false for it.
+func Answered(op Operation, code string) bool {
 	if op == OpToken {
 		return false
 	}

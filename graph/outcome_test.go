@@ -29,7 +29,7 @@ func TestIsRecordProblem(t *testing.T) {
 	}
 }
 
-func TestGraphAnswered(t *testing.T) {
+func TestAnswered(t *testing.T) {
 	for _, tt := range []struct {
 		op   Operation
 		code string
@@ -44,8 +44,8 @@ func TestGraphAnswered(t *testing.T) {
 		{OpList, "error", false},
 		{OpToken, "200", false},
 	} {
-		if got := GraphAnswered(tt.op, tt.code); got != tt.want {
-			t.Errorf("GraphAnswered(%s, %s) = %v, want %v", tt.op, tt.code, got, tt.want)
+		if got := Answered(tt.op, tt.code); got != tt.want {
+			t.Errorf("Answered(%s, %s) = %v, want %v", tt.op, tt.code, got, tt.want)
 		}
 	}
 }

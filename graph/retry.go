@@ -20,7 +20,7 @@ func (b backoff) delay(attempt int) time.Duration {
 	if d <= 0 || d > b.max {
 		d = b.max
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) // #nosec G404 -- jitter only spreads retries; nothing depends on it being unpredictable
 }
 
 // maxRetryAfter bounds a hostile or mistaken Retry-After: waiting longer

@@ -870,11 +870,11 @@ func (g *gen) deviceRatio(p float64) *float64 {
 
 // glitchRate is glitches per 5 minutes: mostly few, sometimes many, now and
 // then not measured.
-func (g *gen) glitchRate(max int) *float64 {
+func (g *gen) glitchRate(limit int) *float64 {
 	if g.chance(0.05) {
 		return nil
 	}
-	return f64(g.edge(float64(g.r.IntN(max)), 1, 10, 100))
+	return f64(g.edge(float64(g.r.IntN(limit)), 1, 10, 100))
 }
 
 // stream draws one stream's quality; kind decides which fields Graph fills.

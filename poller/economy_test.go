@@ -140,9 +140,6 @@ func (c econCounts) sub(o econCounts) econCounts {
 // direct get and each sessions page.
 func (c econCounts) fetchRequests() int64 { return c.batchItems + c.directGets + c.sessions }
 
-// fetchRoundTrips counts HTTP round trips for records.
-func (c econCounts) fetchRoundTrips() int64 { return c.batches + c.directGets + c.sessions }
-
 // econCheckExactlyOnce checks that every record that appeared during the
 // measured day was ingested once: the ingested count and every call-quality
 // series equal the truth of those records.
@@ -152,35 +149,6 @@ func econCheckExactlyOnce(t *testing.T, p *Poller, reg *prometheus.Registry, add
 		t.Errorf("ingested %v records, want each of the %d that appeared exactly once", got, len(added))
 	}
 	assertCallQuality(t, graphsim.TruthOf(added...), gatherText(t, reg))
-}
-
-// econCheckClientCounts checks the exporter's own request counter against
-// what the tenant served, so the figures do not rest on one side's count.
-func econCheckClientCounts(t *testing.T, reg *prometheus.Registry, served graphsim.RequestStats) {
-	t.Helper()
-	got := map[string]float64{}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "teams_exporter_graph_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "operation" {
-					got[l.GetValue()] += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	want := map[string]int64{"list": served.List, "get": served.Get, "sessions": served.Sessions, "batch": served.Batch}
-	for op, n := range want {
-		if got[op] != float64(n) {
-			t.Errorf("teams_exporter_graph_requests_total{operation=%q} = %v, the tenant served %d", op, got[op], n)
-		}
-	}
 }
 
 func econCounterValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }

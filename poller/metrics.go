@@ -139,7 +139,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 	case graph.OpPSTNCalls, graph.OpDirectRoutingCalls:
 		return // the call logs are extras: their failures do not make the exporter unready
 	}
-	ok := graph.GraphAnswered(op, code)
+	ok := graph.Answered(op, code)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {

@@ -49,7 +49,7 @@ func openBuildings(ctx context.Context, cfg *config, reg prometheus.Registerer, 
 // directory, so that the demo shows the site families and dashboards.
 func demoBuildingFile() (string, error) {
 	path := filepath.Join(os.TempDir(), "teams-exporter-demo-buildings.csv")
-	if err := os.WriteFile(path, graphsim.DemoBuildingFile, 0o644); err != nil {
+	if err := os.WriteFile(path, graphsim.DemoBuildingFile, 0o600); err != nil {
 		return "", fmt.Errorf("demo building file: %w", err)
 	}
 	return path, nil

@@ -72,7 +72,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		go tenant.RunDelivery(liveCtx, 2*time.Second)
 	}
 
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool}}}
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12}}}
 	cred, err := azidentity.NewClientSecretCredential(demoTenantID, demoClientID, demoSecret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions: azcore.ClientOptions{
 			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
@@ -137,7 +137,8 @@ func demoDefaults(cfg *config) (remove func(), err error) {
 func throttleSome(fraction float64) graphsim.Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if op := graphsim.Operation(r); op != graphsim.OpToken && rand.Float64() < fraction {
+			draw := rand.Float64() // #nosec G404 -- simulated throttling of the demo tenant
+			if op := graphsim.Operation(r); op != graphsim.OpToken && draw < fraction {
 				w.Header().Set("Retry-After", "1")
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusTooManyRequests)

@@ -328,7 +328,7 @@ func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	}
 	ts.tenant.Bump(latest.ID) // inside the recent window, so the next poll lists it
 	before := counterValue(mfs, "teams_exporter_polls_total", "result", "success")
-	mfs = e.waitFor(t, "the update to be seen", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the update to be seen", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return counterValue(mfs, "teams_exporter_skipped_total", "reason", "updated") >= 1 &&
 			counterValue(mfs, "teams_exporter_polls_total", "result", "success") >= before+1
 	})

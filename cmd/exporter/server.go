@@ -114,8 +114,8 @@ type connInfo struct {
 	since time.Time
 }
 
-func newConnLimiter(max int) *connLimiter {
-	return &connLimiter{max: max, conns: map[*limitedConn]connInfo{}}
+func newConnLimiter(limit int) *connLimiter {
+	return &connLimiter{max: limit, conns: map[*limitedConn]connInfo{}}
 }
 
 // admit registers c, making room if needed; false if c must be refused.
