@@ -183,7 +183,7 @@ func startDemoExporterAt(t *testing.T, addr string) {
 		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
 	)
 	startProcess(t, "exporter", env, exporterBinary(t), "-demo")
-	waitFor(t, 30*time.Second, "the exporter to serve /metrics", func() error {
+	waitFor(t, 90*time.Second, "the exporter to serve /metrics", func() error {
 		_, err := httpGet(t.Context(), "http://"+addr+"/metrics")
 		return err
 	})

@@ -64,7 +64,7 @@ scrape_configs:
 		"--web.listen-address="+addr,
 	)
 	p := &promServer{t: t, base: "http://" + addr}
-	waitFor(t, 15*time.Second, "Prometheus to be ready", func() error {
+	waitFor(t, 60*time.Second, "Prometheus to be ready", func() error {
 		_, err := httpGet(t.Context(), p.base+"/-/ready")
 		return err
 	})
@@ -262,7 +262,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	prom := startPrometheus(t, exporterAddr)
 	startDemoExporterAt(t, exporterAddr)
 
-	waitFor(t, 30*time.Second, "several scrapes and two successful polls", func() error {
+	waitFor(t, 90*time.Second, "several scrapes and two successful polls", func() error {
 		scrapes, err := prom.value(fmt.Sprintf(`sum_over_time(up{job=%q}[1m])`, scrapeJob))
 		if err != nil || scrapes < 4 {
 			return fmt.Errorf("successful scrapes: %v, %v", scrapes, err)

@@ -42,7 +42,7 @@ func TestPromtool(t *testing.T) {
 		addr := startDemoExporter(t)
 		// Wait for the first poll, so that every family has series.
 		var body []byte
-		waitFor(t, 20*time.Second, "a successful poll", func() error {
+		waitFor(t, 90*time.Second, "a successful poll", func() error {
 			var err error
 			body, err = httpGet(t.Context(), "http://"+addr+"/metrics")
 			if err == nil && !bytes.Contains(body, []byte("teams_streams_total{")) {
