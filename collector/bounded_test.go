@@ -16,7 +16,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/sites"
 )
 
-// boundedSpec is SPEC's list of values for every label, fallbacks included
+// boundedSpec is the documented list of values for every label, fallbacks included
 // ("unknown", "other", "unclassified").
 var boundedSpec = map[string][]string{
 	"platform":        {"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"},
@@ -51,7 +51,7 @@ func boundedDevice() *graph.DeviceInfo {
 	}
 }
 
-// boundedTokens are the feedback tokens of SPEC and one that is not.
+// boundedTokens are the documented feedback tokens and one that is not.
 var boundedTokens = graph.FeedbackTokens{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "Robotic"}
 
 // boundedMediaLabels give every media label value once.
@@ -232,7 +232,7 @@ func boundedHostileAddress(r *rand.Rand) graph.Address {
 }
 
 // boundedSeries gathers c and returns every exposed series as
-// "name{label=value,...}", checking each label value against SPEC's lists.
+// "name{label=value,...}", checking each label value against the documented lists (docs/design.md).
 func boundedSeries(t *testing.T, c *Collector) map[string]bool {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -248,10 +248,10 @@ func boundedSeries(t *testing.T, c *Collector) map[string]bool {
 			for _, lp := range m.GetLabel() {
 				allowed, ok := boundedSpec[lp.GetName()]
 				if !ok {
-					t.Fatalf("%s: label %q is not in SPEC", mf.GetName(), lp.GetName())
+					t.Fatalf("%s: label %q is not documented", mf.GetName(), lp.GetName())
 				}
 				if !contains(allowed, lp.GetValue()) {
-					t.Errorf("%s: %s=%.40q is not in SPEC's list", mf.GetName(), lp.GetName(), lp.GetValue())
+					t.Errorf("%s: %s=%.40q is not in the documented list", mf.GetName(), lp.GetName(), lp.GetValue())
 				}
 				pairs = append(pairs, lp.GetName()+"="+lp.GetValue())
 			}
@@ -266,7 +266,7 @@ func boundedSeries(t *testing.T, c *Collector) map[string]bool {
 // then 10,000 records full of hostile strings (unknown platforms, product
 // families, connection types, media labels, stream directions, call types
 // and ratings; garbage, very long strings, unicode, personal-looking data):
-// every label value stays in SPEC's lists and the series stay the same.
+// every label value stays in the documented lists (docs/design.md) and the series stay the same.
 //
 // With a building file, hostile records carry random subnets and addresses
 // (IPv4 and IPv6, about 10,000 distinct ones, in and out of the file), and

@@ -10,7 +10,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/sites"
 )
 
-// The golden file is written by hand from SPEC, not generated: see the
+// The golden file is written by hand from the observation model in docs/design.md, not generated: see the
 // comment at its top for the reasoning behind every series.
 const expandedGolden = "testdata/callrecord-expanded.golden"
 

@@ -101,7 +101,7 @@ teams_feedback_total{platform="unknown",rating="bad"} 1
 }
 
 // TestStreamPerspectives: a peer-to-peer stream is seen by both clients, a
-// meeting stream once (SPEC, "Observation model").
+// meeting stream once (docs/design.md, the observation model).
 func TestStreamPerspectives(t *testing.T) {
 	c := New(Options{})
 	c.Ingest(loadRecord(t, expandedPath))

@@ -100,7 +100,7 @@ func TestLabelNormalisation(t *testing.T) {
 	}
 }
 
-// specLabelValues are SPEC's bounded lists, written out again here so that
+// specLabelValues are the bounded lists of docs/design.md, written out again here so that
 // a change to the code's lists shows up as a failure.
 var specLabelValues = map[string][]string{
 	"platform":        {"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"},
@@ -251,7 +251,7 @@ func randomRecord(r *rand.Rand, i int) *graph.CallRecord {
 // TestSeriesBounded ingests records full of arbitrary strings, addresses
 // and subnets (about 10,000 distinct ones, IPv4 and IPv6, in and out of the
 // building file, and garbage), with a building file, and checks that every
-// label value is from SPEC's lists (sites: the file's buildings, unmapped,
+// label value is from the documented lists (docs/design.md) (sites: the file's buildings, unmapped,
 // unknown), that no family has more series than the product of its lists,
 // and that no record id or address leaks into a label.
 func TestSeriesBounded(t *testing.T) {
@@ -296,7 +296,7 @@ func TestSeriesBounded(t *testing.T) {
 		for _, lp := range mf.Metric[0].Label {
 			vals, ok := specLabelValues[lp.GetName()]
 			if !ok {
-				t.Fatalf("%s: label %q not in SPEC", mf.GetName(), lp.GetName())
+				t.Fatalf("%s: label %q not documented", mf.GetName(), lp.GetName())
 			}
 			product *= len(vals)
 		}
@@ -306,7 +306,7 @@ func TestSeriesBounded(t *testing.T) {
 		for _, m := range mf.Metric {
 			for _, lp := range m.Label {
 				if !contains(specLabelValues[lp.GetName()], lp.GetValue()) {
-					t.Errorf("%s: label %s=%q not in SPEC's list", mf.GetName(), lp.GetName(), lp.GetValue())
+					t.Errorf("%s: label %s=%q not in the documented list", mf.GetName(), lp.GetName(), lp.GetValue())
 				}
 				if idSet[lp.GetValue()] {
 					t.Errorf("%s: record id in label %s", mf.GetName(), lp.GetName())

@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// idsBenchCount is the figure: a million ids kept for
+// idsBenchCount is the figure BENCHMARKS.md reports: a million ids kept for
 // de-duplication (a tenant far larger than 10,000 users, or a long look-back).
 const idsBenchCount = 1_000_000
 
-// idsBenchBudget is the bound on resident memory per id.
+// idsBenchBudget is BENCHMARKS.md's budget on resident memory per id.
 const idsBenchBudget = 64
 
 // idsBenchUUID is a random UUID in Graph's canonical string form.
@@ -88,7 +88,7 @@ func BenchmarkIDSet(b *testing.B) {
 	b.ReportMetric(idsBenchStateBytes(b, s), "state-B/id")
 }
 
-// TestIDSetResidentBytesPerID holds the bound: at most 64 bytes of
+// TestIDSetResidentBytesPerID holds BENCHMARKS.md's budget: at most 64 bytes of
 // resident memory per id kept, for a million ids, fresh and after a day of
 // churn (prune what left the look-back, add as many new), since a map that
 // did not reuse its deleted slots would hold more than its live ids. A

@@ -26,7 +26,7 @@ import (
 //     get a second version 20 minutes later;
 //   - the list page size scales with the tenant (999 at 10,000 users, the
 //     client's default and graphsim's maximum), so that records per page,
-//     which the list budget is about, stay those of the tenant.
+//     which the list budget is about, stay those of the tenant BENCHMARKS.md describes.
 const (
 	econRecordsPerUserDay = 2.5
 	econPageSizeAt10k     = 999

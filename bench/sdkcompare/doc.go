@@ -1,6 +1,6 @@
 // Package sdkcompare measures the exporter's decode and ingest of Graph call
 // records against Microsoft's Graph SDK for Go (msgraph-sdk-go) parsing the
-// same bytes, for the budgets of issue 4 (at least 5x faster and at least
+// same bytes, for the budgets in BENCHMARKS.md (at least 5x faster and at least
 // 10x fewer allocations per record).
 //
 // It is a separate Go module on purpose: the exporter's own module must

@@ -46,7 +46,7 @@ func (m crashMode) String() string {
 
 // TestCrashLoop kills the real exporter with SIGKILL at random moments,
 // many times, each time restarting it on the same state file, while
-// scraping it as often as it can. SPEC: "Restarts lose nothing and reset
+// scraping it as often as it can. docs/design.md: "Restarts lose nothing and reset
 // nothing ... This must hold for a kill -9 at any moment." So no
 // call-quality sample may ever go down between two scrapes, across
 // restarts included, and once a last life runs to completion the

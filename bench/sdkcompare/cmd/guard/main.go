@@ -1,4 +1,4 @@
-// Command guard checks the budgets of issue 4 against Microsoft's Graph SDK
+// Command guard checks the budgets in BENCHMARKS.md against Microsoft's Graph SDK
 // for Go: on every benchmark record, the exporter's decode + ingest must be
 // at least 5x faster, with at least 10x fewer allocations, than the SDK's
 // parse of the same bytes. It runs both sides in the same process, a few
