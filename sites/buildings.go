@@ -357,9 +357,9 @@ func (p *parser) row(rec []string, line int) error {
 	}
 	if prev, dup := nets[prefix.Addr()]; dup {
 		if prev != idx {
-			return fmt.Errorf("network %s is already building %q on line %d", prefix, p.m.sites[prev].Name, p.lineOf[prefix])
+			return fmt.Errorf("its network is already building %q on line %d", p.m.sites[prev].Name, p.lineOf[prefix])
 		}
-		p.warn(line, "network %s repeats line %d", prefix, p.lineOf[prefix])
+		p.warn(line, "its network repeats line %d", p.lineOf[prefix])
 		return nil
 	}
 	nets[prefix.Addr()] = idx
@@ -371,7 +371,7 @@ func (p *parser) row(rec []string, line int) error {
 func (p *parser) prefix(ipField, rangeField string, line int) (netip.Prefix, error) {
 	addr, err := netip.ParseAddr(ipField)
 	if err != nil || addr.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("NetworkIP %q is not an IP address", ipField)
+		return netip.Prefix{}, errors.New("NetworkIP is not an IP address")
 	}
 	addr = addr.Unmap()
 	bits, err := strconv.Atoi(rangeField)
@@ -380,7 +380,7 @@ func (p *parser) prefix(ipField, rangeField string, line int) (netip.Prefix, err
 	}
 	prefix := netip.PrefixFrom(addr, bits)
 	if masked := prefix.Masked(); masked.Addr() != addr {
-		p.warn(line, "NetworkIP %s has host bits set for range %d; using %s", addr, bits, masked)
+		p.warn(line, "NetworkIP has host bits set for range %d; they are ignored", bits)
 		prefix = masked
 	}
 	return prefix, nil
@@ -444,7 +444,7 @@ func (p *parser) overlaps() {
 				for _, outer := range levels[i+1:] {
 					op, _ := addr.Prefix(outer.bits)
 					if _, ok := outer.nets[op.Addr()]; ok {
-						p.warn(p.lineOf[inner], "network %s lies inside %s of line %d; the longer prefix wins", inner, op, p.lineOf[op])
+						p.warn(p.lineOf[inner], "its network lies inside the network of line %d; the longer prefix wins", p.lineOf[op])
 						break
 					}
 				}
