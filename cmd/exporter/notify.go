@@ -26,6 +26,12 @@ type notifier struct {
 	server   *http.Server
 	served   chan error
 	log      *slog.Logger
+
+	// stopSubscriber ends the subscriber's goroutine, subscribed is closed
+	// when it has returned: close waits for it, so that no renewal is in
+	// flight while the process exits.
+	stopSubscriber context.CancelFunc
+	subscribed     chan struct{}
 }
 
 // startNotifications serves the notification endpoints, if a notification
@@ -64,12 +70,22 @@ func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Cli
 	if err != nil {
 		return configError{fmt.Errorf("%s_NOTIFICATION_URL: %w", envPrefix, err)}
 	}
-	go s.Run(ctx)
+	ctx, n.stopSubscriber = context.WithCancel(ctx)
+	n.subscribed = make(chan struct{})
+	go func() {
+		defer close(n.subscribed)
+		s.Run(ctx)
+	}()
 	return nil
 }
 
-// close stops the listener; the subscription stays for the next start.
+// close stops the subscriber and the listener; the subscription stays for
+// the next start.
 func (n *notifier) close() error {
+	if n.stopSubscriber != nil {
+		n.stopSubscriber()
+		<-n.subscribed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = n.server.Shutdown(ctx)

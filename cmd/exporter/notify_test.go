@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// TestDemoWithNotifications runs the demo in change-notification mode, as a
+// user would try it: the exporter subscribes to the demo tenant, which
+// validates the notification URL and then delivers notifications to it; the
+// exporter accepts them and ingests records, and on SIGTERM it stops its
+// subscriber (which may be renewing) and its listener and exits 0.
+func TestDemoWithNotifications(t *testing.T) {
+	t.Parallel()
+	addr, notifyAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(exporterBin, "-demo")
+	cmd.Env = []string{
+		"HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+		"TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr,
+		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
+		"TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS=" + notifyAddr,
+		"TEAMS_EXPORTER_NOTIFICATION_URL=http://" + notifyAddr + "/notifications",
+	}
+	e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = e, e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(e.done) }()
+	t.Cleanup(func() {
+		e.kill(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("demo log:\n%s", lastLines(e.logs(), 40))
+		}
+	})
+
+	e.waitFor(t, "a subscription, accepted notifications and ingested records", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
+			counterValue(mfs, "teams_exporter_notifications_total", "result", "accepted") > 0 &&
+			counterValue(mfs, "teams_exporter_records_ingested_total") > 0
+	})
+	mfs, err := e.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); n != 0 {
+		t.Errorf("the demo tenant's own notifications were rejected %v times", n)
+	}
+
+	e.kill(syscall.SIGTERM)
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
