@@ -31,8 +31,11 @@ type Config struct {
 	// SaveInterval bounds how much ingestion a crash can make the exporter
 	// repeat during a long poll; default 15s.
 	SaveInterval time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// ProgressInterval is how often, by Now, a poll still running logs what
+	// it has listed, fetched and ingested so far; default 30s.
+	ProgressInterval time.Duration
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
 	// Graph, if set, is the graph.Observer given to the Graph client: Ready
 	// then also turns false while Graph requests fail, before a poll ends.
 	Graph *GraphMetrics
@@ -76,6 +79,10 @@ type Poller struct {
 	density     float64              // records per hour of start time in the last slice listed
 	pageRecords int                  // the most records Graph returned per list request
 
+	// progressCheck is how often a running poll looks at the clock to see
+	// whether a progress line is due; tests shorten it.
+	progressCheck time.Duration
+
 	readyMu      sync.Mutex
 	succeeded    bool      // a poll of this process succeeded
 	failingSince time.Time // first failed poll since the last success
@@ -95,6 +102,9 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 	if cfg.SaveInterval == 0 {
 		cfg.SaveInterval = 15 * time.Second
 	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = 30 * time.Second
+	}
 	p := &Poller{
 		cfg:      cfg,
 		src:      src,
@@ -104,6 +114,8 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		now:      cfg.Now,
 		notified: map[string]time.Time{},
 		interval: cfg.Interval,
+
+		progressCheck: time.Second,
 	}
 	if p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer); len(p.callLogs) > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
@@ -193,7 +205,11 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}
 	logsDone := make(chan bool, 1)
 	go func() { logsDone <- p.pollCallLogs(ctx, start.Add(-logWindow), start, logFull) }()
-	res, err := p.poll(ctx, pl.windows)
+	p.log.Debug("poll started", "full_scan", full, "recent", pl.recent, "windows", len(pl.windows), "slice", pl.slice)
+	pr := &progress{}
+	stopProgress := p.reportProgress(start, full, pr)
+	res, err := p.poll(ctx, pl.windows, pr)
+	stopProgress()
 	if logsOK := <-logsDone; logsOK && logFull && len(p.callLogs) > 0 {
 		p.ledger.UpdatePosition(func(pos *ledger.Position) { pos.CallLogsFullScan = start })
 	}
@@ -246,9 +262,45 @@ type pollResult struct {
 	perWindow                                  []int // records listed in each window
 }
 
-func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, error) {
+// progress is a poll's work so far, counted as it happens: the listing and
+// the fetch callbacks write it, the progress reporter reads it.
+type progress struct {
+	listed, fetched, ingested atomic.Int64
+}
+
+// reportProgress logs pr whenever ProgressInterval has passed on the
+// injected clock since the poll started or the last line, until the
+// returned stop is called: a full scan of a large tenant takes many
+// minutes, and without it the log says nothing between the start of a poll
+// and "poll finished". A real ticker only wakes it to read the clock.
+func (p *Poller) reportProgress(start time.Time, full bool, pr *progress) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(p.progressCheck)
+		defer t.Stop()
+		last := start
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				now := p.now()
+				if now.Sub(last) < p.cfg.ProgressInterval {
+					continue
+				}
+				last = now
+				p.log.Info("poll in progress", "full_scan", full, "elapsed", now.Sub(start).Round(time.Second),
+					"listed", pr.listed.Load(), "fetched", pr.fetched.Load(), "ingested", pr.ingested.Load())
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (pollResult, error) {
 	var res pollResult
-	listed, perWindow, err := p.list(ctx, windows)
+	listed, perWindow, err := p.list(ctx, windows, pr)
 	res.listed, res.perWindow = len(listed), perWindow
 	if err != nil {
 		return res, err
@@ -270,6 +322,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 		// the ledger, which observes it in memory; saving stays on the
 		// polling goroutine (saveWhile).
 		p.src.GetCallRecords(ctx, ids, func(id string, rec *graph.CallRecord, err error) {
+			pr.fetched.Add(1)
 			if err != nil && ctx.Err() != nil {
 				return // shutting down: not the record's fault, fetched again after the restart
 			}
@@ -282,6 +335,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow) (pollResult, er
 			}
 			if p.ingest(rec, listed[id].Start()) {
 				ingested.Add(1)
+				pr.ingested.Add(1)
 			}
 		})
 	}()
@@ -319,12 +373,13 @@ func (p *Poller) save() error {
 
 // list returns the window's records, one per id, at the highest version
 // listed, keeping only what selection needs of each (see listedRecord).
-func (p *Poller) list(ctx context.Context, windows []timeWindow) (listing, []int, error) {
+func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (listing, []int, error) {
 	listed := listing{}
 	counts := make([]int, len(windows))
 	for i, w := range windows {
 		err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
 			counts[i]++
+			pr.listed.Add(1)
 			listed.add(&r)
 			return nil
 		})
