@@ -60,7 +60,7 @@ func TestUnmarshalCallRecordMatchesEncodingJSON(t *testing.T) {
 		"basic":    readDecodeFixture(t, "callrecord-basic.json"),
 	}
 	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 7, Count: 60, Start: start, End: start.Add(time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 7, Count: 60, Start: start, End: start.Add(time.Hour)})
 	sessions := 0
 	for i, r := range recs {
 		b, err := json.Marshal(r)

@@ -16,7 +16,7 @@ import (
 // networks and media stays the generator's.
 func MeetingJSON(sessions int) ([]byte, error) {
 	start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
-	recs, _ := Generate(GenOptions{Seed: 4, Count: 3000, Start: start, End: start.Add(24 * time.Hour)})
+	recs := Generate(GenOptions{Seed: 4, Count: 3000, Start: start, End: start.Add(24 * time.Hour)})
 	var base *Record
 	var pool []Session
 	var people []IdentitySet

@@ -9,7 +9,8 @@
 // graph or collector packages, so a mistake in the exporter's models is not
 // mirrored here. Its record types follow the microsoft.graph.callRecords
 // namespace field by field; Generate builds realistic, varied records from a
-// seed together with the Truth, the exact series the exporter must show after
-// ingesting them once, computed from the observation model of the product
-// spec.
+// seed. The exact series the exporter must show after ingesting them once
+// (the test oracle) is computed by package simtruth, from the observation
+// model described in docs/design.md; only tests import it, so the demo
+// neither ships nor computes it.
 package graphsim

@@ -18,8 +18,8 @@ type GenOptions struct {
 }
 
 // Generate builds Count realistic, varied call records, deterministically
-// from the seed, and the Truth the exporter must show after ingesting them
-// once. The mix: group calls (client <-> conferencing server sessions,
+// from the seed (simtruth.Of computes, independently, what the exporter
+// must show after ingesting them once). The mix: group calls (client <-> conferencing server sessions,
 // some with more than 60 sessions), peer-to-peer calls (client <-> client,
 // observed from both sides), PSTN calls (client <-> mediation server <->
 // gateway, the last segment without a client), call-queue calls of type
@@ -27,7 +27,7 @@ type GenOptions struct {
 // connection type of the spec plus future enum members; audio, video,
 // screen sharing, data and an unmapped label; nulls, exact zeros, exact
 // CQD thresholds and poor streams; feedback with every rating.
-func Generate(opts GenOptions) ([]Record, Truth) {
+func Generate(opts GenOptions) []Record {
 	g := newGen(opts.Seed)
 	span := opts.End.Sub(opts.Start)
 	recs := make([]Record, 0, max(opts.Count, 0))
@@ -38,7 +38,7 @@ func Generate(opts GenOptions) ([]Record, Truth) {
 		}
 		recs = append(recs, g.record(start.Truncate(100*time.Nanosecond), false))
 	}
-	return recs, TruthOf(recs...)
+	return recs
 }
 
 // gen draws everything from one seeded source, in a fixed order, so the
@@ -1050,4 +1050,20 @@ func (g *gen) videoStream(s *MediaStream, c condition, sharing bool) {
 			s.LowFrameRateRatio = f64(round(g.uniform(lo, hi), 4))
 		}
 	}
+}
+
+// MediaKind maps a media label to the media label value of the spec.
+func MediaKind(label string) string {
+	l := strings.ToLower(label)
+	switch {
+	case strings.Contains(l, "audio"):
+		return "audio"
+	case l == "applicationsharing-video" || strings.Contains(l, "vbss") || strings.Contains(l, "sharing"):
+		return "screen_sharing"
+	case strings.Contains(l, "video"):
+		return "video"
+	case l == "data":
+		return "data"
+	}
+	return "other"
 }

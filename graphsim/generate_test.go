@@ -1,8 +1,10 @@
-package graphsim
+package graphsim_test
 
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,9 +15,9 @@ import (
 var genStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
 func TestGenerateDeterministic(t *testing.T) {
-	opts := GenOptions{Seed: 42, Count: 50, Start: genStart, End: genStart.Add(24 * time.Hour)}
-	a, ta := Generate(opts)
-	b, tb := Generate(opts)
+	opts := graphsim.GenOptions{Seed: 42, Count: 50, Start: genStart, End: genStart.Add(24 * time.Hour)}
+	a, ta := simtruth.Generate(opts)
+	b, tb := simtruth.Generate(opts)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if !bytes.Equal(ja, jb) {
@@ -25,7 +27,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		t.Fatalf("the same seed gave different truths: %v", d[:min(5, len(d))])
 	}
 	opts.Seed = 43
-	c, _ := Generate(opts)
+	c := graphsim.Generate(opts)
 	if jc, _ := json.Marshal(c); bytes.Equal(ja, jc) {
 		t.Fatal("different seeds gave the same records")
 	}
@@ -41,7 +43,7 @@ func TestGenerateDeterministic(t *testing.T) {
 
 // labelValues collects the values a label takes in the truth's series of
 // one family.
-func labelValues(tr Truth, family, label string) map[string]bool {
+func labelValues(tr simtruth.Truth, family, label string) map[string]bool {
 	out := map[string]bool{}
 	for k := range tr {
 		name, labels, _ := strings.Cut(k, "{")
@@ -58,7 +60,7 @@ func labelValues(tr Truth, family, label string) map[string]bool {
 }
 
 func TestGenerateVariety(t *testing.T) {
-	recs, tr := Generate(GenOptions{Seed: 7, Count: 2000, Start: genStart, End: genStart.Add(7 * 24 * time.Hour)})
+	recs, tr := simtruth.Generate(graphsim.GenOptions{Seed: 7, Count: 2000, Start: genStart, End: genStart.Add(7 * 24 * time.Hour)})
 	want := map[string][]string{
 		"platform":        {"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown"},
 		"connection_type": {"wired", "wifi", "mobile", "tunnel", "unknown"},
@@ -104,14 +106,9 @@ func TestGenerateVariety(t *testing.T) {
 		t.Error("no segment without a client endpoint")
 	}
 	// Every call-quality family of the spec is observed.
-	for _, f := range streamFields {
-		if !hasFamily(tr, f.name+"_count") {
-			t.Errorf("family %s never observed", f.name)
-		}
-	}
-	for _, f := range networkFields {
-		if !hasFamily(tr, f.name+"_count") {
-			t.Errorf("family %s never observed", f.name)
+	for _, name := range simtruth.HistogramFamilies() {
+		if !hasFamily(tr, name+"_count") {
+			t.Errorf("family %s never observed", name)
 		}
 	}
 	for _, f := range []string{"teams_call_duration_seconds_count", "teams_sessions_total", "teams_call_records_total"} {
@@ -211,7 +208,7 @@ func TestGenerateVariety(t *testing.T) {
 	}
 }
 
-func hasFamily(tr Truth, series string) bool {
+func hasFamily(tr simtruth.Truth, series string) bool {
 	for k := range tr {
 		if strings.HasPrefix(k, series+"{") || k == series {
 			return true
@@ -221,19 +218,19 @@ func hasFamily(tr Truth, series string) bool {
 }
 
 func TestPersonalValues(t *testing.T) {
-	recs, tr := Generate(GenOptions{Seed: 3, Count: 200, Start: genStart, End: genStart.Add(time.Hour)})
-	pv := PersonalValues(recs)
+	recs, tr := simtruth.Generate(graphsim.GenOptions{Seed: 3, Count: 200, Start: genStart, End: genStart.Add(time.Hour)})
+	pv := graphsim.PersonalValues(recs)
 	all := strings.Join(pv, "\n")
 	u := recs[0].Organizer.User
 	for _, want := range []string{u.ID, *u.DisplayName, "'s AirPods Pro", "192.168.", "-", "Teams/", "+1425555", "meetup-join"} {
 		if !strings.Contains(all, want) {
-			t.Errorf("PersonalValues lacks %q", want)
+			t.Errorf("graphsim.PersonalValues lacks %q", want)
 		}
 	}
 	for _, r := range recs[:5] {
 		for _, v := range pv {
 			if v == r.ID {
-				t.Errorf("PersonalValues lists record id %s", v)
+				t.Errorf("graphsim.PersonalValues lists record id %s", v)
 			}
 		}
 	}
@@ -262,36 +259,36 @@ func TestPersonalValues(t *testing.T) {
 // durations, nulls, numbers) must carry exactly what the truth used, with
 // and without the newer enum members.
 func TestGeneratedRecordsOverHTTP(t *testing.T) {
-	recs, want := Generate(GenOptions{Seed: 11, Count: 60, Start: genStart, End: genStart.Add(6 * time.Hour)})
+	recs, want := simtruth.Generate(graphsim.GenOptions{Seed: 11, Count: 60, Start: genStart, End: genStart.Add(6 * time.Hour)})
 	// A big meeting, so that session paging is exercised too.
-	more, _ := Generate(GenOptions{Seed: 1, Count: 300, Start: genStart, End: genStart.Add(time.Hour)})
+	more := graphsim.Generate(graphsim.GenOptions{Seed: 1, Count: 300, Start: genStart, End: genStart.Add(time.Hour)})
 	for _, r := range more {
 		if len(r.Sessions) > 60 {
 			recs = append(recs, r)
-			want.Merge(TruthOf(r))
+			want.Merge(simtruth.Of(r))
 			break
 		}
 	}
 	if len(recs) != 61 {
 		t.Fatal("no big meeting among 300 records of seed 1")
 	}
-	tenant, srv := startTenant(t, Options{})
+	tenant, srv := graphsim.StartTenant(t, graphsim.Options{})
 	tenant.Add(recs...)
-	tok := fetchToken(t, srv)
+	tok := graphsim.FetchToken(t, srv)
 	for _, prefer := range []string{"", "include-unknown-enum-members"} {
 		hdr := http.Header{}
 		if prefer != "" {
 			hdr.Set("Prefer", prefer)
 		}
-		ids, _ := listAll(t, srv, tok, "/v1.0/communications/callRecords", hdr)
+		ids, _ := graphsim.ListAll(t, srv, tok, "/v1.0/communications/callRecords", hdr)
 		if len(ids) != len(recs) {
 			t.Fatalf("listed %d of %d records", len(ids), len(recs))
 		}
-		var got []Record
+		var got []graphsim.Record
 		for _, id := range ids {
 			got = append(got, fetchRecord(t, srv, tok, id, hdr))
 		}
-		if d := want.Diff(TruthOf(got...)); d != nil {
+		if d := want.Diff(simtruth.Of(got...)); d != nil {
 			t.Errorf("Prefer %q: truth from the wire differs in %d series, first: %v", prefer, len(d), d[:min(5, len(d))])
 		}
 	}
@@ -299,11 +296,11 @@ func TestGeneratedRecordsOverHTTP(t *testing.T) {
 
 // fetchRecord reads one record with all its sessions, following
 // sessions@odata.nextLink.
-func fetchRecord(t *testing.T, srv *Server, tok, id string, hdr http.Header) Record {
+func fetchRecord(t *testing.T, srv *graphsim.Server, tok, id string, hdr http.Header) graphsim.Record {
 	t.Helper()
 	raw := getRaw(t, srv, tok, "/v1.0/communications/callRecords/"+url.PathEscape(id)+"?$expand=sessions($expand=segments)", hdr)
 	var page struct {
-		Record
+		graphsim.Record
 		Next string `json:"sessions@odata.nextLink"`
 	}
 	if err := json.Unmarshal(raw, &page); err != nil {
@@ -312,8 +309,8 @@ func fetchRecord(t *testing.T, srv *Server, tok, id string, hdr http.Header) Rec
 	rec := page.Record
 	for next := page.Next; next != ""; {
 		var sp struct {
-			Value []Session `json:"value"`
-			Next  string    `json:"@odata.nextLink"`
+			Value []graphsim.Session `json:"value"`
+			Next  string             `json:"@odata.nextLink"`
 		}
 		if err := json.Unmarshal(getRaw(t, srv, tok, next, hdr), &sp); err != nil {
 			t.Fatal(err)
@@ -324,7 +321,7 @@ func fetchRecord(t *testing.T, srv *Server, tok, id string, hdr http.Header) Rec
 	return rec
 }
 
-func getRaw(t *testing.T, srv *Server, tok, path string, hdr http.Header) []byte {
+func getRaw(t *testing.T, srv *graphsim.Server, tok, path string, hdr http.Header) []byte {
 	t.Helper()
 	u := path
 	if !strings.HasPrefix(u, "https://") {

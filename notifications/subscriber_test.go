@@ -289,7 +289,7 @@ func TestDeliveryWithDuplicatesReorderingAndLosses(t *testing.T) {
 	ctx := context.Background()
 	s, _ := g.subscriber(t)
 	s.step(ctx)
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 60, Start: g.clock.now().Add(-2 * time.Hour), End: g.clock.now()})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 60, Start: g.clock.now().Add(-2 * time.Hour), End: g.clock.now()})
 	g.tenant.Add(recs...)
 	g.tenant.Bump(recs[0].ID)
 	g.tenant.DeliverNotifications(ctx)

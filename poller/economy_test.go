@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 // Assumptions of the simulated day, stated once:
@@ -107,7 +108,7 @@ func econUUID(rng *rand.Rand) string {
 // econPool draws record shapes from the generator, without segments and
 // with at most two participants: they change bytes, not requests.
 func econPool(seed int64) []graphsim.Record {
-	pool, _ := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: econPoolSize, Start: time.Unix(0, 0)})
+	pool := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: econPoolSize, Start: time.Unix(0, 0)})
 	for i := range pool {
 		pool[i].Participants = pool[i].Participants[:min(2, len(pool[i].Participants))]
 		for j := range pool[i].Sessions {
@@ -148,7 +149,7 @@ func econCheckExactlyOnce(t *testing.T, p *Poller, reg *prometheus.Registry, add
 	if got := econCounterValue(p.metrics.ingested); got != float64(len(added)) {
 		t.Errorf("ingested %v records, want each of the %d that appeared exactly once", got, len(added))
 	}
-	assertCallQuality(t, graphsim.TruthOf(added...), gatherText(t, reg))
+	assertCallQuality(t, simtruth.Of(added...), gatherText(t, reg))
 }
 
 func econCounterValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 // The tests in this file drive the real graph client (with a real
@@ -81,7 +82,7 @@ func (r *faultsRig) skipped(reason string) float64 {
 
 // checkTruth compares every call-quality series with the truth of exactly
 // one ingestion of each record.
-func (r *faultsRig) checkTruth(t *testing.T, truth graphsim.Truth) {
+func (r *faultsRig) checkTruth(t *testing.T, truth simtruth.Truth) {
 	t.Helper()
 	assertCallQuality(t, truth, gatherText(t, r.reg))
 }
@@ -113,10 +114,10 @@ func (c *faultsGetCounter) of(id string) int {
 // faultsRecords generates n small records (one to four sessions, which
 // keeps the tests fast under -race) that started in [from, to) before now,
 // and their truth.
-func faultsRecords(t *testing.T, seed int64, n int, from, to time.Duration) ([]graphsim.Record, graphsim.Truth) {
+func faultsRecords(t *testing.T, seed int64, n int, from, to time.Duration) ([]graphsim.Record, simtruth.Truth) {
 	t.Helper()
 	now := time.Now()
-	pool, _ := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 4*n + 8, Start: now.Add(-from), End: now.Add(-to)})
+	pool := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 4*n + 8, Start: now.Add(-from), End: now.Add(-to)})
 	var recs []graphsim.Record
 	for _, r := range pool {
 		if len(recs) < n && len(r.Sessions) >= 1 && len(r.Sessions) <= 4 {
@@ -126,7 +127,7 @@ func faultsRecords(t *testing.T, seed int64, n int, from, to time.Duration) ([]g
 	if len(recs) < n {
 		t.Fatalf("seed %d gives %d small records, want %d", seed, len(recs), n)
 	}
-	return recs, graphsim.TruthOf(recs...)
+	return recs, simtruth.Of(recs...)
 }
 
 var (
@@ -426,7 +427,7 @@ func TestFaultsSessionsPageFails(t *testing.T) {
 		t.Fatal("generated record has no sessions")
 	}
 	others, truth := faultsRecords(t, 43, 3, 90*time.Minute, time.Minute)
-	truth.Merge(graphsim.TruthOf(rec))
+	truth.Merge(simtruth.Of(rec))
 
 	for _, tt := range []struct {
 		fault graphsim.Fault

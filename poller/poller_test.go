@@ -85,7 +85,7 @@ func newTenant() *graphsim.Tenant {
 func TestPollIngestsEachRecordOnceAcrossPollsAndRestarts(t *testing.T) {
 	tenant := newTenant()
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 9, Count: 50, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 9, Count: 50, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	tenant.Add(recs...)
 	state := filepath.Join(t.TempDir(), "state.json")
 
@@ -247,8 +247,8 @@ func TestPollPrunesIDsOutOfLookback(t *testing.T) {
 	clock := &econClock{}
 	clock.set(now)
 	tenant := newTenant()
-	old, _ := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 6, Start: now.Add(-20 * time.Hour), End: now.Add(-19 * time.Hour)})
-	young, _ := graphsim.Generate(graphsim.GenOptions{Seed: 6, Count: 4, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)})
+	old := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 6, Start: now.Add(-20 * time.Hour), End: now.Add(-19 * time.Hour)})
+	young := graphsim.Generate(graphsim.GenOptions{Seed: 6, Count: 4, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)})
 	tenant.Add(append(old, young...)...)
 	state := filepath.Join(t.TempDir(), "state.json")
 	p, _ := newTestPoller(t, tenant, state, nil, func(_ *graph.Config, pc *Config) { pc.Now = clock.now })

@@ -14,7 +14,7 @@ import (
 func TestPublishOnlyWhatChanged(t *testing.T) {
 	tenant := newTenant()
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 10, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 10, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
 	tenant.Add(recs...)
 	p, _ := newTestPoller(t, tenant, "", nil, nil)
 	empty := p.ledger.Snapshot()

@@ -22,7 +22,7 @@ import (
 func TestShutdownMidPollIsNotAFailure(t *testing.T) {
 	tenant := newTenant()
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 12, Count: 60, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 12, Count: 60, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	tenant.Add(recs...)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 var soakRecords = flag.Int("soak.records", 1000, "records generated for TestSoak; raise for a longer run")
@@ -70,7 +71,7 @@ func TestSoak(t *testing.T) {
 	n := *soakRecords
 	tenant := graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s", MaxPageSize: 50})
 	now := time.Now()
-	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 42, Count: n, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: 42, Count: n, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	addConcurrently(tenant, recs)
 	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, Rules: soakRules, RetryAfter: time.Second, StallFor: 3 * time.Second}
 	tenant.Use(faults.Middleware())
@@ -113,7 +114,7 @@ func TestSoak(t *testing.T) {
 
 	exposition := gatherText(t, reg)
 	assertCallQuality(t, truth, exposition)
-	got, err := graphsim.ParseExposition(bytes.NewReader(exposition))
+	got, err := simtruth.ParseExposition(bytes.NewReader(exposition))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestSoak(t *testing.T) {
 // gatherText encodes the registry as a scrape in the text format would.
 // assertCallQuality reports every call-quality series of exposition that
 // differs from the truth, missing or extra.
-func assertCallQuality(t *testing.T, truth graphsim.Truth, exposition []byte) {
+func assertCallQuality(t *testing.T, truth simtruth.Truth, exposition []byte) {
 	t.Helper()
 	diffs, err := truth.CallQuality().Compare(bytes.NewReader(exposition))
 	if err != nil {

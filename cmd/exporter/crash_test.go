@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 var (
@@ -71,7 +72,7 @@ func TestCrashLoop(t *testing.T) {
 	batches := &crashBatchWatch{}
 	ts := startTenant(t, batches.wrap)
 	now := time.Now()
-	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: int64(seed >> 1), Count: *crashRecords, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: int64(seed >> 1), Count: *crashRecords, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	waves := crashWaves(recs, kills)
 
 	dir := t.TempDir()
@@ -312,14 +313,14 @@ func crashCheckLog(t *testing.T, life int, logs string) {
 // crashRecordBalance compares teams_call_records_total with the truth,
 // series by series: records missing (lost) and records beyond it (counted
 // twice).
-func crashRecordBalance(t *testing.T, raw []byte, truth graphsim.Truth) (lost, double int) {
+func crashRecordBalance(t *testing.T, raw []byte, truth simtruth.Truth) (lost, double int) {
 	t.Helper()
-	got, err := graphsim.ParseExposition(bytes.NewReader(raw))
+	got, err := simtruth.ParseExposition(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := map[string]bool{}
-	for _, tr := range []graphsim.Truth{truth, got} {
+	for _, tr := range []simtruth.Truth{truth, got} {
 		for k := range tr {
 			if strings.HasPrefix(k, "teams_call_records_total") {
 				keys[k] = true
@@ -347,7 +348,7 @@ func crashRecordBalance(t *testing.T, raw []byte, truth graphsim.Truth) (lost, d
 // call-quality sample expfmt sees.
 func crashCheckLineScan(t *testing.T, raw []byte) {
 	t.Helper()
-	full, err := graphsim.ParseExposition(bytes.NewReader(raw))
+	full, err := simtruth.ParseExposition(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,9 +509,9 @@ func crashScrape(e *exporterProc) ([]byte, error) {
 // the call-quality ones. A line scan rather than expfmt: the race-built
 // test parses a scrape every 150ms, and the final comparison with the
 // truth goes through expfmt anyway.
-func crashCounterSamples(raw []byte) (graphsim.Truth, error) {
+func crashCounterSamples(raw []byte) (simtruth.Truth, error) {
 	types := map[string]string{}
-	out := graphsim.Truth{}
+	out := simtruth.Truth{}
 	for line := range bytes.Lines(raw) {
 		line = bytes.TrimRight(line, "\n")
 		if len(line) == 0 {

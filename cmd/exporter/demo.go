@@ -54,7 +54,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		},
 	})
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
 	tenant.Add(recs...)
 	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: demoSeed, DirectRouting: 600, PSTN: 400, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
 	tenant.AddDirectRoutingRows(dr...)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 // exporterBin is the exporter built once for the end-to-end tests, which run
@@ -258,7 +259,7 @@ func successfulPolls(n int) func(map[string]*dto.MetricFamily) bool {
 // assertTruth compares a fresh scrape with what the simulator says the
 // records must produce, both ways: every series of the truth with its
 // value, and no call-quality series beyond it.
-func (e *exporterProc) assertTruth(t *testing.T, truth graphsim.Truth) {
+func (e *exporterProc) assertTruth(t *testing.T, truth simtruth.Truth) {
 	t.Helper()
 	raw, err := e.scrapeText()
 	if err != nil {
@@ -284,7 +285,7 @@ func (e *exporterProc) assertTruth(t *testing.T, truth graphsim.Truth) {
 func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 1, Count: 400, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: 1, Count: 400, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	state := filepath.Join(t.TempDir(), "state.json")
 	e := startExporter(t, ts, state)
@@ -425,7 +426,7 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 	ts := startTenant(t, slowly(150*time.Millisecond))
 	now := time.Now()
-	first, truth := graphsim.Generate(graphsim.GenOptions{Seed: 2, Count: 200, Start: now.Add(-10 * time.Hour), End: now.Add(-5 * time.Hour)})
+	first, truth := simtruth.Generate(graphsim.GenOptions{Seed: 2, Count: 200, Start: now.Add(-10 * time.Hour), End: now.Add(-5 * time.Hour)})
 	ts.tenant.Add(first...)
 	state := filepath.Join(t.TempDir(), "state.json")
 	env := []string{"TEAMS_EXPORTER_CONCURRENCY=1", "TEAMS_EXPORTER_RECENT_WINDOW=12h"}
@@ -433,7 +434,7 @@ func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 	e := startExporter(t, ts, state, env...)
 	e.waitFor(t, "the first records", 60*time.Second, successfulPolls(1))
 
-	second, truth2 := graphsim.Generate(graphsim.GenOptions{Seed: 3, Count: 400, Start: now.Add(-4 * time.Hour), End: now.Add(-time.Minute)})
+	second, truth2 := simtruth.Generate(graphsim.GenOptions{Seed: 3, Count: 400, Start: now.Add(-4 * time.Hour), End: now.Add(-time.Minute)})
 	truth.Merge(truth2)
 	ts.tenant.Add(second...)
 	e.waitFor(t, "ingestion of the second set to be under way", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {

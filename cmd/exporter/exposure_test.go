@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 // The tests in this file look at everything the exporter exposes (logs,
@@ -306,7 +307,7 @@ func TestExposureCredentialsNeverLeak(t *testing.T) {
 			var toks exposureTokens
 			ts := startTenantWith(t, opts, toks.wrap)
 			now := time.Now()
-			recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: 5, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Minute)})
+			recs := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: 5, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Minute)})
 			ts.tenant.Add(recs...)
 
 			env := []string{"TEAMS_EXPORTER_LOG_LEVEL=" + tc.level, "TEAMS_EXPORTER_LOG_FORMAT=" + tc.format}
@@ -407,7 +408,7 @@ func TestExposureTLSAndBasicAuth(t *testing.T) {
 	}
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 12, Count: 5, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 12, Count: 5, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	e := startExporter(t, ts, filepath.Join(dir, "state.json"), "TEAMS_EXPORTER_WEB_CONFIG_FILE="+webConfig)
 
@@ -545,7 +546,7 @@ func TestExposureNoPersonalData(t *testing.T) {
 	t.Parallel()
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 13, Count: 30, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 13, Count: 30, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	// The call logs carry phone numbers, user names and ids, correlation
 	// ids; a row with a phone number where a boolean goes is unreadable
@@ -647,7 +648,7 @@ func TestExposureSIGTERMMidPollSavesConsistentState(t *testing.T) {
 	sw.delay.Store(int64(time.Second)) // a poll takes several seconds: one list and 2 batches at least
 	ts := startTenant(t, sw.wrap)
 	now := time.Now()
-	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 14, Count: 40, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: 14, Count: 40, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	state := filepath.Join(t.TempDir(), "state.json")
 	env := []string{"TEAMS_EXPORTER_CONCURRENCY=1"}
@@ -699,7 +700,7 @@ func TestExposureReadiness(t *testing.T) {
 	var sw exposureSwitch
 	ts := startTenant(t, sw.wrap)
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 3, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 3, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_POLL_INTERVAL="+interval.String())
 

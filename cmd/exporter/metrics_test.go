@@ -51,7 +51,7 @@ func TestMetricsMatchPromhttp(t *testing.T) {
 	poller.New(poller.Config{Registerer: reg, Graph: graphMetrics}, nil, l)
 	h := newMetricsHandler(reg, l, slog.New(slog.DiscardHandler))
 
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: 40, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: 40, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Hour)})
 	for _, r := range recs {
 		b, err := json.Marshal(r)
 		if err != nil {

@@ -1,7 +1,8 @@
-package graphsim
+package simtruth
 
 import (
 	"bytes"
+	"github.com/teams-exporter/teams-exporter/graphsim"
 	"os"
 	"strings"
 	"testing"
@@ -13,49 +14,49 @@ import (
 
 // tinyRecord is a group call checked by hand below: an iOS client on wifi
 // talking to a conferencing server, then a server-to-server segment.
-func tinyRecord() Record {
+func tinyRecord() graphsim.Record {
 	start := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	ios := Endpoint{ODataType: TypeParticipantEndpoint, UserAgent: &UserAgent{ODataType: TypeClientUserAgent, Platform: "iOS", ProductFamily: "teams"}}
-	conf := Endpoint{ODataType: TypeServiceEndpoint, UserAgent: &UserAgent{ODataType: TypeServiceUserAgent, Role: "skypeForBusinessConferencingService"}}
-	med := Endpoint{ODataType: TypeServiceEndpoint, UserAgent: &UserAgent{ODataType: TypeServiceUserAgent, Role: "mediationServer"}}
+	ios := graphsim.Endpoint{ODataType: graphsim.TypeParticipantEndpoint, UserAgent: &graphsim.UserAgent{ODataType: graphsim.TypeClientUserAgent, Platform: "iOS", ProductFamily: "teams"}}
+	conf := graphsim.Endpoint{ODataType: graphsim.TypeServiceEndpoint, UserAgent: &graphsim.UserAgent{ODataType: graphsim.TypeServiceUserAgent, Role: "skypeForBusinessConferencingService"}}
+	med := graphsim.Endpoint{ODataType: graphsim.TypeServiceEndpoint, UserAgent: &graphsim.UserAgent{ODataType: graphsim.TypeServiceUserAgent, Role: "mediationServer"}}
 	withFeedback := ios
-	withFeedback.Feedback = &UserFeedback{Rating: "good"}
-	return Record{
+	withFeedback.Feedback = &graphsim.UserFeedback{Rating: "good"}
+	return graphsim.Record{
 		ID: "tiny", Version: 1, Type: "groupCall", StartDateTime: start, EndDateTime: start.Add(90 * time.Second),
-		Sessions: []Session{{
+		Sessions: []graphsim.Session{{
 			ID: "s1", Caller: withFeedback, Callee: conf,
-			Segments: []Segment{
-				{ID: "g1", Caller: ios, Callee: conf, Media: []Media{
+			Segments: []graphsim.Segment{
+				{ID: "g1", Caller: ios, Callee: conf, Media: []graphsim.Media{
 					{
 						Label:         "main-audio",
-						CallerNetwork: &NetworkInfo{ConnectionType: "wifi", LinkSpeed: i64(54_000_000), SentQualityEventRatio: f64(0.02), DelayEventRatio: f64(0)},
-						CalleeNetwork: &NetworkInfo{ConnectionType: "wired", LinkSpeed: i64(1_000_000_000), DelayEventRatio: f64(0.9)},
-						Streams: []MediaStream{
+						CallerNetwork: &graphsim.NetworkInfo{ConnectionType: "wifi", LinkSpeed: i64(54_000_000), SentQualityEventRatio: f64(0.02), DelayEventRatio: f64(0)},
+						CalleeNetwork: &graphsim.NetworkInfo{ConnectionType: "wired", LinkSpeed: i64(1_000_000_000), DelayEventRatio: f64(0.9)},
+						Streams: []graphsim.MediaStream{
 							// Sent by the client: loss over 0.1, so poor.
-							{StreamDirection: CallerToCallee, AverageJitter: Dur(12 * time.Millisecond), AveragePacketLossRate: f64(0.2),
+							{StreamDirection: graphsim.CallerToCallee, AverageJitter: graphsim.Dur(12 * time.Millisecond), AveragePacketLossRate: f64(0.2),
 								PacketUtilization: i64(1000), AverageBandwidthEstimate: i64(800_000)},
 							// Received: exactly at the thresholds, which are not exceeded: good.
-							{StreamDirection: CalleeToCaller, AverageJitter: Dur(30 * time.Millisecond), AveragePacketLossRate: f64(0),
-								AverageRoundTripTime: Dur(500 * time.Millisecond), PacketUtilization: i64(501)},
+							{StreamDirection: graphsim.CalleeToCaller, AverageJitter: graphsim.Dur(30 * time.Millisecond), AveragePacketLossRate: f64(0),
+								AverageRoundTripTime: graphsim.Dur(500 * time.Millisecond), PacketUtilization: i64(501)},
 						},
 					},
 					{
 						Label: "applicationsharing-video", // no caller network: connection_type unknown
-						Streams: []MediaStream{
+						Streams: []graphsim.MediaStream{
 							// Frame rate under 2 decides (no frame loss): poor.
-							{StreamDirection: CalleeToCaller, AverageVideoFrameRate: f64(1.5), PostForwardErrorCorrectionPacketLossRate: f64(0.2)},
+							{StreamDirection: graphsim.CalleeToCaller, AverageVideoFrameRate: f64(1.5), PostForwardErrorCorrectionPacketLossRate: f64(0.2)},
 						},
 					},
 					{
 						Label: "main-video",
-						Streams: []MediaStream{
+						Streams: []graphsim.MediaStream{
 							// Frame loss 50% is not over 50 and decides first: good.
-							{StreamDirection: CallerToCallee, AverageVideoFrameLossPercentage: f64(50), AverageVideoFrameRate: f64(3)},
+							{StreamDirection: graphsim.CallerToCallee, AverageVideoFrameLossPercentage: f64(50), AverageVideoFrameRate: f64(3)},
 						},
 					},
 				}},
-				{ID: "g2", Caller: conf, Callee: med, Media: []Media{{Label: "main-audio", Streams: []MediaStream{
-					{StreamDirection: CallerToCallee, AverageJitter: Dur(5 * time.Millisecond)},
+				{ID: "g2", Caller: conf, Callee: med, Media: []graphsim.Media{{Label: "main-audio", Streams: []graphsim.MediaStream{
+					{StreamDirection: graphsim.CallerToCallee, AverageJitter: graphsim.Dur(5 * time.Millisecond)},
 				}}}},
 			},
 		}},
@@ -63,7 +64,7 @@ func tinyRecord() Record {
 }
 
 func TestTruthByHand(t *testing.T) {
-	tr := TruthOf(tinyRecord())
+	tr := Of(tinyRecord())
 	const (
 		audioOut = `connection_type="wifi",direction="outbound",media="audio",platform="iOS"`
 		audioIn  = `connection_type="wifi",direction="inbound",media="audio",platform="iOS"`
@@ -226,15 +227,15 @@ func TestTruthWhyByHand(t *testing.T) {
 // TestTruthOfFixture: the peer-to-peer example record from Microsoft's docs,
 // observed once from each client.
 func TestTruthOfFixture(t *testing.T) {
-	raw, err := os.ReadFile("../graph/testdata/callrecord-expanded.json")
+	raw, err := os.ReadFile("../../graph/testdata/callrecord-expanded.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := ParseRecord(raw)
+	rec, err := graphsim.ParseRecord(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := TruthOf(rec)
+	tr := Of(rec)
 	want := map[string]float64{
 		// callerToCallee (16 ms): sent by the android caller, received by the windows callee.
 		`teams_stream_jitter_seconds_sum{connection_type="wifi",direction="outbound",media="audio",platform="android"}`: 0.016,
@@ -265,24 +266,24 @@ func TestTruthOfFixture(t *testing.T) {
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		kind string
-		s    MediaStream
+		s    graphsim.MediaStream
 		want string
 	}{
-		{"audio", MediaStream{PacketUtilization: i64(500), AverageJitter: Dur(time.Second)}, QualityUnclassified},
-		{"audio", MediaStream{AverageJitter: Dur(time.Second)}, QualityUnclassified},
-		{"audio", MediaStream{PacketUtilization: i64(501)}, QualityUnclassified},
-		{"audio", MediaStream{PacketUtilization: i64(501), AverageRoundTripTime: Dur(501 * time.Millisecond)}, QualityPoor},
-		{"audio", MediaStream{PacketUtilization: i64(501), AverageJitter: Dur(31 * time.Millisecond)}, QualityPoor},
-		{"audio", MediaStream{PacketUtilization: i64(501), AveragePacketLossRate: f64(0.1)}, QualityGood},
-		{"video", MediaStream{AverageVideoFrameLossPercentage: f64(50.01)}, QualityPoor},
-		{"video", MediaStream{AverageVideoFrameRate: f64(7)}, QualityGood},
-		{"video", MediaStream{AverageVideoFrameRate: f64(6.99)}, QualityPoor},
-		{"video", MediaStream{PostForwardErrorCorrectionPacketLossRate: f64(0.15)}, QualityGood},
-		{"video", MediaStream{PostForwardErrorCorrectionPacketLossRate: f64(0.16)}, QualityPoor},
-		{"video", MediaStream{AverageJitter: Dur(time.Second)}, QualityUnclassified},
-		{"screen_sharing", MediaStream{AverageVideoFrameRate: f64(2)}, QualityGood},
-		{"screen_sharing", MediaStream{AverageVideoFrameRate: f64(6)}, QualityGood},
-		{"data", MediaStream{AverageVideoFrameRate: f64(1)}, QualityUnclassified},
+		{"audio", graphsim.MediaStream{PacketUtilization: i64(500), AverageJitter: graphsim.Dur(time.Second)}, QualityUnclassified},
+		{"audio", graphsim.MediaStream{AverageJitter: graphsim.Dur(time.Second)}, QualityUnclassified},
+		{"audio", graphsim.MediaStream{PacketUtilization: i64(501)}, QualityUnclassified},
+		{"audio", graphsim.MediaStream{PacketUtilization: i64(501), AverageRoundTripTime: graphsim.Dur(501 * time.Millisecond)}, QualityPoor},
+		{"audio", graphsim.MediaStream{PacketUtilization: i64(501), AverageJitter: graphsim.Dur(31 * time.Millisecond)}, QualityPoor},
+		{"audio", graphsim.MediaStream{PacketUtilization: i64(501), AveragePacketLossRate: f64(0.1)}, QualityGood},
+		{"video", graphsim.MediaStream{AverageVideoFrameLossPercentage: f64(50.01)}, QualityPoor},
+		{"video", graphsim.MediaStream{AverageVideoFrameRate: f64(7)}, QualityGood},
+		{"video", graphsim.MediaStream{AverageVideoFrameRate: f64(6.99)}, QualityPoor},
+		{"video", graphsim.MediaStream{PostForwardErrorCorrectionPacketLossRate: f64(0.15)}, QualityGood},
+		{"video", graphsim.MediaStream{PostForwardErrorCorrectionPacketLossRate: f64(0.16)}, QualityPoor},
+		{"video", graphsim.MediaStream{AverageJitter: graphsim.Dur(time.Second)}, QualityUnclassified},
+		{"screen_sharing", graphsim.MediaStream{AverageVideoFrameRate: f64(2)}, QualityGood},
+		{"screen_sharing", graphsim.MediaStream{AverageVideoFrameRate: f64(6)}, QualityGood},
+		{"data", graphsim.MediaStream{AverageVideoFrameRate: f64(1)}, QualityUnclassified},
 	}
 	for _, tt := range tests {
 		if got := Classify(tt.kind, tt.s); got != tt.want {
@@ -294,8 +295,8 @@ func TestClassify(t *testing.T) {
 		"applicationsharing-video": "screen_sharing", "main-vbss": "screen_sharing", "desktop-sharing": "screen_sharing",
 		"data": "data", "transfer": "other", "": "other",
 	} {
-		if got := MediaKind(label); got != want {
-			t.Errorf("MediaKind(%q) = %s, want %s", label, got, want)
+		if got := graphsim.MediaKind(label); got != want {
+			t.Errorf("graphsim.MediaKind(%q) = %s, want %s", label, got, want)
 		}
 	}
 }
@@ -390,12 +391,15 @@ func TestCompareWithRegistry(t *testing.T) {
 func TestTruthMerge(t *testing.T) {
 	a, b := tinyRecord(), tinyRecord()
 	b.ID = "tiny2"
-	merged := TruthOf(a)
-	merged.Merge(TruthOf(b))
-	if d := TruthOf(a, b).Diff(merged); d != nil {
+	merged := Of(a)
+	merged.Merge(Of(b))
+	if d := Of(a, b).Diff(merged); d != nil {
 		t.Errorf("Merge differs from TruthOf of both: %v", d)
 	}
 	if merged[`teams_call_records_total{type="groupCall"}`] != 2 {
 		t.Error("Merge did not add")
 	}
 }
+
+func f64(v float64) *float64 { return &v }
+func i64(v int64) *int64     { return &v }

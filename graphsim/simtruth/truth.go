@@ -1,4 +1,4 @@
-package graphsim
+package simtruth
 
 import (
 	"fmt"
@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
 )
 
 // Truth maps series, in Prometheus text form with labels sorted by name
@@ -20,6 +22,25 @@ import (
 // with le="+Inf"), _sum and _count series. Only series with at least one
 // observation (or a non-zero counter) are present.
 type Truth map[string]float64
+
+// HistogramFamilies lists the stream and network histogram families the
+// truth computes.
+func HistogramFamilies() []string {
+	var names []string
+	for _, f := range streamFields {
+		names = append(names, f.name)
+	}
+	for _, f := range networkFields {
+		names = append(names, f.name)
+	}
+	return names
+}
+
+// Generate is graphsim.Generate with the truth of its records.
+func Generate(opts graphsim.GenOptions) ([]graphsim.Record, Truth) {
+	recs := graphsim.Generate(opts)
+	return recs, Of(recs...)
+}
 
 // Merge adds o's values to t, as ingesting o's records after t's would.
 func (t Truth) Merge(o Truth) {
@@ -105,28 +126,28 @@ var (
 type streamField struct {
 	name    string
 	buckets []float64
-	value   func(MediaStream) (float64, bool)
+	value   func(graphsim.MediaStream) (float64, bool)
 }
 
 var streamFields = []streamField{
-	{"teams_stream_jitter_seconds", jitterBuckets, durField(func(s MediaStream) *Duration { return s.AverageJitter })},
-	{"teams_stream_packet_loss_ratio", lossBuckets, numField(func(s MediaStream) *float64 { return s.AveragePacketLossRate }, 1)},
-	{"teams_stream_round_trip_time_seconds", []float64{.025, .05, .1, .2, .3, .5, 1, 2}, durField(func(s MediaStream) *Duration { return s.AverageRoundTripTime })},
-	{"teams_stream_audio_degradation", []float64{.25, .5, 1, 1.5, 2, 3}, numField(func(s MediaStream) *float64 { return s.AverageAudioDegradation }, 1)},
-	{"teams_stream_concealed_samples_ratio", []float64{.01, .03, .05, .07, .1, .2, .5}, numField(func(s MediaStream) *float64 { return s.AverageRatioOfConcealedSamples }, 1)},
-	{"teams_stream_audio_network_jitter_seconds", jitterBuckets, durField(func(s MediaStream) *Duration { return s.AverageAudioNetworkJitter })},
-	{"teams_stream_bandwidth_estimate_bytes_per_second", []float64{8e3, 32e3, 125e3, 500e3, 1.25e6, 5e6, 12.5e6}, intField(func(s MediaStream) *int64 { return s.AverageBandwidthEstimate }, 8)},
-	{"teams_stream_video_frame_rate_fps", []float64{5, 10, 15, 20, 25, 30, 60}, numField(func(s MediaStream) *float64 { return s.AverageVideoFrameRate }, 1)},
-	{"teams_stream_video_frame_loss_ratio", []float64{.001, .01, .02, .05, .1, .2, .5}, numField(func(s MediaStream) *float64 { return s.AverageVideoFrameLossPercentage }, 100)},
-	{"teams_stream_video_packet_loss_ratio", lossBuckets, numField(func(s MediaStream) *float64 { return s.AverageVideoPacketLossRate }, 1)},
-	{"teams_stream_video_freeze_duration_seconds", []float64{.1, .25, .5, 1, 2, 5, 10}, durField(func(s MediaStream) *Duration { return s.AverageFreezeDuration })},
-	{"teams_stream_video_post_fec_packet_loss_ratio", []float64{.001, .005, .01, .02, .05, .1, .15, .2, .5}, numField(func(s MediaStream) *float64 { return s.PostForwardErrorCorrectionPacketLossRate }, 1)},
-	{"teams_stream_video_low_frame_rate_ratio", []float64{.01, .05, .1, .2, .3, .5, 1}, numField(func(s MediaStream) *float64 { return s.LowFrameRateRatio }, 1)},
+	{"teams_stream_jitter_seconds", jitterBuckets, durField(func(s graphsim.MediaStream) *graphsim.Duration { return s.AverageJitter })},
+	{"teams_stream_packet_loss_ratio", lossBuckets, numField(func(s graphsim.MediaStream) *float64 { return s.AveragePacketLossRate }, 1)},
+	{"teams_stream_round_trip_time_seconds", []float64{.025, .05, .1, .2, .3, .5, 1, 2}, durField(func(s graphsim.MediaStream) *graphsim.Duration { return s.AverageRoundTripTime })},
+	{"teams_stream_audio_degradation", []float64{.25, .5, 1, 1.5, 2, 3}, numField(func(s graphsim.MediaStream) *float64 { return s.AverageAudioDegradation }, 1)},
+	{"teams_stream_concealed_samples_ratio", []float64{.01, .03, .05, .07, .1, .2, .5}, numField(func(s graphsim.MediaStream) *float64 { return s.AverageRatioOfConcealedSamples }, 1)},
+	{"teams_stream_audio_network_jitter_seconds", jitterBuckets, durField(func(s graphsim.MediaStream) *graphsim.Duration { return s.AverageAudioNetworkJitter })},
+	{"teams_stream_bandwidth_estimate_bytes_per_second", []float64{8e3, 32e3, 125e3, 500e3, 1.25e6, 5e6, 12.5e6}, intField(func(s graphsim.MediaStream) *int64 { return s.AverageBandwidthEstimate }, 8)},
+	{"teams_stream_video_frame_rate_fps", []float64{5, 10, 15, 20, 25, 30, 60}, numField(func(s graphsim.MediaStream) *float64 { return s.AverageVideoFrameRate }, 1)},
+	{"teams_stream_video_frame_loss_ratio", []float64{.001, .01, .02, .05, .1, .2, .5}, numField(func(s graphsim.MediaStream) *float64 { return s.AverageVideoFrameLossPercentage }, 100)},
+	{"teams_stream_video_packet_loss_ratio", lossBuckets, numField(func(s graphsim.MediaStream) *float64 { return s.AverageVideoPacketLossRate }, 1)},
+	{"teams_stream_video_freeze_duration_seconds", []float64{.1, .25, .5, 1, 2, 5, 10}, durField(func(s graphsim.MediaStream) *graphsim.Duration { return s.AverageFreezeDuration })},
+	{"teams_stream_video_post_fec_packet_loss_ratio", []float64{.001, .005, .01, .02, .05, .1, .15, .2, .5}, numField(func(s graphsim.MediaStream) *float64 { return s.PostForwardErrorCorrectionPacketLossRate }, 1)},
+	{"teams_stream_video_low_frame_rate_ratio", []float64{.01, .05, .1, .2, .3, .5, 1}, numField(func(s graphsim.MediaStream) *float64 { return s.LowFrameRateRatio }, 1)},
 }
 
 // numField reads a nullable number, divided by div (percent -> ratio).
-func numField(f func(MediaStream) *float64, div float64) func(MediaStream) (float64, bool) {
-	return func(s MediaStream) (float64, bool) {
+func numField(f func(graphsim.MediaStream) *float64, div float64) func(graphsim.MediaStream) (float64, bool) {
+	return func(s graphsim.MediaStream) (float64, bool) {
 		p := f(s)
 		if p == nil {
 			return 0, false
@@ -139,8 +160,8 @@ func numField(f func(MediaStream) *float64, div float64) func(MediaStream) (floa
 }
 
 // intField reads a nullable integer, divided by div (bits -> bytes).
-func intField(f func(MediaStream) *int64, div float64) func(MediaStream) (float64, bool) {
-	return func(s MediaStream) (float64, bool) {
+func intField(f func(graphsim.MediaStream) *int64, div float64) func(graphsim.MediaStream) (float64, bool) {
+	return func(s graphsim.MediaStream) (float64, bool) {
 		p := f(s)
 		if p == nil {
 			return 0, false
@@ -150,8 +171,8 @@ func intField(f func(MediaStream) *int64, div float64) func(MediaStream) (float6
 }
 
 // durField reads a nullable duration in seconds.
-func durField(f func(MediaStream) *Duration) func(MediaStream) (float64, bool) {
-	return func(s MediaStream) (float64, bool) {
+func durField(f func(graphsim.MediaStream) *graphsim.Duration) func(graphsim.MediaStream) (float64, bool) {
+	return func(s graphsim.MediaStream) (float64, bool) {
 		p := f(s)
 		if p == nil {
 			return 0, false
@@ -165,11 +186,11 @@ type networkField struct {
 	name      string
 	direction string // "" when the family has no direction label
 	buckets   []float64
-	value     func(NetworkInfo) (float64, bool)
+	value     func(graphsim.NetworkInfo) (float64, bool)
 }
 
-func ratio(f func(NetworkInfo) *float64) func(NetworkInfo) (float64, bool) {
-	return func(n NetworkInfo) (float64, bool) {
+func ratio(f func(graphsim.NetworkInfo) *float64) func(graphsim.NetworkInfo) (float64, bool) {
+	return func(n graphsim.NetworkInfo) (float64, bool) {
 		if p := f(n); p != nil {
 			return *p, true
 		}
@@ -178,11 +199,11 @@ func ratio(f func(NetworkInfo) *float64) func(NetworkInfo) (float64, bool) {
 }
 
 var networkFields = []networkField{
-	{"teams_network_quality_event_ratio", "outbound", eventRatioBuckets, ratio(func(n NetworkInfo) *float64 { return n.SentQualityEventRatio })},
-	{"teams_network_quality_event_ratio", "inbound", eventRatioBuckets, ratio(func(n NetworkInfo) *float64 { return n.ReceivedQualityEventRatio })},
-	{"teams_network_delay_event_ratio", "", eventRatioBuckets, ratio(func(n NetworkInfo) *float64 { return n.DelayEventRatio })},
-	{"teams_network_bandwidth_low_event_ratio", "", eventRatioBuckets, ratio(func(n NetworkInfo) *float64 { return n.BandwidthLowEventRatio })},
-	{"teams_network_link_speed_bytes_per_second", "", []float64{125e3, 1.25e6, 12.5e6, 125e6, 1.25e9}, func(n NetworkInfo) (float64, bool) {
+	{"teams_network_quality_event_ratio", "outbound", eventRatioBuckets, ratio(func(n graphsim.NetworkInfo) *float64 { return n.SentQualityEventRatio })},
+	{"teams_network_quality_event_ratio", "inbound", eventRatioBuckets, ratio(func(n graphsim.NetworkInfo) *float64 { return n.ReceivedQualityEventRatio })},
+	{"teams_network_delay_event_ratio", "", eventRatioBuckets, ratio(func(n graphsim.NetworkInfo) *float64 { return n.DelayEventRatio })},
+	{"teams_network_bandwidth_low_event_ratio", "", eventRatioBuckets, ratio(func(n graphsim.NetworkInfo) *float64 { return n.BandwidthLowEventRatio })},
+	{"teams_network_link_speed_bytes_per_second", "", []float64{125e3, 1.25e6, 12.5e6, 125e6, 1.25e9}, func(n graphsim.NetworkInfo) (float64, bool) {
 		if n.LinkSpeed == nil {
 			return 0, false
 		}
@@ -272,7 +293,7 @@ func bucketKey(name string, labels map[string]string, bound float64) string {
 	return renderKey(name+"_bucket", withPair(sortedPairs(labels), labelPair{"le", formatBound(bound)}))
 }
 
-// TruthOf computes, from the spec's observation model, the series the
+// Of computes, from the spec's observation model, the series the
 // exporter must expose after ingesting recs once. Besides the call-quality
 // families it holds teams_exporter_skipped_total{reason="no_client_endpoint"}
 // (one per segment without a client endpoint), which the data determine too.
@@ -280,19 +301,19 @@ func bucketKey(name string, labels map[string]string, bound float64) string {
 //
 // It includes the families that say why (session failures, transport,
 // Wi-Fi, devices, feedback tokens) but not the site families, which need a
-// building file: see TruthWith.
-func TruthOf(recs ...Record) Truth {
-	return TruthWith(nil, recs...)
+// building file: see With.
+func Of(recs ...graphsim.Record) Truth {
+	return With(nil, recs...)
 }
 
-func (b *builder) addRecord(r *Record) {
+func (b *builder) addRecord(r *graphsim.Record) {
 	tl := newLabels(map[string]string{"type": normCallType(r.Type)})
 	b.inc("teams_call_records_total", tl, 1)
 	b.observe("teams_call_duration_seconds", tl, callDurationBucket, r.EndDateTime.Sub(r.StartDateTime).Seconds())
 	b.inc("teams_sessions_total", tl, float64(len(r.Sessions)))
 	for si := range r.Sessions {
 		s := &r.Sessions[si]
-		for _, e := range []Endpoint{s.Caller, s.Callee} {
+		for _, e := range []graphsim.Endpoint{s.Caller, s.Callee} {
 			if e.Feedback != nil {
 				b.inc("teams_feedback_total", newLabels(map[string]string{"rating": normRating(e.Feedback.Rating), "platform": endpointPlatform(e)}), 1)
 			}
@@ -307,25 +328,25 @@ func (b *builder) addRecord(r *Record) {
 type side struct {
 	platform string
 	caller   bool
-	network  func(Media) *NetworkInfo
+	network  func(graphsim.Media) *graphsim.NetworkInfo
 }
 
 var skippedNoClient = newLabels(map[string]string{"reason": "no_client_endpoint"})
 
-func (b *builder) addSegment(g *Segment) {
+func (b *builder) addSegment(g *graphsim.Segment) {
 	var sides []side
 	if isClient(g.Caller) {
-		sides = append(sides, side{endpointPlatform(g.Caller), true, func(m Media) *NetworkInfo { return m.CallerNetwork }})
+		sides = append(sides, side{endpointPlatform(g.Caller), true, func(m graphsim.Media) *graphsim.NetworkInfo { return m.CallerNetwork }})
 	}
 	if isClient(g.Callee) {
-		sides = append(sides, side{endpointPlatform(g.Callee), false, func(m Media) *NetworkInfo { return m.CalleeNetwork }})
+		sides = append(sides, side{endpointPlatform(g.Callee), false, func(m graphsim.Media) *graphsim.NetworkInfo { return m.CalleeNetwork }})
 	}
 	if len(sides) == 0 {
 		b.inc("teams_exporter_skipped_total", skippedNoClient, 1)
 		return
 	}
 	for _, m := range g.Media {
-		kind := MediaKind(m.Label)
+		kind := graphsim.MediaKind(m.Label)
 		for _, sd := range sides {
 			net := sd.network(m)
 			conn := connectionTypeOf(net)
@@ -369,12 +390,12 @@ func (b *builder) addSegment(g *Segment) {
 // direction is the stream's direction from one client's point of view.
 func direction(streamDirection string, clientIsCaller bool) (string, bool) {
 	switch streamDirection {
-	case CallerToCallee:
+	case graphsim.CallerToCallee:
 		if clientIsCaller {
 			return "outbound", true
 		}
 		return "inbound", true
-	case CalleeToCaller:
+	case graphsim.CalleeToCaller:
 		if clientIsCaller {
 			return "inbound", true
 		}
@@ -385,12 +406,12 @@ func direction(streamDirection string, clientIsCaller bool) (string, bool) {
 
 // isClient: a client user agent on an endpoint that is not a service
 // endpoint; without @odata.type, a platform or product family and no role.
-func isClient(e Endpoint) bool {
-	if e.ODataType == TypeServiceEndpoint || e.UserAgent == nil {
+func isClient(e graphsim.Endpoint) bool {
+	if e.ODataType == graphsim.TypeServiceEndpoint || e.UserAgent == nil {
 		return false
 	}
 	switch e.UserAgent.ODataType {
-	case TypeClientUserAgent:
+	case graphsim.TypeClientUserAgent:
 		return true
 	case "":
 		return e.UserAgent.Role == "" && (e.UserAgent.Platform != "" || e.UserAgent.ProductFamily != "")
@@ -398,14 +419,14 @@ func isClient(e Endpoint) bool {
 	return false
 }
 
-func endpointPlatform(e Endpoint) string {
+func endpointPlatform(e graphsim.Endpoint) string {
 	if !isClient(e) {
 		return "unknown"
 	}
 	return oneOf(e.UserAgent.Platform, "windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens")
 }
 
-func connectionTypeOf(n *NetworkInfo) string {
+func connectionTypeOf(n *graphsim.NetworkInfo) string {
 	if n == nil {
 		return "unknown"
 	}
@@ -428,25 +449,9 @@ func oneOf(v string, allowed ...string) string {
 	return "unknown"
 }
 
-// MediaKind maps a media label to the media label value of the spec.
-func MediaKind(label string) string {
-	l := strings.ToLower(label)
-	switch {
-	case strings.Contains(l, "audio"):
-		return "audio"
-	case l == "applicationsharing-video" || strings.Contains(l, "vbss") || strings.Contains(l, "sharing"):
-		return "screen_sharing"
-	case strings.Contains(l, "video"):
-		return "video"
-	case l == "data":
-		return "data"
-	}
-	return "other"
-}
-
 // Classify applies the Call Quality Dashboard's classification of the spec
 // to one stream of the given media kind.
-func Classify(kind string, s MediaStream) string {
+func Classify(kind string, s graphsim.MediaStream) string {
 	switch kind {
 	case "audio":
 		return classifyAudio(s)
@@ -458,7 +463,7 @@ func Classify(kind string, s MediaStream) string {
 	return QualityUnclassified
 }
 
-func classifyAudio(s MediaStream) string {
+func classifyAudio(s graphsim.MediaStream) string {
 	if s.PacketUtilization == nil || *s.PacketUtilization <= 500 {
 		return QualityUnclassified
 	}
@@ -474,7 +479,7 @@ func classifyAudio(s MediaStream) string {
 	return QualityGood
 }
 
-func classifyVideo(s MediaStream, minFPS float64) string {
+func classifyVideo(s graphsim.MediaStream, minFPS float64) string {
 	poorIf := func(poor bool) string {
 		if poor {
 			return QualityPoor
