@@ -6,4 +6,6 @@ var (
 	StartTenant = startTenant
 	FetchToken  = fetchToken
 	ListAll     = listAll
+	DRRow       = drRow
+	PSTNRowAt   = pstnRowAt
 )

@@ -18,7 +18,7 @@ func TestDemoBuildingFile(t *testing.T) {
 		t.Fatalf("Parse: %v, warnings %q", err, warnings)
 	}
 	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 300, Start: start, End: start.Add(24 * time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 300, Start: start, End: start.Add(24 * time.Hour)})
 	seen := map[string]int{}
 	for _, r := range recs {
 		for _, s := range r.Sessions {

@@ -23,7 +23,7 @@ func serverTestExporter(t *testing.T, seed int64) (*exporterProc, string) {
 	t.Helper()
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 5, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 5, Start: now.Add(-time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	state := filepath.Join(t.TempDir(), "state.json")
 	e := startExporter(t, ts, state)

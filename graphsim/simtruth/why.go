@@ -1,22 +1,13 @@
-package graphsim
+package simtruth
 
 import (
-	_ "embed"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
-)
 
-// DemoBuildingFile is the building file of the demo tenant, in the form of
-// Microsoft's CQD building data file: offices in Seattle (one /16
-// supernet), Berlin (two /24s), Tokyo (IPv4 and IPv6) and London (a /23),
-// and a VPN pool. The generator puts clients in these networks, at home
-// (192.168.1.0/24, unmapped), in an office missing from the file
-// (10.77.0.0/16, unmapped) and on mobile networks.
-//
-//go:embed demo-buildings.csv
-var DemoBuildingFile []byte
+	"github.com/teams-exporter/teams-exporter/graphsim"
+)
 
 // Buildings is a building file as the truth reads it: every network with
 // its building, in file order, and each building's attributes. It is a
@@ -81,7 +72,7 @@ func ParseBuildings(data []byte) (*Buildings, error) {
 // site is the building of a client's network info by the longest network
 // holding its subnet, else its address; "unmapped" when neither matches,
 // "unknown" when it has neither.
-func (b *Buildings) site(n *NetworkInfo) string {
+func (b *Buildings) site(n *graphsim.NetworkInfo) string {
 	if n == nil {
 		return "unknown"
 	}
@@ -108,9 +99,9 @@ func (b *Buildings) site(n *NetworkInfo) string {
 	return "unknown"
 }
 
-// TruthWith is TruthOf for an exporter configured with a building file:
+// With is Of for an exporter configured with a building file:
 // it adds the site families (nil buildings: none, as without a file).
-func TruthWith(buildings *Buildings, recs ...Record) Truth {
+func With(buildings *Buildings, recs ...graphsim.Record) Truth {
 	b := newBuilder()
 	for i := range recs {
 		b.addRecord(&recs[i])
@@ -138,30 +129,30 @@ var (
 // deviceEvents maps deviceInfo fields to the event label.
 var deviceEvents = []struct {
 	event string
-	value func(*DeviceInfo) *float64
+	value func(*graphsim.DeviceInfo) *float64
 }{
-	{"capture_not_functioning", func(d *DeviceInfo) *float64 { return d.CaptureNotFunctioningEventRatio }},
-	{"cpu_insufficient", func(d *DeviceInfo) *float64 { return d.CPUInsufficientEventRatio }},
-	{"device_clipping", func(d *DeviceInfo) *float64 { return d.DeviceClippingEventRatio }},
-	{"device_glitch", func(d *DeviceInfo) *float64 { return d.DeviceGlitchEventRatio }},
-	{"low_speech_level", func(d *DeviceInfo) *float64 { return d.LowSpeechLevelEventRatio }},
-	{"low_speech_to_noise", func(d *DeviceInfo) *float64 { return d.LowSpeechToNoiseEventRatio }},
-	{"render_not_functioning", func(d *DeviceInfo) *float64 { return d.RenderNotFunctioningEventRatio }},
-	{"render_zero_volume", func(d *DeviceInfo) *float64 { return d.RenderZeroVolumeEventRatio }},
-	{"render_mute", func(d *DeviceInfo) *float64 { return d.RenderMuteEventRatio }},
+	{"capture_not_functioning", func(d *graphsim.DeviceInfo) *float64 { return d.CaptureNotFunctioningEventRatio }},
+	{"cpu_insufficient", func(d *graphsim.DeviceInfo) *float64 { return d.CPUInsufficientEventRatio }},
+	{"device_clipping", func(d *graphsim.DeviceInfo) *float64 { return d.DeviceClippingEventRatio }},
+	{"device_glitch", func(d *graphsim.DeviceInfo) *float64 { return d.DeviceGlitchEventRatio }},
+	{"low_speech_level", func(d *graphsim.DeviceInfo) *float64 { return d.LowSpeechLevelEventRatio }},
+	{"low_speech_to_noise", func(d *graphsim.DeviceInfo) *float64 { return d.LowSpeechToNoiseEventRatio }},
+	{"render_not_functioning", func(d *graphsim.DeviceInfo) *float64 { return d.RenderNotFunctioningEventRatio }},
+	{"render_zero_volume", func(d *graphsim.DeviceInfo) *float64 { return d.RenderZeroVolumeEventRatio }},
+	{"render_mute", func(d *graphsim.DeviceInfo) *float64 { return d.RenderMuteEventRatio }},
 }
 
 // addWhy adds the families that say where and why: session failures,
 // feedback tokens and, per client side, transport, Wi-Fi, devices and (with
 // buildings) sites.
-func (b *builder) addWhy(r *Record, buildings *Buildings) {
+func (b *builder) addWhy(r *graphsim.Record, buildings *Buildings) {
 	ct := normCallType(r.Type)
 	for si := range r.Sessions {
 		s := &r.Sessions[si]
 		if s.FailureInfo != nil {
 			b.inc("teams_session_failures_total", newLabels(map[string]string{"type": ct, "stage": oneOf(s.FailureInfo.Stage, "callSetup", "midcall")}), 1)
 		}
-		for _, e := range []Endpoint{s.Caller, s.Callee} {
+		for _, e := range []graphsim.Endpoint{s.Caller, s.Callee} {
 			if e.Feedback == nil {
 				continue
 			}
@@ -184,9 +175,9 @@ func (b *builder) addWhy(r *Record, buildings *Buildings) {
 	}
 }
 
-func (b *builder) addWhySegment(g *Segment, buildings *Buildings) {
+func (b *builder) addWhySegment(g *graphsim.Segment, buildings *Buildings) {
 	type whySide struct {
-		endpoint Endpoint
+		endpoint graphsim.Endpoint
 		caller   bool
 	}
 	var sides []whySide
@@ -197,7 +188,7 @@ func (b *builder) addWhySegment(g *Segment, buildings *Buildings) {
 		sides = append(sides, whySide{g.Callee, false})
 	}
 	for _, m := range g.Media {
-		kind := MediaKind(m.Label)
+		kind := graphsim.MediaKind(m.Label)
 		for _, sd := range sides {
 			platform := endpointPlatform(sd.endpoint)
 			net, dev := m.CalleeNetwork, m.CalleeDevice

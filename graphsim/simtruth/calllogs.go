@@ -1,9 +1,11 @@
-package graphsim
+package simtruth
 
 import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
 )
 
 // Buckets of the call-log families.
@@ -50,11 +52,11 @@ func (f *firstN) label(v string) string {
 	return v
 }
 
-// CallLogTruth computes, from the product's metric definitions, the series
+// CallLogs computes, from the product's metric definitions, the series
 // the exporter must expose after ingesting the rows once, in the order
 // given (the first trunks, call types and currencies met keep their names
 // when a bound is reached; generated data stays under the bounds).
-func CallLogTruth(dr []DirectRoutingRow, pstn []PSTNRow) Truth {
+func CallLogs(dr []graphsim.DirectRoutingRow, pstn []graphsim.PSTNRow) Truth {
 	b := newBuilder()
 	trunk := &firstN{n: maxTrunks, ok: func(v string) bool { return len(v) <= 253 && hostPattern.MatchString(v) }}
 	drType := &firstN{n: maxCallTypes, ok: callTypePattern.MatchString}
