@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 var callLogEnv = []string{"TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS=true"}
@@ -83,14 +84,14 @@ func TestCallLogsEndToEnd(t *testing.T) {
 	env := append([]string{"TEAMS_EXPORTER_FULL_SCAN_INTERVAL=4s"}, callLogEnv...)
 	e := startExporter(t, ts, state, env...)
 	mfs := e.waitFor(t, "the first rows", 90*time.Second, rowsIngested(len(drNow), len(pstnNow)))
-	e.assertTruth(t, graphsim.CallLogTruth(drNow, pstnNow))
+	e.assertTruth(t, simtruth.CallLogs(drNow, pstnNow))
 	if got := counterValue(mfs, "teams_exporter_graph_requests_total", "operation", "direct_routing_calls", "code", "200"); got < 2 {
 		t.Errorf("direct_routing_calls requests: %v; 1,300 rows need two pages", got)
 	}
 
 	ts.tenant.AddDirectRoutingRows(drLate...)
 	ts.tenant.AddPSTNRows(pstnLate...)
-	all := graphsim.CallLogTruth(dr, pstn)
+	all := simtruth.CallLogs(dr, pstn)
 	mfs = e.waitFor(t, "the late rows, on a look-back scan", 90*time.Second, rowsIngested(len(dr), len(pstn)))
 	e.assertTruth(t, all)
 	if got := counterValue(mfs, "teams_exporter_skipped_total", "reason", "malformed_row"); got != 2 {
@@ -121,7 +122,7 @@ func TestCallLogsEndToEnd(t *testing.T) {
 	more, morePSTN := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: 42, DirectRouting: 50, PSTN: 50, Start: now.Add(-30 * time.Minute), End: now})
 	ts.tenant.AddDirectRoutingRows(more...)
 	ts.tenant.AddPSTNRows(morePSTN...)
-	all = graphsim.CallLogTruth(append(append([]graphsim.DirectRoutingRow(nil), dr...), more...), append(append([]graphsim.PSTNRow(nil), pstn...), morePSTN...))
+	all = simtruth.CallLogs(append(append([]graphsim.DirectRoutingRow(nil), dr...), more...), append(append([]graphsim.PSTNRow(nil), pstn...), morePSTN...))
 
 	e2 := startExporter(t, ts, state, env...)
 	e2.waitFor(t, "the rows added while down", 90*time.Second, rowsIngested(len(dr)+len(more), len(pstn)+len(morePSTN)))
@@ -150,7 +151,7 @@ func gaugeValue(mfs map[string]*dto.MetricFamily, name string, labels ...string)
 func TestCallLogsForbidden(t *testing.T) {
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: 43, Count: 20, Start: now.Add(-5 * time.Hour), End: now.Add(-time.Minute)})
+	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: 43, Count: 20, Start: now.Add(-5 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: 44, DirectRouting: 100, PSTN: 100, Start: now.Add(-5 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.AddDirectRoutingRows(dr...)
@@ -181,7 +182,7 @@ func TestCallLogsForbidden(t *testing.T) {
 	if counterValue(mfs, "teams_exporter_polls_total", "result", "error") != 0 {
 		t.Error("a poll failed")
 	}
-	want := graphsim.CallLogTruth(dr, nil)
+	want := simtruth.CallLogs(dr, nil)
 	want.Merge(truth)
 	e.assertTruth(t, want)
 	resp, err := http.Get("http://" + e.addr + "/readyz")
@@ -259,7 +260,7 @@ func TestCallLogsHostileRows(t *testing.T) {
 
 	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), callLogEnv...)
 	mfs := e.waitFor(t, "the hostile rows", 90*time.Second, rowsIngested(len(dr), len(pstn)))
-	e.assertTruth(t, graphsim.CallLogTruth(dr, pstn))
+	e.assertTruth(t, simtruth.CallLogs(dr, pstn))
 	if got := counterValue(mfs, "teams_exporter_skipped_total", "reason", "malformed_row"); got != float64(len(bad)) {
 		t.Errorf("malformed rows skipped: %v, want %d", got, len(bad))
 	}
