@@ -146,7 +146,7 @@ var simStart = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
 func simRecords(t *testing.T, n int) []graphsim.Record {
 	t.Helper()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: n, Start: simStart, End: simStart.Add(time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 11, Count: n, Start: simStart, End: simStart.Add(time.Hour)})
 	return recs
 }
 

@@ -18,13 +18,14 @@ type GenOptions struct {
 }
 
 // Generate builds Count realistic, varied call records, deterministically
-// from the seed (simtruth.Of computes, independently, what the exporter
-// must show after ingesting them once). The mix: group calls (client <-> conferencing server sessions,
+// from the seed; what the exporter must show after ingesting them once is
+// computed by package simtruth, which only tests import. The mix: group
+// calls (client <-> conferencing server sessions,
 // some with more than 60 sessions), peer-to-peer calls (client <-> client,
 // observed from both sides), PSTN calls (client <-> mediation server <->
 // gateway, the last segment without a client), call-queue calls of type
 // unknown, and a few records without sessions; every platform and
-// connection type of the spec plus future enum members; audio, video,
+// connection type the exporter knows plus future enum members; audio, video,
 // screen sharing, data and an unmapped label; nulls, exact zeros, exact
 // CQD thresholds and poor streams; feedback with every rating.
 func Generate(opts GenOptions) []Record {
@@ -123,7 +124,7 @@ func round(v float64, decimals int) float64 {
 }
 func ms(v float64) *Duration { return Dur(time.Duration(math.Round(v)) * time.Millisecond) }
 
-// Platforms of the spec, and a member past clientPlatform's sentinel.
+// Platforms the exporter knows (README.md), and a member past clientPlatform's sentinel.
 var (
 	platforms       = []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown", "quantumPhone"}
 	platformWeights = []float64{34, 14, 10, 10, 10, 4, 7, 3, 1.5, 2, 1}
@@ -585,7 +586,7 @@ func (g *gen) meetingMedia() []plannedMedia {
 		out = append(out, plannedMedia{"data", true, true})
 	}
 	if g.chance(0.004) {
-		out = append(out, plannedMedia{"transfer", true, false}) // a label the spec maps to other
+		out = append(out, plannedMedia{"transfer", true, false}) // a label the exporter maps to other
 	}
 	if out == nil {
 		out = append(out, plannedMedia{"main-audio", true, true})
@@ -1052,7 +1053,9 @@ func (g *gen) videoStream(s *MediaStream, c condition, sharing bool) {
 	}
 }
 
-// MediaKind maps a media label to the media label value of the spec.
+// MediaKind maps a Graph media label to the exporter's media label value
+// (docs/design.md); the generator and the test oracle share it so both
+// read a label the same way.
 func MediaKind(label string) string {
 	l := strings.ToLower(label)
 	switch {

@@ -3,13 +3,14 @@ package graphsim_test
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 var genStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
@@ -105,7 +106,7 @@ func TestGenerateVariety(t *testing.T) {
 	if tr[`teams_exporter_skipped_total{reason="no_client_endpoint"}`] == 0 {
 		t.Error("no segment without a client endpoint")
 	}
-	// Every call-quality family of the spec is observed.
+	// Every call-quality family (README.md) is observed.
 	for _, name := range simtruth.HistogramFamilies() {
 		if !hasFamily(tr, name+"_count") {
 			t.Errorf("family %s never observed", name)
@@ -129,11 +130,11 @@ func TestGenerateVariety(t *testing.T) {
 		{"teams_device_howling_events_total", "platform"}: {"windows"},
 		{"teams_feedback_tokens_total", "token"}:          {"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"},
 	}
-	buildings, err := ParseBuildings(DemoBuildingFile)
+	buildings, err := simtruth.ParseBuildings(graphsim.DemoBuildingFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	withSites := TruthWith(buildings, recs...)
+	withSites := simtruth.With(buildings, recs...)
 	whyWant[[2]string{"teams_site_streams_total", "site"}] = []string{"Seattle HQ", "Berlin Office", "Tokyo Office", "London Office", "VPN", "unmapped", "unknown"}
 	whyWant[[2]string{"teams_site_audio_jitter_seconds_count", "site"}] = []string{"Seattle HQ", "Berlin Office", "unmapped"}
 	for fl, values := range whyWant {

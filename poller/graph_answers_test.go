@@ -43,7 +43,7 @@ func rewriteGets(fn func(body []byte) []byte) graphsim.Middleware {
 func TestGraphAnswersIdentityAndValues(t *testing.T) {
 	tenant := graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s", MaxPageSize: 4})
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 10, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 5, Count: 10, Start: now.Add(-3 * time.Hour), End: now.Add(-time.Hour)})
 	tenant.Add(recs...)
 	start := regexp.MustCompile(`"startDateTime":"[^"]*",`)
 	tenant.Use(rewriteGets(func(b []byte) []byte {

@@ -370,13 +370,13 @@ func writeDemoBuildings(t *testing.T) string {
 func TestEndToEndWithBuildingFile(t *testing.T) {
 	ts := startTenant(t, nil)
 	now := time.Now()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 21, Count: 300, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 21, Count: 300, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
 	ts.tenant.Add(recs...)
-	buildings, err := graphsim.ParseBuildings(graphsim.DemoBuildingFile)
+	buildings, err := simtruth.ParseBuildings(graphsim.DemoBuildingFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth := graphsim.TruthWith(buildings, recs...)
+	truth := simtruth.With(buildings, recs...)
 	file := writeDemoBuildings(t)
 	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_BUILDING_FILE="+file)
 	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))

@@ -361,7 +361,7 @@ func TestProbeMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startTenant(t, nil)
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 5, Start: time.Now().Add(-time.Hour), End: time.Now().Add(-time.Minute)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 5, Start: time.Now().Add(-time.Hour), End: time.Now().Add(-time.Minute)})
 	ts.tenant.Add(recs...)
 	health := freeAddr(t)
 	e := startExporter(t, ts, filepath.Join(dir, "state.json"),

@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 )
 
 // stateDirBreaker makes a state directory unwritable in a way that holds for
@@ -56,8 +57,8 @@ func TestStateNotSavable(t *testing.T) {
 	t.Parallel()
 	ts := startTenant(t, nil)
 	now := time.Now()
-	gen := func(seed int64, from, to time.Duration) ([]graphsim.Record, graphsim.Truth) {
-		recs, truth := graphsim.Generate(graphsim.GenOptions{Seed: seed, Count: 25, Start: now.Add(-from), End: now.Add(-to)})
+	gen := func(seed int64, from, to time.Duration) ([]graphsim.Record, simtruth.Truth) {
+		recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: seed, Count: 25, Start: now.Add(-from), End: now.Add(-to)})
 		ts.tenant.Add(recs...)
 		return recs, truth.CallQuality()
 	}
@@ -134,7 +135,7 @@ func TestStateNotSavable(t *testing.T) {
 	disk.repair()
 
 	e2 := startExporter(t, ts, state)
-	var after graphsim.Truth
+	var after simtruth.Truth
 	deadline := time.Now().Add(30 * time.Second)
 	for after == nil {
 		if raw, err := e2.scrapeText(); err == nil {

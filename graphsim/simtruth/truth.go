@@ -113,7 +113,7 @@ func formatBound(b float64) string {
 	return strconv.FormatFloat(b, 'g', -1, 64)
 }
 
-// The call-quality families of the spec, with their classic buckets.
+// The call-quality families (README.md), with their classic buckets.
 var (
 	jitterBuckets      = []float64{.005, .01, .02, .03, .05, .075, .1, .2, .5}
 	lossBuckets        = []float64{.001, .005, .01, .02, .05, .1, .2, .5}
@@ -122,7 +122,7 @@ var (
 )
 
 // streamField is one mediaStream field mapped to a stream histogram, with
-// the unit conversion of the spec.
+// the unit conversion of docs/design.md.
 type streamField struct {
 	name    string
 	buckets []float64
@@ -293,7 +293,7 @@ func bucketKey(name string, labels map[string]string, bound float64) string {
 	return renderKey(name+"_bucket", withPair(sortedPairs(labels), labelPair{"le", formatBound(bound)}))
 }
 
-// Of computes, from the spec's observation model, the series the
+// Of computes, from the observation model of docs/design.md, the series the
 // exporter must expose after ingesting recs once. Besides the call-quality
 // families it holds teams_exporter_skipped_total{reason="no_client_endpoint"}
 // (one per segment without a client endpoint), which the data determine too.
@@ -449,7 +449,7 @@ func oneOf(v string, allowed ...string) string {
 	return "unknown"
 }
 
-// Classify applies the Call Quality Dashboard's classification of the spec
+// Classify applies the Call Quality Dashboard's classification (docs/design.md)
 // to one stream of the given media kind.
 func Classify(kind string, s graphsim.MediaStream) string {
 	switch kind {

@@ -2,7 +2,6 @@ package simtruth
 
 import (
 	"bytes"
-	"github.com/teams-exporter/teams-exporter/graphsim"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/teams-exporter/teams-exporter/graphsim"
 )
 
 // tinyRecord is a group call checked by hand below: an iOS client on wifi
@@ -160,29 +161,29 @@ func TestTruthByHand(t *testing.T) {
 // feedback with tokens.
 func TestTruthWhyByHand(t *testing.T) {
 	start := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	win := Endpoint{ODataType: TypeParticipantEndpoint, UserAgent: &UserAgent{ODataType: TypeClientUserAgent, Platform: "windows"}}
-	ios := Endpoint{ODataType: TypeParticipantEndpoint, UserAgent: &UserAgent{ODataType: TypeClientUserAgent, Platform: "iOS"}}
+	win := graphsim.Endpoint{ODataType: graphsim.TypeParticipantEndpoint, UserAgent: &graphsim.UserAgent{ODataType: graphsim.TypeClientUserAgent, Platform: "windows"}}
+	ios := graphsim.Endpoint{ODataType: graphsim.TypeParticipantEndpoint, UserAgent: &graphsim.UserAgent{ODataType: graphsim.TypeClientUserAgent, Platform: "iOS"}}
 	rated := ios
-	rated.Feedback = &UserFeedback{Rating: "bad", Tokens: map[string]bool{"Echo": true, "NoSound": false, "Robotic": true}}
-	rec := Record{ID: "why", Type: "peerToPeer", StartDateTime: start, EndDateTime: start.Add(time.Minute), Sessions: []Session{{
-		Caller: win, Callee: rated, FailureInfo: &FailureInfo{Stage: "midcall"},
-		Segments: []Segment{{Caller: win, Callee: ios, Media: []Media{{
+	rated.Feedback = &graphsim.UserFeedback{Rating: "bad", Tokens: map[string]bool{"Echo": true, "NoSound": false, "Robotic": true}}
+	rec := graphsim.Record{ID: "why", Type: "peerToPeer", StartDateTime: start, EndDateTime: start.Add(time.Minute), Sessions: []graphsim.Session{{
+		Caller: win, Callee: rated, FailureInfo: &graphsim.FailureInfo{Stage: "midcall"},
+		Segments: []graphsim.Segment{{Caller: win, Callee: ios, Media: []graphsim.Media{{
 			Label: "main-audio",
-			CallerNetwork: &NetworkInfo{ConnectionType: "wifi", Subnet: "10.10.7.0", IPAddress: "10.10.7.9", NetworkTransportProtocol: "tcp",
+			CallerNetwork: &graphsim.NetworkInfo{ConnectionType: "wifi", Subnet: "10.10.7.0", IPAddress: "10.10.7.9", NetworkTransportProtocol: "tcp",
 				WifiBand: "frequency50GHz", WifiRadioType: "wifi80211ax", WifiSignalStrength: i64(45)},
-			CalleeNetwork: &NetworkInfo{ConnectionType: "wired", IPAddress: "192.168.1.20", NetworkTransportProtocol: "udp"},
-			CallerDevice:  &DeviceInfo{MicGlitchRate: f64(12), DeviceClippingEventRatio: f64(0.3), HowlingEventCount: i64(2)},
-			Streams: []MediaStream{
+			CalleeNetwork: &graphsim.NetworkInfo{ConnectionType: "wired", IPAddress: "192.168.1.20", NetworkTransportProtocol: "udp"},
+			CallerDevice:  &graphsim.DeviceInfo{MicGlitchRate: f64(12), DeviceClippingEventRatio: f64(0.3), HowlingEventCount: i64(2)},
+			Streams: []graphsim.MediaStream{
 				// Sent by the caller: jitter over 30 ms, poor.
-				{StreamDirection: CallerToCallee, AverageJitter: Dur(40 * time.Millisecond), PacketUtilization: i64(900), AverageRoundTripTime: Dur(80 * time.Millisecond)},
+				{StreamDirection: graphsim.CallerToCallee, AverageJitter: graphsim.Dur(40 * time.Millisecond), PacketUtilization: i64(900), AverageRoundTripTime: graphsim.Dur(80 * time.Millisecond)},
 			},
 		}}}},
 	}}}
-	buildings, err := ParseBuildings(DemoBuildingFile)
+	buildings, err := ParseBuildings(graphsim.DemoBuildingFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := TruthWith(buildings, rec)
+	tr := With(buildings, rec)
 	want := map[string]float64{
 		`teams_session_failures_total{stage="midcall",type="peerToPeer"}`:                                                                  1,
 		`teams_feedback_tokens_total{platform="iOS",token="Echo"}`:                                                                         1,
@@ -217,7 +218,7 @@ func TestTruthWhyByHand(t *testing.T) {
 			t.Errorf("a missing device was observed: %s", k)
 		}
 	}
-	for k := range TruthOf(rec) {
+	for k := range Of(rec) {
 		if strings.HasPrefix(k, "teams_site_") {
 			t.Errorf("a site family without buildings: %s", k)
 		}
