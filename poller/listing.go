@@ -34,14 +34,6 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// Start is the record's startDateTime as listed, the zero time if absent.
-func (r listedRecord) Start() time.Time {
-	if r.start == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, r.start).UTC()
-}
-
 // listing is one listing's records, one per id at the highest version
 // listed: Graph's paging is not a snapshot and may repeat a record.
 type listing map[string]listedRecord

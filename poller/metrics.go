@@ -31,6 +31,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 	interval     prometheus.Gauge
 	listPerPoll  prometheus.Gauge
+	settling     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -65,7 +66,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "teams_exporter_list_requests_per_poll",
 		Help: "List requests the last poll made (a slice of the look-back window, and the recent window unless change notifications deliver new records); what the poll cadence is planned from.",
 	})
-	reg.MustRegister(m.interval, m.listPerPoll)
+	m.settling = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "teams_exporter_records_settling",
+		Help: "Call records listed or notified but not ingested yet because they changed less than the settle delay (TEAMS_EXPORTER_SETTLE_DELAY) ago.",
+	})
+	reg.MustRegister(m.interval, m.listPerPoll, m.settling)
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}

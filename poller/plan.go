@@ -40,6 +40,16 @@ func (p *Poller) sweepSlices() int {
 	return max(1, int((p.cfg.FullScanInterval+p.cfg.Interval-1)/p.cfg.Interval))
 }
 
+// sweepPeriod is how long a sweep of the look-back takes: the full-scan
+// interval, stretched with the poll cadence (a slice per poll, so that
+// fewer polls mean fewer list requests).
+func (p *Poller) sweepPeriod() time.Duration {
+	if p.cfg.Interval <= 0 {
+		return p.cfg.FullScanInterval
+	}
+	return time.Duration(float64(p.cfg.FullScanInterval) * float64(p.interval) / float64(p.cfg.Interval))
+}
+
 // plan decides what a poll at now lists.
 //
 // Graph lists call records only by start time, so finding records that
@@ -61,9 +71,7 @@ func (p *Poller) sweepSlices() int {
 func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan {
 	k := p.sweepSlices()
 	lookback := p.cfg.Lookback
-	// A stretched cadence stretches the sweep with it: a slice per poll,
-	// so that fewer polls mean fewer list requests.
-	fullScan := time.Duration(float64(p.cfg.FullScanInterval) * float64(p.interval) / float64(p.cfg.Interval))
+	fullScan := p.sweepPeriod()
 	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || k == 1 {
 		return listPlan{
 			windows: []timeWindow{{now.Add(-lookback), now}},

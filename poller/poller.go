@@ -49,9 +49,10 @@ type Config struct {
 	// they are fetched once settled, and while a subscription delivers them
 	// the recent window is no longer listed at every poll.
 	Notifications Notifications
-	// SettleDelay is how long a notified record waits after its last
-	// notification before it is fetched, so that late telemetry of its
-	// first versions is counted.
+	// SettleDelay is how long a record, listed or notified, must not have
+	// changed before it is fetched and ingested, so that the late telemetry
+	// Graph adds in later versions is counted (see settle.go); 0 ingests a
+	// record at the first version seen.
 	SettleDelay time.Duration
 }
 
@@ -69,15 +70,15 @@ type Poller struct {
 	callLogs []*callLog
 
 	lastSave time.Time // of the last save attempt; only the polling goroutine uses it
-	unsaved  bool      // notified records ingested since the last save; polling goroutine only
+	unsaved  bool      // records ingested between polls since the last save; polling goroutine only
 
 	// Only the polling goroutine uses these.
-	notified    map[string]time.Time // notified ids waiting to settle -> last notified
-	relist      bool                 // start a new sweep of the look-back at the next poll
-	interval    time.Duration        // the poll interval in force (stretch)
-	stretched   bool                 // the stretch was logged
-	density     float64              // records per hour of start time in the last slice listed
-	pageRecords int                  // the most records Graph returned per list request
+	settling    map[string]pendingRecord // records waiting to settle (settle.go)
+	relist      bool                     // start a new sweep of the look-back at the next poll
+	interval    time.Duration            // the poll interval in force (stretch)
+	stretched   bool                     // the stretch was logged
+	density     float64                  // records per hour of start time in the last slice listed
+	pageRecords int                      // the most records Graph returned per list request
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due; tests shorten it.
@@ -112,7 +113,7 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
 		now:      cfg.Now,
-		notified: map[string]time.Time{},
+		settling: map[string]pendingRecord{},
 		interval: cfg.Interval,
 
 		progressCheck: time.Second,
@@ -130,8 +131,8 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // Run polls at once and then every interval (stretched if listing would
-// exceed Graph's list limit) until ctx ends, fetching notified records as
-// they settle in between, then saves the state a last time.
+// exceed Graph's list limit) until ctx ends, fetching records as they
+// settle in between, then saves the state a last time.
 func (p *Poller) Run(ctx context.Context) {
 	var notified <-chan struct{}
 	if p.cfg.Notifications != nil {
@@ -146,8 +147,8 @@ func (p *Poller) Run(ctx context.Context) {
 	}
 }
 
-// waitForPoll waits for the next poll, fetching notified records as they
-// settle; false when ctx ended.
+// waitForPoll waits for the next poll, fetching records (listed or
+// notified) as they settle; false when ctx ended.
 func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool {
 	next := time.NewTimer(p.interval)
 	defer next.Stop()
@@ -159,14 +160,14 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 		var settled, saveDue <-chan time.Time
 		if p.cfg.Notifications != nil {
 			p.takeNotified()
-			if wait, ok := p.nextNotified(); ok {
-				settle.Reset(wait)
-				settled = settle.C
-			}
-			if wait := p.saveIfDue(); wait > 0 {
-				saveTimer.Reset(wait)
-				saveDue = saveTimer.C
-			}
+		}
+		if wait, ok := p.nextSettled(); ok {
+			settle.Reset(wait)
+			settled = settle.C
+		}
+		if wait := p.saveIfDue(); wait > 0 {
+			saveTimer.Reset(wait)
+			saveDue = saveTimer.C
 		}
 		select {
 		case <-ctx.Done():
@@ -176,13 +177,14 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 		case <-saveDue:
 		case <-notified:
 		case <-settled:
-			p.fetchNotified(ctx)
+			p.fetchSettled(ctx)
 		}
 	}
 }
 
-// Poll lists the window due (the recent part, or the whole look-back when a
-// full scan is due), ingests every record not ingested yet, and saves state.
+// Poll lists the windows due (the recent window, a slice of the look-back,
+// or the whole look-back at once; see plan), ingests every record not
+// ingested yet that has settled, and saves state.
 func (p *Poller) Poll(ctx context.Context) error {
 	start := p.now()
 	relist := p.relist
@@ -235,6 +237,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		p.relist = relist // asked for, not done
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
+	p.updateSettling()
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
 	_ = p.save() // the ledger counts and logs a failure, whatever the poll's outcome
 
@@ -253,7 +256,8 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.metrics.polls.WithLabelValues("success").Inc()
 	p.metrics.lastSuccess.Set(unixSeconds(end))
 	p.log.Info("poll finished", "full_scan", full, "duration", elapsed, "listed", res.listed,
-		"new", res.fetched, "ingested", res.ingested, "failed", res.failed, "updated", res.updated, "pruned_ids", pruned)
+		"new", res.fetched, "ingested", res.ingested, "failed", res.failed, "updated", res.updated,
+		"settling", len(p.settling), "pruned_ids", pruned)
 	return nil
 }
 
@@ -313,7 +317,20 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 		}
 	})
 	p.metrics.skipped.WithLabelValues(ReasonUpdated).Add(float64(updated))
-	res.updated, res.fetched = updated, len(ids)
+	// Records not ingested yet wait to settle; those due now (these or
+	// earlier ones, listed or notified) are fetched.
+	if p.cfg.Notifications != nil {
+		p.takeNotified()
+	}
+	now := p.now()
+	p.settleListed(listed, ids, now)
+	due := p.takeSettled(now)
+	starts := make(map[string]int64, len(due))
+	for _, d := range due {
+		starts[d.id] = d.start
+	}
+	cutoff := now.Add(-p.cfg.Lookback)
+	res.updated, res.fetched = updated, len(due)
 	var ingested, failed atomic.Int64
 	fetched := make(chan struct{})
 	go func() {
@@ -321,7 +338,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 		// fn runs on the client's fetch goroutines: it hands each record to
 		// the ledger, which observes it in memory; saving stays on the
 		// polling goroutine (saveWhile).
-		p.src.GetCallRecords(ctx, ids, func(id string, rec *graph.CallRecord, err error) {
+		p.src.GetCallRecords(ctx, dueIDs(due), func(id string, rec *graph.CallRecord, err error) {
 			pr.fetched.Add(1)
 			if err != nil && ctx.Err() != nil {
 				return // shutting down: not the record's fault, fetched again after the restart
@@ -333,7 +350,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 				p.fetchFailed(id, err)
 				return
 			}
-			if p.ingest(rec, listed[id].Start()) {
+			if p.ingestFetched(rec, starts[id], cutoff) {
 				ingested.Add(1)
 				pr.ingested.Add(1)
 			}

@@ -213,7 +213,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 		})
 		if notify {
 			tenant.DeliverNotifications(ctx)
-			p.fetchNotified(ctx)
+			p.fetchSettled(ctx)
 		}
 		if !now.Before(nextPoll) {
 			before := tenant.Requests().List

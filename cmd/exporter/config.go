@@ -38,6 +38,7 @@ type config struct {
 	Lookback                 time.Duration `default:"24h" desc:"how far back (by start time) records not yet ingested are looked for; at most 30d"`
 	RecentWindow             time.Duration `split_words:"true" default:"2h" desc:"start-time window re-read on every poll"`
 	FullScanInterval         time.Duration `split_words:"true" default:"1h" desc:"how often the whole look-back window is re-read (also at start)"`
+	SettleDelay              time.Duration `split_words:"true" default:"30m" desc:"ingest a record once it has not changed (lastModifiedDateTime) for this long, so that telemetry Graph adds in later versions is counted; 0: at the first version seen; shorter than the look-back"`
 	GraphURL                 string        `envconfig:"GRAPH_URL" default:"https://graph.microsoft.com" desc:"Microsoft Graph root (national clouds)"`
 	StateFile                string        `split_words:"true" default:"teams-exporter-state.json" desc:"file where ingested record ids, the poll position and the counters survive restarts"`
 	Concurrency              int           `default:"4" desc:"record fetches in flight (1 to 64)"`
@@ -261,6 +262,12 @@ func (c *config) validate() error {
 	}
 	if c.RecentWindow > c.Lookback {
 		return fmt.Errorf("%s_RECENT_WINDOW: %s is longer than %s_LOOKBACK (%s)", envPrefix, c.RecentWindow, envPrefix, c.Lookback)
+	}
+	// Settling waits inside the look-back: a record that has not settled
+	// when its start nears the look-back's edge is ingested unsettled, so a
+	// delay as long as the look-back would only ever ingest at the edge.
+	if c.SettleDelay < 0 || c.SettleDelay >= c.Lookback {
+		return fmt.Errorf("%s_SETTLE_DELAY: must be 0 or more and shorter than %s_LOOKBACK (%s), got %s", envPrefix, envPrefix, c.Lookback, c.SettleDelay)
 	}
 	if c.Lookback > 30*24*time.Hour {
 		return fmt.Errorf("%s_LOOKBACK: %s is beyond the 30 days Graph keeps call records", envPrefix, c.Lookback)

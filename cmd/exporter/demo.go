@@ -102,7 +102,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 }
 
 // demoDefaults makes the demo lively unless the user chose otherwise: polls
-// every 10 seconds, both call logs read, and a state file in a new
+// every 10 seconds, records settled after 30 seconds, both call logs read, and a state file in a new
 // temporary directory of its own, so that a demo never mixes with a real
 // tenant's state nor with another demo on the same host (its tenant is made
 // anew at every start, so there is nothing worth keeping). remove deletes
@@ -119,6 +119,12 @@ func demoDefaults(cfg *config) (remove func(), err error) {
 	}
 	if _, set := os.LookupEnv(envPrefix + "_RECENT_WINDOW"); !set {
 		cfg.RecentWindow = 10 * time.Minute
+	}
+	// The demo tenant's calls change for seconds after they end, not for
+	// half an hour: settle for 30 seconds, so that data shows within a
+	// minute.
+	if _, set := os.LookupEnv(envPrefix + "_SETTLE_DELAY"); !set {
+		cfg.SettleDelay = 30 * time.Second
 	}
 	if _, set := os.LookupEnv(envPrefix + "_STATE_FILE"); set {
 		return func() {}, nil

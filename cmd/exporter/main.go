@@ -208,6 +208,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		Lookback:         cfg.Lookback,
 		RecentWindow:     cfg.RecentWindow,
 		FullScanInterval: cfg.FullScanInterval,
+		SettleDelay:      cfg.SettleDelay,
 		Logger:           logger.With("component", "poller"),
 		Registerer:       reg,
 		Graph:            graphMetrics,

@@ -1,0 +1,222 @@
+package poller
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/ledger"
+)
+
+// Settling.
+//
+// Graph publishes a call record some time after the call and raises its
+// version when late telemetry (streams, feedback, network data) arrives;
+// Microsoft's call records FAQ tells consumers to wait for the next
+// version. A record is observed once, so observing its first version loses
+// what came later for good. A record the poller learns of, by a listing or
+// a change notification, therefore waits in the settling set until it has
+// not changed for Config.SettleDelay, and only then is fetched (at that
+// moment Graph gives its latest version) and ingested. Listed and notified
+// records share the set, the rule and the fetch path: a listing says when
+// the record last changed (lastModifiedDateTime), a notification says that
+// it changed when it arrived; the later of the two counts, and a newer
+// version, listed or notified, makes the record wait again.
+//
+// Nothing about a waiting record is saved. It is not ingested, so after a
+// restart a listing finds it again and it waits from the same
+// lastModifiedDateTime; a notification that was not followed by a listing
+// is left to the listing, as every notification is. The one way to lose a
+// record is the look-back's edge: once its start leaves the look-back
+// window it is never listed again. So a waiting record is fetched unsettled
+// when its start comes within settleEdgeMargin of that edge: after a
+// restart it might not be listed again before it leaves.
+
+// pendingRecord is a record waiting to settle. Times are Unix nanoseconds,
+// as in listedRecord: the set holds what a busy tenant publishes during the
+// settle delay, and a time.Time takes three times the room.
+type pendingRecord struct {
+	due          int64 // fetch at or after this time
+	lastModified int64 // the latest lastModifiedDateTime listed; 0: none listed
+	start        int64 // the listed start; 0: only notified, not listed yet
+}
+
+// maxSettling bounds the records waiting to settle. Listed ones are at most
+// the records of a listing, which the listing holds anyway; beyond the bound
+// notified ids are dropped and the look-back is listed again instead.
+const maxSettling = 200_000
+
+// settleListed puts the listed records not ingested yet (unseen) into the
+// settling set, or makes those already there wait for a newer version.
+func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
+	nowNs, delay := now.UnixNano(), int64(p.cfg.SettleDelay)
+	for _, id := range unseen {
+		r := listed[id]
+		e, known := p.settling[id]
+		if r.start != 0 {
+			e.start = r.start // the listing's start prunes the id (see ingest)
+		}
+		if !known || r.lastModified > e.lastModified {
+			changed := r.lastModified
+			// A record without lastModifiedDateTime waits from when it was
+			// listed; one modified "in the future" (Graph's clock ahead of
+			// ours, or a hostile value) waits from now, not from a time that
+			// may never come. A later listing of the same version does not
+			// push it back.
+			if changed == 0 || changed > nowNs {
+				changed = nowNs
+			}
+			e.lastModified = max(e.lastModified, r.lastModified)
+			e.due = max(e.due, changed+delay)
+		}
+		p.settling[id] = e
+	}
+}
+
+// settleNotified puts a notified record into the settling set: it changed
+// at, and waits from then. A record already ingested is not put there: a
+// notification says nothing a listing does not (an update is counted when
+// the listing shows its new version).
+func (p *Poller) settleNotified(id string, at time.Time) {
+	due := at.UnixNano() + int64(p.cfg.SettleDelay)
+	e, known := p.settling[id]
+	if known && due <= e.due {
+		return
+	}
+	if !known {
+		if len(p.settling) >= maxSettling {
+			p.relist = true
+			return
+		}
+		if p.ledger.Has(ledger.CallRecords, id) {
+			return
+		}
+	}
+	e.due = due
+	p.settling[id] = e
+}
+
+// settleEdgeMargin is how close to the look-back's edge a waiting record's
+// start may come before it is fetched unsettled. After a restart, which
+// forgets the settling set, a record is listed again within two sweeps of
+// the look-back (the sweep in progress may have passed its slice already)
+// plus a poll interval or two of rounding; it must still be inside the
+// look-back by then. Records that old rarely still change: the margin
+// costs little completeness.
+func (p *Poller) settleEdgeMargin() time.Duration {
+	return 2 * (p.sweepPeriod() + p.interval)
+}
+
+// takeSettled removes from the settling set, and returns, the records due
+// at now: settled, or too close to the look-back's edge to wait.
+func (p *Poller) takeSettled(now time.Time) []dueRecord {
+	nowNs := now.UnixNano()
+	edge := now.Add(-p.cfg.Lookback + p.settleEdgeMargin()).UnixNano()
+	var due []dueRecord
+	for id, e := range p.settling {
+		if e.due > nowNs && (e.start == 0 || e.start >= edge) {
+			continue
+		}
+		delete(p.settling, id)
+		due = append(due, dueRecord{id: id, start: e.start})
+	}
+	return due
+}
+
+// nextSettled returns how long until the next waiting record is due, or
+// false when none waits. Waits are at least notifiedGather, so that records
+// settling one by one are fetched several to a $batch.
+func (p *Poller) nextSettled() (time.Duration, bool) {
+	if len(p.settling) == 0 {
+		return 0, false
+	}
+	edgeOffset := int64(p.cfg.Lookback - p.settleEdgeMargin()) // start+offset: when a record reaches the edge
+	first := int64(0)
+	for _, e := range p.settling {
+		at := e.due
+		if e.start != 0 {
+			at = min(at, e.start+edgeOffset)
+		}
+		if first == 0 || at < first {
+			first = at
+		}
+	}
+	return max(time.Unix(0, first).Sub(p.now()), notifiedGather), true
+}
+
+// dueRecord is a record to fetch now, with its listed start (0 if it was
+// only notified).
+type dueRecord struct {
+	id    string
+	start int64
+}
+
+func dueIDs(due []dueRecord) []string {
+	ids := make([]string, len(due))
+	for i, d := range due {
+		ids[i] = d.id
+	}
+	return ids
+}
+
+// ingestFetched ingests a fetched record that was due: false if it was not
+// (ingested before, or too old). listedStart is 0 for a record only
+// notified: the body's start time is then all there is, and a record
+// starting before cutoff is an update of one that may have been pruned
+// already (ingesting it again would count it twice); it counts as updated.
+func (p *Poller) ingestFetched(rec *graph.CallRecord, listedStart int64, cutoff time.Time) bool {
+	start := rec.StartDateTime
+	if listedStart != 0 {
+		start = time.Unix(0, listedStart).UTC()
+	} else if start.Before(cutoff) { // a body without a start is left to the listing too
+		p.metrics.skipped.WithLabelValues(ReasonUpdated).Inc()
+		return false
+	}
+	return p.ingest(rec, start)
+}
+
+// fetchSettled fetches and ingests the waiting records that are due,
+// between polls, through the same $batch path and exactly-once ledger as a
+// poll. A record that cannot be fetched is left to the listing, which finds
+// it again.
+func (p *Poller) fetchSettled(ctx context.Context) {
+	if p.cfg.Notifications != nil {
+		p.takeNotified()
+	}
+	now := p.now()
+	due := p.takeSettled(now)
+	defer p.updateSettling()
+	if len(due) == 0 {
+		return
+	}
+	starts := make(map[string]int64, len(due))
+	for _, d := range due {
+		starts[d.id] = d.start
+	}
+	cutoff := now.Add(-p.cfg.Lookback)
+	var ingested atomic.Int64
+	p.src.GetCallRecords(ctx, dueIDs(due), func(id string, rec *graph.CallRecord, err error) {
+		if err != nil {
+			if ctx.Err() == nil {
+				p.fetchFailed(id, err)
+			}
+			return
+		}
+		if p.ingestFetched(rec, starts[id], cutoff) {
+			ingested.Add(1)
+		}
+	})
+	// Records settle a few at a time: saving after each fetch would write
+	// the whole state and drop the snapshot's cached encodings every few
+	// seconds. Save once per SaveInterval at most; waitForPoll saves what
+	// is left when the interval has passed.
+	p.unsaved = true
+	p.saveIfDue()
+	p.log.Debug("fetched settled records", "due", len(due), "ingested", ingested.Load())
+}
+
+// updateSettling publishes the number of records waiting to settle.
+func (p *Poller) updateSettling() {
+	p.metrics.settling.Set(float64(len(p.settling)))
+}
