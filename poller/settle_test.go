@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -25,7 +27,7 @@ func TestSettlingWaitsForTheLastVersion(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clock.set(t0)
 	tenant := newTenant()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 31, Count: 30, Start: t0.Add(-6 * time.Hour), End: t0.Add(-time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 31, Count: 30, Start: t0.Add(-6 * time.Hour), End: t0.Add(-time.Hour)})
 	var changing []string
 	for i := range recs {
 		recs[i].LastModifiedDateTime = t0.Add(-3 * time.Hour) // settled long ago
@@ -107,6 +109,19 @@ func TestSettlingWaitsForTheLastVersion(t *testing.T) {
 	if got := skippedReason(t, reg, ReasonUpdated); got != 0 {
 		t.Errorf("%v records ingested at an older version, then updated: settling should have waited", got)
 	}
+	// The series are those of the last versions, computed by the
+	// simulator's truth: the late streams and feedback are counted, once.
+	// (They are not those of the first versions: the check tells versions
+	// apart.)
+	var last []graphsim.Record
+	for _, r := range final {
+		last = append(last, r)
+	}
+	exposition := gatherText(t, reg)
+	assertCallQuality(t, simtruth.Of(last...), exposition)
+	if diffs, err := simtruth.Of(recs...).CallQuality().Compare(bytes.NewReader(exposition)); err != nil || len(diffs) == 0 {
+		t.Errorf("the first versions' truth matches too (err %v): the test does not tell versions apart", err)
+	}
 	// Every record is ingested (the one at the edge has left the look-back
 	// since, and its id is pruned), at its last version: none is newer.
 	delete(final, edge.ID)
@@ -132,7 +147,7 @@ func TestSettledBetweenPolls(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clock.set(t0)
 	tenant := newTenant()
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 33, Count: 6, Start: t0.Add(-3 * time.Hour), End: t0.Add(-time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 33, Count: 6, Start: t0.Add(-3 * time.Hour), End: t0.Add(-time.Hour)})
 	for i := range recs {
 		recs[i].LastModifiedDateTime = t0.Add(-time.Duration(i) * time.Minute)
 	}
@@ -197,7 +212,7 @@ func TestSettlingNotifiedAndListed(t *testing.T) {
 	ctx := context.Background()
 	subscribe(t, tenant, p, receiver, clock)
 
-	recs, _ := graphsim.Generate(graphsim.GenOptions{Seed: 34, Count: 1, Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour)})
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: 34, Count: 1, Start: t0.Add(-2 * time.Hour), End: t0.Add(-time.Hour)})
 	r := recs[0]
 	r.LastModifiedDateTime = t0.Add(-5 * time.Minute)
 	tenant.Add(r) // notified now, at t0: later than its lastModifiedDateTime
