@@ -30,6 +30,13 @@ import (
 // series beside the poller's metrics.
 func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer, tune func(*graph.Config, *Config)) (*Poller, *prometheus.Registry) {
 	t.Helper()
+	return newTestPollerCollecting(t, tenant, stateFile, logs, tune, collector.Options{})
+}
+
+// newTestPollerCollecting is newTestPoller with the collector's options
+// (such as a building file's map).
+func newTestPollerCollecting(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer, tune func(*graph.Config, *Config), col collector.Options) (*Poller, *prometheus.Registry) {
+	t.Helper()
 	srv, err := graphsim.NewTLSServer(tenant.Handler())
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +65,7 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(ledger.Config{Path: stateFile, Now: pc.Now, Logger: pc.Logger})
+	l, err := ledger.Open(ledger.Config{Path: stateFile, Now: pc.Now, Logger: pc.Logger, Collector: col})
 	if err != nil {
 		t.Fatalf("open the ledger: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,9 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/sites"
 )
 
 var soakRecords = flag.Int("soak.records", 1000, "records generated for TestSoak; raise for a longer run")
@@ -63,15 +67,43 @@ func soakTuning(gc *graph.Config, pc *Config) {
 
 // TestSoak runs generated records through polls under mixed faults, then
 // fault-free polls, and checks from the exposition that every record was
-// ingested exactly once and every series equals the simulator's truth.
+// ingested exactly once and every series equals the simulator's truth:
+// without a building file, and with the demo's (then the site families
+// too, against the simulator's own reading of the file).
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test")
 	}
+	t.Run("without building file", func(t *testing.T) { soak(t, nil) })
+	t.Run("with building file", func(t *testing.T) { soak(t, graphsim.DemoBuildingFile) })
+}
+
+func soak(t *testing.T, buildingFile []byte) {
 	n := *soakRecords
 	tenant := graphsim.New(graphsim.Options{TenantID: "t", ClientID: "c", ClientSecret: "s", MaxPageSize: 50})
 	now := time.Now()
 	recs, truth := simtruth.Generate(graphsim.GenOptions{Seed: 42, Count: n, Start: now.Add(-20 * time.Hour), End: now.Add(-time.Minute)})
+	var (
+		col             collector.Options
+		buildingMetrics prometheus.Collector // teams_site_info and the file's own
+	)
+	if buildingFile != nil {
+		buildings, err := simtruth.ParseBuildings(buildingFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth = simtruth.With(buildings, recs...)
+		path := filepath.Join(t.TempDir(), "buildings.csv")
+		if err := os.WriteFile(path, buildingFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := sites.Open(path, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildingMetrics = f
+		col.Sites = f.Map
+	}
 	addConcurrently(tenant, recs)
 	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, Rules: soakRules, RetryAfter: time.Second, StallFor: 3 * time.Second}
 	tenant.Use(faults.Middleware())
@@ -82,7 +114,10 @@ func TestSoak(t *testing.T) {
 			t.Logf("poller logs:\n%s", lastLines(logs.String(), 40))
 		}
 	})
-	p, reg := newTestPoller(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs, soakTuning)
+	p, reg := newTestPollerCollecting(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs, soakTuning, col)
+	if buildingMetrics != nil {
+		reg.MustRegister(buildingMetrics)
+	}
 	ctx := context.Background()
 	failedPolls := 0
 	for range 4 {
