@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -86,14 +87,11 @@ type Tenant struct {
 
 // stored is one record in the form it is served: its top-level properties
 // (no sessions, no annotations) and its sessions, each already serialised.
-// legacy holds the sessions as a client without
-// "Prefer: include-unknown-enum-members" sees them, or nil when identical.
 type stored struct {
 	id       string
 	start    time.Time
 	top      map[string]json.RawMessage // replaced, never mutated, once stored
 	sessions []json.RawMessage
-	legacy   []json.RawMessage
 }
 
 func (s *stored) less(start time.Time, id string) bool {
@@ -144,7 +142,13 @@ func (t *Tenant) now() time.Time { return t.opts.Now() }
 // are dropped and sessions are paged by the tenant. It must carry an id and
 // a startDateTime. A record with the same id is replaced.
 func (t *Tenant) AddRaw(recordJSON []byte) error {
-	s, err := parseStored(recordJSON)
+	// Stored compact, as Add's are: pages are assembled from the stored
+	// members without compacting them again (marshalObject).
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, recordJSON); err != nil {
+		return fmt.Errorf("add raw record: %w", err)
+	}
+	s, err := parseStored(compact.Bytes())
 	if err != nil {
 		return fmt.Errorf("add raw record: %w", err)
 	}
@@ -197,18 +201,35 @@ func parseStored(data []byte) (*stored, error) {
 	}
 	s.top = top
 	for i, raw := range s.sessions {
-		down, changed, err := downgradeEnums(raw)
-		if err != nil {
-			return nil, fmt.Errorf("session %d: %w", i, err)
-		}
-		if changed && s.legacy == nil {
-			s.legacy = append([]json.RawMessage(nil), s.sessions...)
-		}
-		if s.legacy != nil {
-			s.legacy[i] = down
+		// Checked here, so that a record Add accepts can be served both
+		// ways; the legacy form itself is made when a client asks for it
+		// (legacySessions), as the exporter never does and a large
+		// simulated day would otherwise hold every record's sessions twice.
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("session %d: invalid JSON", i)
 		}
 	}
 	return s, nil
+}
+
+// legacySessions returns the sessions as a client without
+// "Prefer: include-unknown-enum-members" sees them.
+func legacySessions(sessions []json.RawMessage) []json.RawMessage {
+	var legacy []json.RawMessage
+	for i, raw := range sessions {
+		down, changed, err := downgradeEnums(raw)
+		if err != nil || !changed {
+			continue // valid JSON (parseStored checked it) without such members
+		}
+		if legacy == nil {
+			legacy = append([]json.RawMessage(nil), sessions...)
+		}
+		legacy[i] = down
+	}
+	if legacy == nil {
+		return sessions
+	}
+	return legacy
 }
 
 // notifyPut queues the change notification of a put: created for a new

@@ -18,6 +18,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -94,8 +95,10 @@ func TestSimulatedDay(t *testing.T) {
 		})
 	}
 	// With notifications, listing is the sweep of the look-back and does
-	// not depend on how often the exporter polls.
-	if slices.Contains(strings.Split(modes, ","), "notify/999") {
+	// not depend on how often the exporter polls. (Checked up to 25,000
+	// records a day: it is a property of the plan, not of the size, and at
+	// larger sizes it would double the run.)
+	if slices.Contains(strings.Split(modes, ","), "notify/999") && records <= 25000 {
 		t.Run("notify/999/poll-every-2.5m", func(t *testing.T) {
 			fast := simulateDay(t, records, 999, true, simdayInterval/2)
 			fast.log(t)
@@ -180,6 +183,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	for _, e := range append(prev, today...) {
 		sched.plan(e)
 	}
+	prev, today = nil, nil // the schedule holds the records until added
 	sched.applyUntil(day, func(r graphsim.Record) {
 		p.ledger.Observe(ledger.CallRecords, ledger.Item{ID: r.ID, Start: r.StartDateTime, Version: 1}, func(*collector.Collector) {})
 	})
@@ -192,7 +196,14 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	}
 
 	res := simdayResult{mode: map[bool]string{false: "poll", true: "notify"}[notify], pageSize: pageSize, perDay: perDay}
-	var added []graphsim.Record
+	// The truth of the records that appeared, computed a batch at a time
+	// so that the records themselves are not kept (the tenant has them).
+	truth, appeared := simtruth.Truth{}, 0
+	var batch []graphsim.Record
+	flush := func() {
+		truth.Merge(simtruth.Of(batch...))
+		batch = batch[:0]
+	}
 	visible := map[string]time.Time{} // appeared, not yet ingested
 	start := tenant.Requests()
 	nextPoll := day
@@ -208,7 +219,10 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	for now := day; now.Before(end); now = now.Add(simdayStep) {
 		clock.set(now)
 		sched.applyUntil(now, func(r graphsim.Record) {
-			added = append(added, r)
+			appeared++
+			if batch = append(batch, r); len(batch) == 10000 {
+				flush()
+			}
 			visible[r.ID] = now
 		})
 		if notify {
@@ -238,7 +252,8 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	}
 	served := tenant.Requests()
 	c := econCountsOf(served).sub(econCountsOf(start))
-	res.added, res.ingested = len(added), econCounterValue(p.metrics.ingested)
+	flush()
+	res.added, res.ingested = appeared, econCounterValue(p.metrics.ingested)
 	res.list, res.fetchRequests = c.list, c.fetchRequests()
 	res.interval = p.interval
 	runtime.GC()
@@ -248,7 +263,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	if fi, err := os.Stat(state); err == nil {
 		res.stateBytes = fi.Size()
 	}
-	econCheckExactlyOnce(t, p, reg, added)
+	econCheckExactlyOnce(t, p, reg, truth, appeared)
 	return res
 }
 
