@@ -183,7 +183,6 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	for _, e := range append(prev, today...) {
 		sched.plan(e)
 	}
-	prev, today = nil, nil // the schedule holds the records until added
 	sched.applyUntil(day, func(r graphsim.Record) {
 		p.ledger.Observe(ledger.CallRecords, ledger.Item{ID: r.ID, Start: r.StartDateTime, Version: 1}, func(*collector.Collector) {})
 	})
