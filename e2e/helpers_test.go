@@ -28,7 +28,9 @@ const (
 )
 
 // needTool returns the path of an external program the test needs. Missing,
-// it fails the test when CI=true and skips it otherwise.
+// it fails the test when CI=true and skips it otherwise. .ci/run installs
+// them: promtool from Debian's prometheus package; prometheus (3.x) and
+// alertmanager built by .ci/tools, whose directories it puts first on PATH.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
@@ -36,9 +38,9 @@ func needTool(t *testing.T, name string) string {
 		return path
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not on PATH, and CI=true: install Debian's prometheus package (%v)", name, err)
+		t.Fatalf("%s is not on PATH, and CI=true: .ci/run installs it (%v)", name, err)
 	}
-	t.Skipf("%s is not on PATH (install Debian's prometheus package); skipped, CI is not true", name)
+	t.Skipf("%s is not on PATH (.ci/run installs it); skipped, CI is not true", name)
 	return ""
 }
 
@@ -181,6 +183,9 @@ func startDemoExporterAt(t *testing.T, addr string) {
 		"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
 		"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(t.TempDir(), "state.json"),
 		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
+		// Native and classic buckets both: Prometheus 3 scrapes the first,
+		// 2.x and the dashboards read the second.
+		"TEAMS_EXPORTER_NATIVE_HISTOGRAMS=true",
 	)
 	startProcess(t, "exporter", env, exporterBinary(t), "-demo")
 	waitFor(t, 90*time.Second, "the exporter to serve /metrics", func() error {
@@ -211,7 +216,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 }
 
 func httpGet(ctx context.Context, url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	return httpGetWithin(ctx, url, 5*time.Second)
+}
+
+// httpGetWithin is httpGet with its own timeout, for a full scrape of a
+// race-built demo exporter (megabytes of text) on a loaded runner.
+func httpGetWithin(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -1,18 +1,24 @@
 package e2e
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 const (
@@ -30,35 +36,110 @@ type promServer struct {
 	base string
 }
 
-// startPrometheus runs Prometheus with the project's rules, evaluated every
-// second, and one scrape target, scraped every two seconds (the demo's
-// exposition is a few megabytes, and a race-enabled exporter on a busy
-// machine needs more than a second for it).
-func startPrometheus(t *testing.T, exporterAddr string) *promServer {
+// promConfig is what a test's Prometheus runs.
+type promConfig struct {
+	// bin is the Prometheus binary (see prometheus3 and prometheusLegacy).
+	bin string
+	// targets are the scrape targets of job scrapeJob.
+	targets []string
+	// rules is the rule file; the project's if empty.
+	rules string
+	// alertmanager is the host:port of an Alertmanager to send alerts to;
+	// none if empty.
+	alertmanager string
+	// scrapeInterval is also the scrape timeout; 2s if zero.
+	scrapeInterval time.Duration
+}
+
+// prometheus3 is the prometheus on PATH, which must be 3.x: what users run
+// today, and the one .ci/run puts first on PATH (.ci/tools builds it).
+// Missing or older, it fails the test under CI=true and skips it otherwise.
+func prometheus3(t *testing.T) string {
 	t.Helper()
 	bin := needTool(t, "prometheus")
-	dir := t.TempDir()
-	rules, err := filepath.Abs(filepath.Join(repoRoot, "dashboards", "rules", rulesFile))
-	if err != nil {
-		t.Fatal(err)
+	if major := prometheusMajor(t, bin); major < 3 {
+		msg := fmt.Sprintf("%s is Prometheus %d.x; the end-to-end tests need 3.x first on PATH (.ci/tools builds it)", bin, major)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg + "; skipped, CI is not true")
 	}
+	return bin
+}
+
+// prometheusLegacy is the older Prometheus the tests also run against,
+// E2E_PROMETHEUS_LEGACY (.ci/run sets it to Debian's 2.42), so that the
+// rules and dashboards keep working for users who have not moved to 3.x.
+// Unset, the test is skipped.
+func prometheusLegacy(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("E2E_PROMETHEUS_LEGACY")
+	if bin == "" {
+		t.Skip("E2E_PROMETHEUS_LEGACY is not set (.ci/run sets it to Debian's Prometheus 2.42)")
+	}
+	return bin
+}
+
+var prometheusVersionRE = regexp.MustCompile(`(?m)^prometheus, version (\d+)\.`)
+
+// prometheusMajor is the major version bin reports. The module's v0.3xx.y
+// builds report 0.3xx.y: their release is 3.xx.y.
+func prometheusMajor(t *testing.T, bin string) int {
+	t.Helper()
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	m := prometheusVersionRE.FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("%s --version: %v\n%s", bin, err, out)
+	}
+	major, _ := strconv.Atoi(string(m[1]))
+	if major == 0 && bytes.Contains(out, []byte("version 0.3")) {
+		major = 3
+	}
+	return major
+}
+
+// startPrometheus runs Prometheus with rules evaluated every second and
+// its targets scraped every two seconds unless cfg says otherwise (the
+// demo's exposition is a few megabytes, and a race-enabled exporter on a
+// busy machine needs more than a second for it). Prometheus 3 scrapes native histograms too (the
+// exporters the tests run have them on), and keeps the classic buckets the
+// dashboards read.
+func startPrometheus(t *testing.T, cfg promConfig) *promServer {
+	t.Helper()
+	dir := t.TempDir()
+	rules := cfg.rules
+	if rules == "" {
+		var err error
+		if rules, err = filepath.Abs(filepath.Join(repoRoot, "dashboards", "rules", rulesFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var native, alerting string
+	if prometheusMajor(t, cfg.bin) >= 3 {
+		native = "  scrape_native_histograms: true\n  always_scrape_classic_histograms: true\n"
+	}
+	if cfg.alertmanager != "" {
+		alerting = fmt.Sprintf("alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [%q]\n", cfg.alertmanager)
+	}
+	targets, _ := json.Marshal(cfg.targets)
+	interval := cmp.Or(cfg.scrapeInterval, 2*time.Second)
 	config := fmt.Sprintf(`global:
-  scrape_interval: 2s
-  scrape_timeout: 2s
+  scrape_interval: %[1]s
+  scrape_timeout: %[1]s
   evaluation_interval: 1s
-rule_files:
+%s%srule_files:
   - %q
 scrape_configs:
   - job_name: %s
     static_configs:
-      - targets: [%q]
-`, rules, scrapeJob, exporterAddr)
+      - targets: %s
+`, model.Duration(interval), native, alerting, rules, scrapeJob, targets)
 	configFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	startProcess(t, "prometheus", cleanEnv(), bin,
+	startProcess(t, "prometheus", cleanEnv(), cfg.bin,
 		"--config.file="+configFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
@@ -254,13 +335,35 @@ type check struct {
 //     healthy demo exporter (call-quality alerts depend on the demo's data and
 //     are only logged);
 //   - every metric a dashboard reads is in the exporter's scrape;
-//   - teams_exporter_build_info carries the version set through ldflags.
+//   - teams_exporter_build_info carries the version set through ldflags;
+//   - with Prometheus 3, the histograms arrive as native histograms too.
+//
+// It runs against Prometheus 3 and against the legacy Prometheus (2.42 in
+// CI), without native histograms there: 2.42 would drop the classic
+// buckets the dashboards read. One after the other: two race-built demo
+// exporters at once, beside the other tests' exporters, can miss the
+// two-second scrape timeout on a loaded two-core runner.
 func TestDashboardsAgainstPrometheus(t *testing.T) {
 	t.Parallel()
+	t.Run("prometheus-3", func(t *testing.T) {
+		dashboardsAgainst(t, prometheus3(t), true)
+	})
+	t.Run("prometheus-legacy", func(t *testing.T) {
+		dashboardsAgainst(t, prometheusLegacy(t), false)
+	})
+}
+
+func dashboardsAgainst(t *testing.T, bin string, native bool) {
 	exporterAddr := freeAddr(t)
 	// Prometheus first, so that its first scrapes see the exporter before
-	// it ingested anything.
-	prom := startPrometheus(t, exporterAddr)
+	// it ingested anything. The legacy Prometheus scrapes the text format,
+	// four times the bytes of the protobuf Prometheus 3 negotiates: a
+	// race-built exporter on a loaded runner needs more than two seconds.
+	cfg := promConfig{bin: bin, targets: []string{exporterAddr}}
+	if !native {
+		cfg.scrapeInterval = 5 * time.Second
+	}
+	prom := startPrometheus(t, cfg)
 	startDemoExporterAt(t, exporterAddr)
 
 	waitFor(t, 90*time.Second, "several scrapes and two successful polls", func() error {
@@ -280,6 +383,14 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		where: "build info with the version set through ldflags",
 		expr:  fmt.Sprintf(`teams_exporter_build_info{version=%q, revision=%q}`, testVersion, testRevision),
 	})
+	if native {
+		// A native histogram's series has the family's own name, which
+		// classic buckets never give.
+		checks = append(checks, check{
+			where: "native histogram scraped",
+			expr:  `histogram_count(teams_stream_jitter_seconds)`,
+		})
+	}
 	ruleCount := countRules(t)
 	var (
 		failures []string
@@ -414,10 +525,13 @@ func countRules(t *testing.T) int {
 // exporter's scrape (up comes from Prometheus itself).
 func checkMetricNames(t *testing.T, exporterAddr string) {
 	t.Helper()
-	body, err := httpGet(t.Context(), "http://"+exporterAddr+"/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
+	// Retried: a race-built exporter beside other tests on a loaded runner
+	// can take longer than httpGet's timeout for one scrape.
+	var body []byte
+	waitFor(t, 60*time.Second, "a scrape of the exporter", func() (err error) {
+		body, err = httpGetWithin(t.Context(), "http://"+exporterAddr+"/metrics", 30*time.Second)
+		return err
+	})
 	scraped := map[string]bool{"up": true}
 	for _, line := range strings.Split(string(body), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
