@@ -54,7 +54,14 @@ image: {repository: registry.example.com/teams-exporter, tag: 1.2.3}
 func helmTemplate(t *testing.T, values string) []byte {
 	t.Helper()
 	helm := needTool(t, "helm")
-	file := filepath.Join(t.TempDir(), "values.yaml")
+	// Not under t.TempDir(): its name carries the subtest's, commas
+	// included, and helm splits a -f argument at commas.
+	dir, err := os.MkdirTemp("", "teams-exporter-helm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	file := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(file, []byte(values), 0o644); err != nil {
 		t.Fatal(err)
 	}
