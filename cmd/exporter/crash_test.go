@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,8 +79,10 @@ func TestCrashLoop(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.json")
 	// Every poll re-reads the whole look-back, so a record of a late wave is
-	// found whatever its start time.
-	env := []string{"TEAMS_EXPORTER_RECENT_WINDOW=24h"}
+	// found whatever its start time. Records settle: each wave is published
+	// as just changed (crashPublish), so lives are killed while records
+	// wait, and a record is ingested a second after its wave arrived.
+	env := []string{"TEAMS_EXPORTER_RECENT_WINDOW=24h", "TEAMS_EXPORTER_SETTLE_DELAY=" + crashSettle.String()}
 
 	mon := newCrashMonitor()
 	stopScraping := mon.run()
@@ -88,7 +91,7 @@ func TestCrashLoop(t *testing.T) {
 	modes := crashSchedule(rng, kills)
 	var st crashStats
 	for life, mode := range modes {
-		ts.tenant.Add(waves[life]...)
+		crashPublish(ts.tenant, waves[life])
 		before := crashStatState(state)
 		tmpBefore := crashTempFiles(state)
 		started := time.Now()
@@ -133,18 +136,26 @@ func TestCrashLoop(t *testing.T) {
 		if strings.Contains(e.logs(), "state restored") {
 			st.restores++
 		}
+		if crashSettlingSeen.MatchString(e.logs()) {
+			st.settling++ // a poll of this life left records waiting to settle
+		}
 		crashCheckLog(t, life, e.logs())
 		t.Logf("life %2d: mode=%-10s wave=%3d lived=%v near_write=%v mid_ingest=%v", life, mode, len(waves[life]), time.Since(started).Round(time.Millisecond), nearWrite, midIngest)
 	}
 
 	// The last life runs to completion: two successful polls, the first of
 	// which lists the whole look-back and ingests whatever is left.
-	ts.tenant.Add(waves[kills]...)
+	crashPublish(ts.tenant, waves[kills])
+	published := time.Now()
 	e := startExporter(t, ts, state, env...)
 	mon.setProc(e)
 	// Generous: on an idle machine the first poll takes seconds, on a
-	// loaded CI runner under -race it can take a minute.
+	// loaded CI runner under -race it can take a minute. Then a poll that
+	// began after the last wave settled must end: what is left is ingested
+	// by then, if not between polls already.
 	crashWaitPolls(t, e, 2, 3*time.Minute)
+	crashSleep(e, time.Until(published.Add(crashSettle)))
+	crashWaitPolls(t, e, crashPolls(e)+2, 3*time.Minute)
 	stopScraping()
 	mon.scrapeOnce() // a last check of the final values
 	crashCheckLog(t, kills, e.logs())
@@ -183,13 +194,29 @@ func TestCrashLoop(t *testing.T) {
 	}
 	t.Logf("crash loop: records=%d kills=%d kills_near_write=%d scrapes=%d lost=%d double=%d",
 		len(recs), st.kills, st.nearWrite, mon.scrapes, lost, double)
-	t.Logf("crash loop detail: kills_in_write=%d kills_mid_ingest=%d lives_that_saved=%d restores=%d series_watched=%d leftover_temp_files=%d",
-		st.inWrite, st.midIngest, st.livesThatSaved, st.restores, len(mon.crossLife), len(crashTempFiles(state)))
+	t.Logf("crash loop detail: kills_in_write=%d kills_mid_ingest=%d lives_that_saved=%d restores=%d lives_with_records_settling=%d series_watched=%d leftover_temp_files=%d",
+		st.inWrite, st.midIngest, st.livesThatSaved, st.restores, st.settling, len(mon.crossLife), len(crashTempFiles(state)))
+}
+
+// crashSettle is the settle delay of the crash loop's exporter.
+const crashSettle = time.Second
+
+// crashPublish adds a wave of records as just changed, so that each waits
+// crashSettle before it is ingested.
+func crashPublish(tenant *graphsim.Tenant, wave []graphsim.Record) {
+	now := time.Now().UTC()
+	for i := range wave {
+		wave[i].LastModifiedDateTime = now
+	}
+	tenant.Add(wave...)
 }
 
 type crashStats struct {
-	kills, nearWrite, inWrite, midIngest, livesThatSaved, restores int
+	kills, nearWrite, inWrite, midIngest, livesThatSaved, restores, settling int
 }
+
+// crashSettlingSeen matches a poll that ended with records settling.
+var crashSettlingSeen = regexp.MustCompile(`msg="poll finished".* settling=[1-9]`)
 
 // crashSchedule gives each life a mode: the modes in equal shares (so a
 // short run still has every kind), in a seeded random order.
@@ -556,6 +583,20 @@ func crashMonotonic(types map[string]string, name string) bool {
 }
 
 // crashWaitPolls waits, with cheap scrapes, for n successful polls of e.
+// crashPolls returns the successful polls the exporter has made, 0 if it
+// cannot tell.
+func crashPolls(e *exporterProc) int {
+	raw, err := crashScrape(e)
+	if err != nil {
+		return 0
+	}
+	s, err := crashCounterSamples(raw)
+	if err != nil {
+		return 0
+	}
+	return int(s[`teams_exporter_polls_total{result="success"}`])
+}
+
 func crashWaitPolls(t *testing.T, e *exporterProc, n int, timeout time.Duration) {
 	t.Helper()
 	key := `teams_exporter_polls_total{result="success"}`
