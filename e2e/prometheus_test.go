@@ -70,12 +70,19 @@ func prometheus3(t *testing.T) string {
 // prometheusLegacy is the older Prometheus the tests also run against,
 // E2E_PROMETHEUS_LEGACY (.ci/run sets it to Debian's 2.42), so that the
 // rules and dashboards keep working for users who have not moved to 3.x.
-// Unset, the test is skipped.
+// Unset, the test fails under CI=true and is skipped otherwise.
 func prometheusLegacy(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("E2E_PROMETHEUS_LEGACY")
 	if bin == "" {
-		t.Skip("E2E_PROMETHEUS_LEGACY is not set (.ci/run sets it to Debian's Prometheus 2.42)")
+		msg := "E2E_PROMETHEUS_LEGACY is not set (.ci/run sets it to Debian's Prometheus 2.42)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if major := prometheusMajor(t, bin); major >= 3 {
+		t.Fatalf("E2E_PROMETHEUS_LEGACY=%s is Prometheus %d.x; it is the 2.x target beside 3.x", bin, major)
 	}
 	return bin
 }

@@ -81,8 +81,10 @@ type Poller struct {
 	pageRecords int                      // the most records Graph returned per list request
 
 	// progressCheck is how often a running poll looks at the clock to see
-	// whether a progress line is due; tests shorten it.
+	// whether a progress line is due. progressTick, when set (tests only),
+	// replaces the ticker, so that a test decides when the clock is read.
 	progressCheck time.Duration
+	progressTick  chan struct{}
 
 	readyMu      sync.Mutex
 	succeeded    bool      // a poll of this process succeeded
@@ -283,20 +285,25 @@ func (p *Poller) reportProgress(start time.Time, full bool, pr *progress) (stop 
 		defer close(stopped)
 		t := time.NewTicker(p.progressCheck)
 		defer t.Stop()
+		tick := t.C
+		if p.progressTick != nil {
+			tick = nil
+		}
 		last := start
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				now := p.now()
-				if now.Sub(last) < p.cfg.ProgressInterval {
-					continue
-				}
-				last = now
-				p.log.Info("poll in progress", "full_scan", full, "elapsed", now.Sub(start).Round(time.Second),
-					"listed", pr.listed.Load(), "fetched", pr.fetched.Load(), "ingested", pr.ingested.Load())
+			case <-p.progressTick: // nil, never ready, outside tests
+			case <-tick:
 			}
+			now := p.now()
+			if now.Sub(last) < p.cfg.ProgressInterval {
+				continue
+			}
+			last = now
+			p.log.Info("poll in progress", "full_scan", full, "elapsed", now.Sub(start).Round(time.Second),
+				"listed", pr.listed.Load(), "fetched", pr.fetched.Load(), "ingested", pr.ingested.Load())
 		}
 	}()
 	return func() { close(done); <-stopped }
