@@ -71,13 +71,26 @@ const (
 	soakStep   = 10 * time.Minute
 )
 
+// soakTimeouts are the client's request timeout in the soak, and how long
+// a stalled answer takes: past the timeout, so that a stall is given up on
+// and retried. Under the race detector on a loaded two-core machine a
+// fault-free $batch of 20 records has been seen to take more than 2 s
+// (every fetch of the fault-free polls timed out); it gets 5 s there.
+func soakTimeouts() (request, stall time.Duration) {
+	if raceEnabled {
+		return 5 * time.Second, 6 * time.Second
+	}
+	return 2 * time.Second, 3 * time.Second
+}
+
 // soakTuning gives the client many fast retries and a stall timeout, and
 // makes every poll a full scan so that records a failed poll missed are
 // listed again by the next.
 func soakTuning(gc *graph.Config, pc *Config) {
 	gc.ListRate, gc.TenantRate = 100000, 100000
 	gc.BackoffBase, gc.BackoffMax = time.Millisecond, 10*time.Millisecond
-	gc.RequestTimeout, gc.Concurrency = 2*time.Second, 8
+	gc.RequestTimeout, _ = soakTimeouts()
+	gc.Concurrency = 8
 	pc.FullScanInterval = time.Nanosecond
 }
 
@@ -147,7 +160,8 @@ func soak(t *testing.T, n int, buildingFile []byte) {
 		col.Sites = f.Map
 	}
 	addConcurrently(tenant, recs)
-	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, Rules: soakRules, RetryAfter: time.Second, StallFor: 3 * time.Second}
+	_, stall := soakTimeouts()
+	faults := &graphsim.Faults{Seed: 42, Rates: soakRates, Rules: soakRules, RetryAfter: time.Second, StallFor: stall}
 	tenant.Use(faults.Middleware())
 
 	var logs bytes.Buffer
