@@ -203,10 +203,10 @@ func TestListPagesAndFilter(t *testing.T) {
 			t.Errorf("list without odata.maxpagesize")
 		}
 		if r.URL.Query().Get("$skiptoken") == "" {
-			fmt.Fprintf(w, `{"value":[{"id":"a","version":1},{"id":"b","version":2}],"@odata.nextLink":"%s%s&$skiptoken=2"}`, srv.URL, r.URL.RequestURI())
+			fmt.Fprintf(w, `{"value":[{"id":"a","version":1,"startDateTime":"2026-11-22T10:00:00Z"},{"id":"b","version":2,"startDateTime":"2026-11-22T11:00:00Z"}],"@odata.nextLink":"%s%s&$skiptoken=2"}`, srv.URL, r.URL.RequestURI())
 			return
 		}
-		w.Write([]byte(`{"value":[{"id":"c","version":1}]}`))
+		w.Write([]byte(`{"value":[{"id":"c","version":1,"startDateTime":"2026-11-22T11:59:59.999Z"}]}`))
 	}))
 	defer srv.Close()
 	c, obs := newTestClient(t, srv, nil)

@@ -686,3 +686,48 @@ func TestSimBatchTooLargeIsSplit(t *testing.T) {
 		t.Errorf("requests %+v: the split should take about 2 log2(20) batches", st)
 	}
 }
+
+// A listing that answers with records outside the start-time window asked
+// for (a crafted or broken answer: before it, at its end, far in the future,
+// or without a start) passes only the records inside it, and says so once
+// in the log: the poller places records by their listed start, and one
+// outside its window would be pruned, listed again and counted twice.
+func TestSimListOutsideWindowDropped(t *testing.T) {
+	rig := startSim(t, graphsim.Options{}, nil)
+	recs := simRecords(t, 5)
+	rig.tenant.Add(recs...)
+	from, to := simStart, simStart.Add(time.Hour)
+	strays := []string{
+		`{"id":"00000000-0000-0000-0000-0000000000a1","version":1,"type":"peerToPeer","startDateTime":"` + from.Add(-time.Second).Format(time.RFC3339) + `"}`,
+		`{"id":"00000000-0000-0000-0000-0000000000a2","version":1,"type":"peerToPeer","startDateTime":"` + to.Format(time.RFC3339) + `"}`,
+		`{"id":"00000000-0000-0000-0000-0000000000a3","version":1,"type":"peerToPeer","startDateTime":"9999-12-31T23:59:59Z"}`,
+		`{"id":"00000000-0000-0000-0000-0000000000a4","version":1,"type":"peerToPeer"}`,
+	}
+	rig.tenant.Use(rewriteBody(graphsim.OpList, func(_ *http.Request, b []byte) []byte {
+		i := bytes.Index(b, []byte(`"value":[`))
+		if i < 0 {
+			t.Errorf("no value array in the list answer: %s", b)
+			return b
+		}
+		i += len(`"value":[`)
+		return append(append(bytes.Clone(b[:i]), []byte(strings.Join(strays, ",")+",")...), b[i:]...)
+	}))
+	var listed []string
+	if err := rig.client.ListCallRecords(context.Background(), from, to, func(r graph.CallRecord) error {
+		listed = append(listed, r.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != len(recs) {
+		t.Errorf("listed %d records %v, want the %d inside the window", len(listed), listed, len(recs))
+	}
+	for _, id := range listed {
+		if strings.HasPrefix(id, "00000000-0000-0000-0000-0000000000a") {
+			t.Errorf("record %s outside the window was passed on", id)
+		}
+	}
+	if logs := rig.logs.String(); strings.Count(logs, "outside the requested start-time window") != 1 || !strings.Contains(logs, "records=4") {
+		t.Errorf("want one log line counting 4 records outside the window:\n%s", logs)
+	}
+}

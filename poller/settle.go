@@ -209,9 +209,11 @@ func (p *Poller) fetchSettled(ctx context.Context) {
 	})
 	// Records settle a few at a time: saving after each fetch would write
 	// the whole state and drop the snapshot's cached encodings every few
-	// seconds. Save once per SaveInterval at most; waitForPoll saves what
-	// is left when the interval has passed.
-	p.unsaved = true
+	// seconds. Save once per betweenPollsSave at most; waitForPoll saves
+	// what is left when it has passed. Nothing ingested, nothing to save.
+	if ingested.Load() > 0 {
+		p.unsaved = true
+	}
 	p.saveIfDue()
 	p.log.Debug("fetched settled records", "due", len(due), "ingested", ingested.Load())
 }
