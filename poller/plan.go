@@ -172,4 +172,5 @@ func (p *Poller) stretch(listRequests int64, pl listPlan) {
 	}
 	p.interval = interval
 	p.metrics.interval.Set(interval.Seconds())
+	p.checkSettleWindow()
 }

@@ -73,12 +73,13 @@ type Poller struct {
 	unsaved  bool      // records ingested between polls since the last save; polling goroutine only
 
 	// Only the polling goroutine uses these.
-	settling    map[string]pendingRecord // records waiting to settle (settle.go)
-	relist      bool                     // start a new sweep of the look-back at the next poll
-	interval    time.Duration            // the poll interval in force (stretch)
-	stretched   bool                     // the stretch was logged
-	density     float64                  // records per hour of start time in the last slice listed
-	pageRecords int                      // the most records Graph returned per list request
+	settling     map[string]pendingRecord // records waiting to settle (settle.go)
+	settleWarned bool                     // checkSettleWindow logged
+	relist       bool                     // start a new sweep of the look-back at the next poll
+	interval     time.Duration            // the poll interval in force (stretch)
+	stretched    bool                     // the stretch was logged
+	density      float64                  // records per hour of start time in the last slice listed
+	pageRecords  int                      // the most records Graph returned per list request
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
@@ -124,6 +125,7 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
 	}
 	p.metrics.interval.Set(cfg.Interval.Seconds())
+	p.checkSettleWindow()
 	if last := l.Position().LastSuccess; !last.IsZero() {
 		p.metrics.lastSuccess.Set(unixSeconds(last))
 	}

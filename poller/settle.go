@@ -108,6 +108,22 @@ func (p *Poller) settleEdgeMargin() time.Duration {
 	return 2 * (p.sweepPeriod() + p.interval)
 }
 
+// checkSettleWindow logs, once, when records cannot wait for the settle
+// delay before the look-back's edge forces their fetch: when the settle
+// delay plus settleEdgeMargin is not shorter than the look-back, every
+// listed record is fetched at once, unsettled. The margin grows with a
+// stretched poll interval, so Poll checks again after a stretch.
+func (p *Poller) checkSettleWindow() {
+	if p.cfg.SettleDelay <= 0 || p.settleWarned {
+		return
+	}
+	if margin := p.settleEdgeMargin(); p.cfg.SettleDelay+margin >= p.cfg.Lookback {
+		p.settleWarned = true
+		p.log.Warn("the look-back is too short for the settle delay: records near its edge are ingested before they settle; lengthen the look-back or shorten the full-scan interval",
+			"settle_delay", p.cfg.SettleDelay, "edge_margin", margin, "lookback", p.cfg.Lookback)
+	}
+}
+
 // takeSettled removes from the settling set, and returns, the records due
 // at now: settled, or too close to the look-back's edge to wait.
 func (p *Poller) takeSettled(now time.Time) []dueRecord {

@@ -3,7 +3,9 @@ package poller
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,5 +256,34 @@ func TestSettlingNotifiedAndListed(t *testing.T) {
 	}
 	if got := skippedReason(t, reg, ReasonUpdated); got != 0 {
 		t.Errorf("updated = %v: ingested before its last version", got)
+	}
+}
+
+// TestSettleWindowTooShortIsLogged: when the settle delay and the margin
+// kept before the look-back's edge do not fit in the look-back, records are
+// fetched before they settle; the poller says so once at start, and not
+// with the defaults.
+func TestSettleWindowTooShortIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lookback time.Duration
+		settle   time.Duration
+		want     bool
+	}{
+		{"defaults", 24 * time.Hour, 30 * time.Minute, true},
+		{"look-back of 2h", 2 * time.Hour, 30 * time.Minute, false},
+		{"no settle delay", 2 * time.Hour, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			New(Config{
+				Interval: 5 * time.Minute, Lookback: tc.lookback, RecentWindow: time.Hour, FullScanInterval: time.Hour,
+				SettleDelay: tc.settle, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+			}, nil, memoryLedger(t))
+			warned := strings.Count(logs.String(), "the look-back is too short for the settle delay")
+			if quiet := warned == 0; quiet != tc.want || warned > 1 {
+				t.Errorf("warned %d times, want quiet=%v:\n%s", warned, tc.want, logs)
+			}
+		})
 	}
 }
