@@ -40,6 +40,7 @@ type pendingRecord struct {
 	due          int64 // fetch at or after this time
 	lastModified int64 // the latest lastModifiedDateTime listed; 0: none listed
 	start        int64 // the listed start; 0: only notified, not listed yet
+	version      int64 // the highest version listed; 0: none listed
 }
 
 // maxSettling bounds the records waiting to settle. Listed ones are at most
@@ -57,8 +58,14 @@ func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
 		if r.start != 0 {
 			e.start = r.start // the listing's start prunes the id (see ingest)
 		}
-		if !known || r.lastModified > e.lastModified {
+		// A new version makes the record wait again, whatever its
+		// lastModifiedDateTime says: a clock that went back, or a first
+		// listing with an absurd time, must not let it be fetched early.
+		if !known || r.version > e.version || r.lastModified > e.lastModified {
 			changed := r.lastModified
+			if known && r.version > e.version && r.lastModified <= e.lastModified {
+				changed = nowNs // a new version whose time is not newer: seen changed now
+			}
 			// A record without lastModifiedDateTime waits from when it was
 			// listed; one modified "in the future" (Graph's clock ahead of
 			// ours, or a hostile value) waits from now, not from a time that
@@ -68,6 +75,7 @@ func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
 				changed = nowNs
 			}
 			e.lastModified = max(e.lastModified, r.lastModified)
+			e.version = max(e.version, r.version)
 			e.due = max(e.due, changed+delay)
 		}
 		p.settling[id] = e

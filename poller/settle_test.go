@@ -287,3 +287,35 @@ func TestSettleWindowTooShortIsLogged(t *testing.T) {
 		})
 	}
 }
+
+// TestSettleListedNewVersion: a listed record waits again when a newer
+// version is listed, even if its lastModifiedDateTime is not newer (the
+// same second, or an earlier one after an absurd first listing).
+func TestSettleListedNewVersion(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	const delay = 30 * time.Minute
+	for _, tc := range []struct {
+		name          string
+		first, second listedRecord
+		wantDue       time.Time
+	}{
+		{"newer version, same time", listedRecord{version: 1, lastModified: now.Add(-time.Hour).UnixNano()},
+			listedRecord{version: 2, lastModified: now.Add(-time.Hour).UnixNano()}, now.Add(delay)},
+		{"newer version after a time in the future", listedRecord{version: 1, lastModified: now.Add(1000 * time.Hour).UnixNano()},
+			listedRecord{version: 2, lastModified: now.Add(-time.Minute).UnixNano()}, now.Add(delay)},
+		{"same version listed again", listedRecord{version: 1, lastModified: now.Add(-time.Hour).UnixNano()},
+			listedRecord{version: 1, lastModified: now.Add(-time.Hour).UnixNano()}, now.Add(-time.Hour + delay)},
+		{"newer version, newer time", listedRecord{version: 1, lastModified: now.Add(-time.Hour).UnixNano()},
+			listedRecord{version: 2, lastModified: now.Add(-10 * time.Minute).UnixNano()}, now.Add(-10*time.Minute + delay)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, FullScanInterval: time.Hour, SettleDelay: delay}, nil, memoryLedger(t))
+			tc.first.start, tc.second.start = now.Add(-2*time.Hour).UnixNano(), now.Add(-2*time.Hour).UnixNano()
+			p.settleListed(listing{"r": tc.first}, []string{"r"}, now.Add(-time.Hour))
+			p.settleListed(listing{"r": tc.second}, []string{"r"}, now)
+			if got := time.Unix(0, p.settling["r"].due).UTC(); !got.Equal(tc.wantDue) {
+				t.Errorf("due %v, want %v", got, tc.wantDue)
+			}
+		})
+	}
+}
