@@ -193,9 +193,6 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// Scope is the token scope requested for Graph: "{graph root}/.default".
-func (c *Client) Scope() string { return c.scope }
-
 // ListCallRecords lists the records whose start time is in [from, to),
 // following @odata.nextLink, and calls fn for each. Listed records carry no
 // sessions. A record listed twice (Graph's paging is not a snapshot) is

@@ -250,24 +250,14 @@ func soak(t *testing.T, n int, buildingFile []byte) {
 	}
 }
 
-// gatherText encodes the registry as a scrape in the text format would.
 // assertCallQuality reports every call-quality series of exposition that
 // differs from the truth, missing or extra.
 func assertCallQuality(t *testing.T, truth simtruth.Truth, exposition []byte) {
 	t.Helper()
-	diffs, err := truth.CallQuality().Compare(bytes.NewReader(exposition))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range diffs {
-		if i == 30 {
-			t.Errorf("... and %d more differences from the truth", len(diffs)-30)
-			break
-		}
-		t.Error(d)
-	}
+	truth.CallQuality().Report(t, exposition)
 }
 
+// gatherText encodes the registry as a scrape in the text format would.
 func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -284,8 +274,7 @@ func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
 	return buf.Bytes()
 }
 
-// callQualityTruth drops the exporter's own series, which the truth
-// cannot know (polls, retries, durations).
+// lastLines is the end of a log, for a failure message.
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")

@@ -78,8 +78,8 @@ var azureVariables = []struct{ name, desc string }{
 	{"AZURE_AUTHORITY_HOST", "Entra ID authority of a national cloud, e.g. https://login.microsoftonline.us/"},
 }
 
-// loadConfig reads the environment and validates it. Every error names the
-// variable at fault.
+// loadConfig reads the TEAMS_EXPORTER_* environment variables and validates
+// them. Every error names the variable at fault.
 func loadConfig() (*config, error) {
 	var c config
 	if err := processEnv(&c); err != nil {

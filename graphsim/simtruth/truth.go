@@ -1,12 +1,14 @@
 package simtruth
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -618,6 +620,26 @@ func (t Truth) Compare(exposition io.Reader) ([]string, error) {
 		return nil, err
 	}
 	return t.Diff(got), nil
+}
+
+// Report compares exposition with the truth as Compare does, reports
+// each difference (the first 30, in order) as an error of tb, and returns
+// how many there were.
+func (t Truth) Report(tb testing.TB, exposition []byte) int {
+	tb.Helper()
+	diffs, err := t.Compare(bytes.NewReader(exposition))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(diffs)
+	for i, d := range diffs {
+		if i == 30 {
+			tb.Errorf("... and %d more differences from the truth", len(diffs)-30)
+			break
+		}
+		tb.Error(d)
+	}
+	return len(diffs)
 }
 
 func valueMatches(key string, got, want float64) bool {
