@@ -3,11 +3,9 @@ package collector
 import (
 	"bytes"
 	"compress/flate"
-	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // renderTestFreshExposition renders what a collector that never rendered a
@@ -146,37 +146,6 @@ func TestSnapshotRenderedOnce(t *testing.T) {
 	}
 }
 
-// renderTestServe scrapes h with the given Accept header (and gzip if asked)
-// and returns the decompressed body.
-func renderTestServe(t testing.TB, h http.Handler, accept string, gz bool) []byte {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", accept)
-	if gz {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("scrape: status %d: %s", rec.Code, rec.Body)
-	}
-	var r io.Reader = rec.Body
-	if rec.Header().Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = zr
-	} else if gz {
-		t.Fatal("gzip asked for, not served")
-	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
-}
-
 // TestFullCardinalityConsistent: the checks a registry makes, and that a
 // handler serving Families beside one skips, hold for every label set of
 // every family: a pedantic registry (descriptors, label names and values, no
@@ -257,7 +226,7 @@ func TestConcurrentScrapesAndChanges(t *testing.T) {
 	for _, ft := range scrapeFormats {
 		wg.Go(func() {
 			for range 3 {
-				body := renderTestServe(t, registered, ft.accept, ft.gzip)
+				_, body := testrun.Scrape(t, registered, "/metrics", ft.accept, ft.coding)
 				if _, err := storedSeries(body, false, ft.accept == acceptProto); err != nil {
 					t.Errorf("%s: %v", ft.name, err)
 				}
@@ -276,8 +245,8 @@ func TestConcurrentScrapesAndChanges(t *testing.T) {
 	}
 	freshReg := prometheus.NewRegistry()
 	freshReg.MustRegister(fresh.Snapshot())
-	want := renderTestServe(t, promhttp.HandlerFor(freshReg, promhttp.HandlerOpts{}), acceptText, false)
-	if got := renderTestServe(t, registered, acceptText, false); !bytes.Equal(got, want) {
+	_, want := testrun.Scrape(t, promhttp.HandlerFor(freshReg, promhttp.HandlerOpts{}), "/metrics", acceptText, "")
+	if _, got := testrun.Scrape(t, registered, "/metrics", acceptText, ""); !bytes.Equal(got, want) {
 		t.Error("last scrape differs from the store")
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // alertmanagerExample is the example Alertmanager configuration the
@@ -180,7 +181,7 @@ func startAlertmanager(t *testing.T, hookURL string) string {
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	startProcess(t, "alertmanager", cleanEnv(), bin,
 		"--config.file="+file,
 		"--storage.path="+filepath.Join(dir, "data"),
@@ -267,7 +268,7 @@ func startTenantExporter(t *testing.T, ts *tenantServer, clientSecret, addr stri
 		"TEAMS_EXPORTER_GRAPH_URL="+ts.url,
 		"TEAMS_EXPORTER_DISABLE_INSTANCE_DISCOVERY=true",
 		"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
-		"TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS="+freeAddr(t),
+		"TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS="+testrun.FreeAddr(t),
 		"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(dir, "state.json"),
 		"TEAMS_EXPORTER_POLL_INTERVAL=1s",
 		// The test's calls are added whole and never change: nothing to
@@ -369,7 +370,7 @@ func TestAlertsReachAlertmanager(t *testing.T) {
 	hook := startWebhook(t)
 	am := startAlertmanager(t, hook.URL)
 
-	authAddr, graphAddr := freeAddr(t), freeAddr(t)
+	authAddr, graphAddr := testrun.FreeAddr(t), testrun.FreeAddr(t)
 	prom := startPrometheus(t, promConfig{bin: promBin, targets: []string{authAddr, graphAddr}, rules: rules, alertmanager: am})
 
 	// Two batches of calls for the "graph" exporter: the first makes the

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // repoRoot is the module root, relative to this package's directory (go test
@@ -90,41 +90,11 @@ func exporterBinary(t *testing.T) string {
 	return build.bin
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// lockedBuffer collects a child process's output; it is written by the
-// process's copying goroutines and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startProcess runs a program until the test ends, and shows its output if
 // the test failed.
 func startProcess(t *testing.T, name string, env []string, path string, args ...string) {
 	t.Helper()
-	var out lockedBuffer
+	var out testrun.Output
 	cmd := exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Stdout = &out
@@ -141,16 +111,9 @@ func startProcess(t *testing.T, name string, env []string, path string, args ...
 		cmd.Process.Kill()
 		<-done
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", name, tail(out.String(), 8000))
+			t.Logf("output of %s:\n%s", name, out.Tail(100))
 		}
 	})
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
 }
 
 // cleanEnv is the environment without any exporter or Azure settings of the
@@ -170,7 +133,7 @@ func cleanEnv() []string {
 // and returns its address once /metrics answers.
 func startDemoExporter(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	startDemoExporterAt(t, addr)
 	return addr
 }
@@ -238,7 +201,7 @@ func httpGetWithin(ctx context.Context, url string, timeout time.Duration) ([]by
 		return nil, fmt.Errorf("read %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, tail(string(body), 500))
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, testrun.LastLines(string(body), 5))
 	}
 	return body, nil
 }

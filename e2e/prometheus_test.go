@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 const (
@@ -145,7 +147,7 @@ scrape_configs:
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	startProcess(t, "prometheus", cleanEnv(), cfg.bin,
 		"--config.file="+configFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -361,7 +363,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 }
 
 func dashboardsAgainst(t *testing.T, bin string, native bool) {
-	exporterAddr := freeAddr(t)
+	exporterAddr := testrun.FreeAddr(t)
 	// Prometheus first, so that its first scrapes see the exporter before
 	// it ingested anything. Every 5 s: a scrape of the demo (1.3 MB of
 	// protobuf, 4 MB of text) from a race-built exporter that re-encodes

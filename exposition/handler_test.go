@@ -2,8 +2,6 @@ package exposition
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -11,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // Accept headers of Prometheus without and with native histograms.
@@ -34,49 +32,6 @@ func metricsTestRecord(id string) *graph.CallRecord {
 		Sessions: []graph.Session{{Caller: client, Callee: server, Segments: []graph.Segment{{Caller: client, Callee: server,
 			Media: []graph.Media{{Label: "main-audio", CallerNetwork: &graph.NetworkInfo{ConnectionType: "wired"},
 				Streams: []graph.MediaStream{{StreamDirection: graph.CallerToCallee, AverageJitter: graph.Duration{Value: 12 * time.Millisecond, Valid: true}}}}}}}}}}
-}
-
-// metricsTestGet scrapes h at target with the Accept and Accept-Encoding
-// headers given, checks the Content-Encoding, and returns the response and
-// its decoded body; gzip is read by a reader that stops after the first
-// member.
-func metricsTestGet(t *testing.T, h http.Handler, target, accept, coding string) (*httptest.ResponseRecorder, []byte) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, target, nil)
-	req.Header.Set("Accept", accept)
-	if coding != "" {
-		req.Header.Set("Accept-Encoding", coding)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
-	}
-	if got := rec.Header().Get("Content-Encoding"); got != coding {
-		t.Fatalf("Accept-Encoding %q: Content-Encoding %q", coding, got)
-	}
-	var r io.Reader = bytes.NewReader(rec.Body.Bytes())
-	switch coding {
-	case "gzip":
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr.Multistream(false)
-		r = zr
-	case "zstd":
-		zr, err := zstd.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec, body
 }
 
 // published is a store and the snapshot last cut from it, as a ledger
@@ -128,9 +83,9 @@ func TestMetricsHandlerMatchesPromhttp(t *testing.T) {
 		pub.ingest(metricsTestRecord("rec-" + string(rune('a'+i))))
 		for _, target := range targets {
 			for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto, "text/plain;version=0.0.4", ""} {
-				refRec, want := metricsTestGet(t, ref, target, accept, "")
+				refRec, want := testrun.Scrape(t, ref, target, accept, "")
 				for _, coding := range []string{"", "gzip", "zstd"} {
-					rec, got := metricsTestGet(t, h, target, accept, coding)
+					rec, got := testrun.Scrape(t, h, target, accept, coding)
 					if !bytes.Equal(got, want) {
 						t.Errorf("step %d, %s, %q, %q: body differs from promhttp's:\n%s\nwant:\n%s", i, target, accept, coding, got, want)
 					}
@@ -175,7 +130,7 @@ func TestMetricsHandlerSelfMetrics(t *testing.T) {
 	}
 	close(release)
 	<-done
-	_, body := metricsTestGet(t, h, "/metrics", "text/plain;version=0.0.4", "")
+	_, body := testrun.Scrape(t, h, "/metrics", "text/plain;version=0.0.4", "")
 	for _, want := range []string{
 		`promhttp_metric_handler_requests_total{code="200"} 1`,
 		`promhttp_metric_handler_requests_total{code="503"} 1`,
@@ -258,12 +213,12 @@ func TestMetricsHandlerConcurrent(t *testing.T) {
 	for _, accept := range []string{metricsTestAcceptOM, metricsTestAcceptProto} {
 		wg.Go(func() {
 			for range 10 {
-				metricsTestGet(t, h, "/metrics", accept, "gzip")
+				testrun.Scrape(t, h, "/metrics", accept, "gzip")
 			}
 		})
 	}
 	wg.Wait()
-	_, body := metricsTestGet(t, h, "/metrics", "text/plain;version=0.0.4", "gzip")
+	_, body := testrun.Scrape(t, h, "/metrics", "text/plain;version=0.0.4", "gzip")
 	if !bytes.Contains(body, []byte(`teams_call_records_total{type="groupCall"} 50`)) {
 		t.Errorf("last scrape is stale:\n%s", body)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // The tests in this file drive the real graph client (with a real
@@ -56,7 +57,7 @@ func newFaultsRig(t *testing.T, tenant *graphsim.Tenant, faults *graphsim.Faults
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("poller logs:\n%s", lastLines(rig.logs.String(), 30))
+			t.Logf("poller logs:\n%s", testrun.LastLines(rig.logs.String(), 30))
 		}
 	})
 	return rig

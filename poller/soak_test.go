@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/sites"
 )
 
@@ -167,7 +167,7 @@ func soak(t *testing.T, n int, buildingFile []byte) {
 	var logs bytes.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("poller logs:\n%s", lastLines(logs.String(), 40))
+			t.Logf("poller logs:\n%s", testrun.LastLines(logs.String(), 40))
 		}
 	})
 	p, reg := newTestPollerCollecting(t, tenant, filepath.Join(t.TempDir(), "state.json"), &logs, func(gc *graph.Config, pc *Config) {
@@ -272,12 +272,6 @@ func gatherText(t *testing.T, g prometheus.Gatherer) []byte {
 		}
 	}
 	return buf.Bytes()
-}
-
-// lastLines is the end of a log, for a failure message.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // addConcurrently adds records from one goroutine per CPU: Add encodes and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 var callLogEnv = []string{"TEAMS_EXPORTER_DIRECT_ROUTING_CALLS=true", "TEAMS_EXPORTER_PSTN_CALLS=true"}
@@ -177,7 +178,7 @@ func TestCallLogsForbidden(t *testing.T) {
 		}
 	}
 	if n != 1 {
-		t.Errorf("%d log lines name the permission, want 1:\n%s", n, lastLines(logs, 30))
+		t.Errorf("%d log lines name the permission, want 1:\n%s", n, testrun.LastLines(logs, 30))
 	}
 	if counterValue(mfs, "teams_exporter_polls_total", "result", "error") != 0 {
 		t.Error("a poll failed")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 var (
@@ -112,7 +113,7 @@ func TestCrashLoop(t *testing.T) {
 		}
 		select {
 		case <-e.done:
-			t.Fatalf("life %d: exporter exited by itself before the kill:\n%s", life, lastLines(e.logs(), 40))
+			t.Fatalf("life %d: exporter exited by itself before the kill:\n%s", life, testrun.LastLines(e.logs(), 40))
 		default:
 		}
 		midIngest := batches.busy(250 * time.Millisecond)
@@ -331,7 +332,7 @@ func crashCheckLog(t *testing.T, life int, logs string) {
 	t.Helper()
 	for _, bad := range []string{"state file unusable", "WARNING: DATA RACE", "panic:"} {
 		if strings.Contains(logs, bad) {
-			t.Errorf("life %d: log shows %q:\n%s", life, bad, lastLines(logs, 40))
+			t.Errorf("life %d: log shows %q:\n%s", life, bad, testrun.LastLines(logs, 40))
 		}
 	}
 }
@@ -603,7 +604,7 @@ func crashWaitPolls(t *testing.T, e *exporterProc, n int, timeout time.Duration)
 	for time.Now().Before(deadline) {
 		select {
 		case <-e.done:
-			t.Fatalf("last life: exporter exited:\n%s", lastLines(e.logs(), 40))
+			t.Fatalf("last life: exporter exited:\n%s", testrun.LastLines(e.logs(), 40))
 		default:
 		}
 		if raw, err := crashScrape(e); err == nil {

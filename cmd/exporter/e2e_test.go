@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // exporterBin is the exporter built once for the end-to-end tests, which run
@@ -93,31 +92,20 @@ func startTenantWith(t *testing.T, opts graphsim.Options, wrap func(http.Handler
 }
 
 type exporterProc struct {
-	cmd    *exec.Cmd
-	addr   string
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	done   chan struct{}
+	cmd  *exec.Cmd
+	addr string
+	out  testrun.Output // stdout and stderr
+	done chan struct{}
 }
 
-func (e *exporterProc) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stderr.Write(p)
-}
-
-func (e *exporterProc) logs() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.stderr.String()
-}
+func (e *exporterProc) logs() string { return e.out.String() }
 
 // startExporter runs the binary with the standard azidentity environment
 // pointing at the tenant; SSL_CERT_FILE makes the tenant's certificate the
 // only trusted root, so nothing else is reachable over TLS.
 func startExporter(t *testing.T, ts *tenantServer, stateFile string, extraEnv ...string) *exporterProc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testrun.FreeAddr(t)
 	cmd := exec.Command(exporterBin)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
@@ -138,8 +126,15 @@ func startExporter(t *testing.T, ts *tenantServer, stateFile string, extraEnv ..
 		// their own delay.
 		"TEAMS_EXPORTER_SETTLE_DELAY=0",
 	}, extraEnv...)
+	return runExporter(t, cmd, addr)
+}
+
+// runExporter starts cmd, an exporter listening on addr, and kills it when
+// the test ends, showing the end of its log if the test failed.
+func runExporter(t *testing.T, cmd *exec.Cmd, addr string) *exporterProc {
+	t.Helper()
 	e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = e, e
+	cmd.Stdout, cmd.Stderr = &e.out, &e.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +142,7 @@ func startExporter(t *testing.T, ts *tenantServer, stateFile string, extraEnv ..
 	t.Cleanup(func() {
 		e.kill(syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("exporter log:\n%s", lastLines(e.logs(), 60))
+			t.Logf("exporter log:\n%s", e.out.Tail(60))
 		}
 	})
 	return e
@@ -166,21 +161,6 @@ func (e *exporterProc) kill(sig syscall.Signal) {
 		_ = e.cmd.Process.Kill()
 		<-e.done
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // scrape fetches /metrics in the text format and parses it.
@@ -393,7 +373,7 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 			counterValue(mfs, "teams_exporter_building_file_last_reload_success") == 0
 	})
 	if !strings.Contains(e.logs(), `line 8: NetworkRange \"33\" is not a prefix length from 0 to 32`) {
-		t.Errorf("the log does not name the bad line and its reason:\n%s", lastLines(e.logs(), 10))
+		t.Errorf("the log does not name the bad line and its reason:\n%s", testrun.LastLines(e.logs(), 10))
 	}
 	e.assertTruth(t, truth)
 

@@ -36,6 +36,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // The tests in this file look at everything the exporter exposes (logs,
@@ -363,7 +364,7 @@ func TestExposureCredentialsNeverLeak(t *testing.T) {
 			log := strings.ToLower(out["log"])
 			for _, want := range tc.wantLog {
 				if !strings.Contains(log, strings.ToLower(want)) {
-					t.Errorf("the log of the authentication failure does not say %q:\n%s", want, lastLines(out["log"], 10))
+					t.Errorf("the log of the authentication failure does not say %q:\n%s", want, testrun.LastLines(out["log"], 10))
 				}
 			}
 		})
@@ -445,7 +446,7 @@ func TestExposureTLSAndBasicAuth(t *testing.T) {
 		}
 		select {
 		case <-e.done:
-			t.Fatalf("exporter exited:\n%s", lastLines(e.logs(), 20))
+			t.Fatalf("exporter exited:\n%s", testrun.LastLines(e.logs(), 20))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -665,7 +666,7 @@ func TestExposureSIGTERMMidPollSavesConsistentState(t *testing.T) {
 	select {
 	case <-e.done:
 	case <-time.After(10 * time.Second): // about 2s on an idle machine; the request timeout is 60s
-		t.Fatalf("still running 10s after SIGTERM:\n%s", lastLines(e.logs(), 20))
+		t.Fatalf("still running 10s after SIGTERM:\n%s", testrun.LastLines(e.logs(), 20))
 	}
 	took := time.Since(sent)
 	if code := e.cmd.ProcessState.ExitCode(); code != 0 {
@@ -685,7 +686,7 @@ func TestExposureSIGTERMMidPollSavesConsistentState(t *testing.T) {
 	e2.assertTruth(t, truth.CallQuality())
 	m := exposureRestoredIDs.FindStringSubmatch(e2.logs())
 	if m == nil {
-		t.Fatalf("no \"state restored\" line after the restart:\n%s", lastLines(e2.logs(), 20))
+		t.Fatalf("no \"state restored\" line after the restart:\n%s", testrun.LastLines(e2.logs(), 20))
 	}
 	restored, _ := strconv.Atoi(m[1])
 	_, ingested := exposurePolls(e2.logs())
@@ -793,7 +794,7 @@ func TestExposureStartupCredentialErrors(t *testing.T) {
 			select {
 			case <-e.done:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("still running with an unusable credential:\n%s", lastLines(e.logs(), 10))
+				t.Fatalf("still running with an unusable credential:\n%s", testrun.LastLines(e.logs(), 10))
 			}
 			if code := e.cmd.ProcessState.ExitCode(); code != 2 {
 				t.Errorf("exit code %d with an unusable credential, want 2 (configuration error)", code)

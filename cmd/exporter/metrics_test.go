@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +18,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/poller"
 )
@@ -83,45 +82,17 @@ func TestMetricsMatchPromhttp(t *testing.T) {
 		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.4,*/*;q=0.3",
 		"text/plain;version=0.0.4",
 	} {
-		want := metricsTestBody(t, ref, accept, false)
-		for _, gz := range []bool{false, true} {
-			if got := metricsTestBody(t, h, accept, gz); !bytes.Equal(got, want) {
-				t.Errorf("%q, gzip %v: /metrics differs from promhttp's (%d bytes, want %d)", accept, gz, len(got), len(want))
+		_, want := testrun.Scrape(t, ref, "/metrics", accept, "")
+		for _, coding := range []string{"", "gzip"} {
+			if _, got := testrun.Scrape(t, h, "/metrics", accept, coding); !bytes.Equal(got, want) {
+				t.Errorf("%q, Accept-Encoding %q: /metrics differs from promhttp's (%d bytes, want %d)", accept, coding, len(got), len(want))
 			}
 		}
 	}
-	text := metricsTestBody(t, h, "text/plain;version=0.0.4", false)
+	_, text := testrun.Scrape(t, h, "/metrics", "text/plain;version=0.0.4", "")
 	for _, want := range []string{"teams_exporter_demo_mode 1\n", "promhttp_metric_handler_requests_total{code=\"200\"}", "teams_streams_total{"} {
 		if !bytes.Contains(text, []byte(want)) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-}
-
-// metricsTestBody scrapes h and returns the body, gunzipped if asked for.
-func metricsTestBody(t *testing.T, h http.Handler, accept string, gz bool) []byte {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", accept)
-	if gz {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
-	}
-	var r io.Reader = rec.Body
-	if gz {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = zr
-	}
-	body, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return body
 }

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // serverTestExporter starts an exporter on a small tenant and waits for its
@@ -119,7 +120,7 @@ func TestServerStalledRequestBodyDoesNotDelayShutdown(t *testing.T) {
 	select {
 	case <-e.done:
 	case <-time.After(limit):
-		t.Fatalf("still running %v after SIGTERM with stalled request bodies:\n%s", limit, lastLines(e.logs(), 20))
+		t.Fatalf("still running %v after SIGTERM with stalled request bodies:\n%s", limit, testrun.LastLines(e.logs(), 20))
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(sent).Round(time.Millisecond))
 	if code := e.cmd.ProcessState.ExitCode(); code != 0 {

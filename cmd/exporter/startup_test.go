@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // runBinary runs the exporter with args and env (nothing else of the test's
@@ -182,7 +183,7 @@ func TestNoCredentialSaysWhatToSet(t *testing.T) {
 	ts := startTenant(t, nil)
 	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"),
 		"AZURE_CLIENT_SECRET=", "AZURE_TENANT_ID=", "AZURE_CLIENT_ID=",
-		"IDENTITY_ENDPOINT=http://"+freeAddr(t)+"/msi/token", "IDENTITY_HEADER=test",
+		"IDENTITY_ENDPOINT=http://"+testrun.FreeAddr(t)+"/msi/token", "IDENTITY_HEADER=test",
 		"TEAMS_EXPORTER_POLL_INTERVAL=1h")
 	exposureWaitLog(t, e, "the poll failure", 90*time.Second, func(log string) bool { return logLine(log, "poll failed") != "" })
 	if kind, _ := logfmtValue(logLine(e.logs(), "starting teams exporter"), "credential"); kind != "managed identity" {
@@ -303,22 +304,10 @@ func TestTwoDemosDoNotShareAStateFile(t *testing.T) {
 	tmp := t.TempDir()
 	var demos []*exporterProc
 	for range 2 {
-		addr := freeAddr(t)
+		addr := testrun.FreeAddr(t)
 		cmd := exec.Command(exporterBin, "-demo")
 		cmd.Env = []string{"HOME=" + t.TempDir(), "TMPDIR=" + tmp, "TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr}
-		e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
-		cmd.Stdout, cmd.Stderr = e, e
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = cmd.Wait(); close(e.done) }()
-		t.Cleanup(func() {
-			e.kill(syscall.SIGKILL)
-			if t.Failed() {
-				t.Logf("demo log:\n%s", lastLines(e.logs(), 30))
-			}
-		})
-		demos = append(demos, e)
+		demos = append(demos, runExporter(t, cmd, addr))
 	}
 	var dirs []string
 	for _, e := range demos {
@@ -363,7 +352,7 @@ func TestProbeMode(t *testing.T) {
 	ts := startTenant(t, nil)
 	recs := graphsim.Generate(graphsim.GenOptions{Seed: 15, Count: 5, Start: time.Now().Add(-time.Hour), End: time.Now().Add(-time.Minute)})
 	ts.tenant.Add(recs...)
-	health := freeAddr(t)
+	health := testrun.FreeAddr(t)
 	e := startExporter(t, ts, filepath.Join(dir, "state.json"),
 		"TEAMS_EXPORTER_WEB_CONFIG_FILE="+webConfig, "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS="+health)
 	exposureWaitLog(t, e, "a successful poll", 60*time.Second, func(log string) bool { return logLine(log, "poll finished") != "" })
@@ -377,7 +366,7 @@ func TestProbeMode(t *testing.T) {
 		{"http://" + health + "/metrics", 1},
 		{"http://" + health + "/", 1},
 		{"http://" + e.addr + "/healthz", 1}, // 401
-		{"http://" + freeAddr(t) + "/healthz", 1},
+		{"http://" + testrun.FreeAddr(t) + "/healthz", 1},
 	} {
 		code, stdout, stderr := runBinary(t, nil, "-probe", tc.url)
 		if code != tc.code || stdout != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // stateDirBreaker makes a state directory unwritable in a way that holds for
@@ -192,7 +193,7 @@ func TestStateFileProblemsStopTheStart(t *testing.T) {
 			select {
 			case <-e.done:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("still running with a state file that is %s:\n%s", tt.name, lastLines(e.logs(), 10))
+				t.Fatalf("still running with a state file that is %s:\n%s", tt.name, testrun.LastLines(e.logs(), 10))
 			}
 			if code := e.cmd.ProcessState.ExitCode(); code == 0 {
 				t.Errorf("exit code 0 with a state file that is %s", tt.name)
