@@ -255,26 +255,6 @@ func newRecordingServer(t *testing.T, useTLS bool) *recordingServer {
 	return rs
 }
 
-// rewriteBody passes the tenant's answer to operation op through fn.
-func rewriteBody(op string, fn func(r *http.Request, body []byte) []byte) graphsim.Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if graphsim.Operation(r) != op {
-				next.ServeHTTP(w, r)
-				return
-			}
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.Header().Del("Content-Length")
-			w.WriteHeader(rec.Code)
-			w.Write(fn(r, rec.Body.Bytes()))
-		})
-	}
-}
-
 // A next link to another origin (another host or port, plain http) is
 // refused: no connection is made to it, so no token can go there. The
 // other server is trusted by the client's TLS configuration, so nothing
@@ -296,7 +276,7 @@ func TestSimNextLinkToAnotherOriginIsRefused(t *testing.T) {
 				i := withSessions(t, recs)
 				recs[i] = manySessions(recs[i], 70)
 				rig.tenant.Add(recs...)
-				rig.tenant.Use(rewriteBody(tc.op, func(_ *http.Request, b []byte) []byte {
+				rig.tenant.Use(graphsim.Rewrite(tc.op, func(_ *http.Request, b []byte) []byte {
 					return bytes.ReplaceAll(b, []byte(rig.srv.URL), []byte(evil.URL))
 				}))
 				var err error
@@ -532,7 +512,7 @@ func TestSimListSelect(t *testing.T) {
 	var bodies [][]byte
 	var selects []string
 	var mu sync.Mutex
-	rig.tenant.Use(rewriteBody(graphsim.OpList, func(r *http.Request, b []byte) []byte {
+	rig.tenant.Use(graphsim.Rewrite(graphsim.OpList, func(r *http.Request, b []byte) []byte {
 		mu.Lock()
 		defer mu.Unlock()
 		bodies = append(bodies, bytes.Clone(b))
@@ -573,7 +553,7 @@ func TestSimBatchItemStatusClamped(t *testing.T) {
 	rig := startSim(t, graphsim.Options{}, nil)
 	recs := simRecords(t, 6)
 	rig.tenant.Add(recs...)
-	rig.tenant.Use(rewriteBody(graphsim.OpBatch, func(_ *http.Request, b []byte) []byte {
+	rig.tenant.Use(graphsim.Rewrite(graphsim.OpBatch, func(_ *http.Request, b []byte) []byte {
 		var env struct {
 			Responses []map[string]any `json:"responses"`
 		}
@@ -610,7 +590,7 @@ func TestSimAnswerForAnotherRecord(t *testing.T) {
 			rig := startSim(t, graphsim.Options{}, func(c *graph.Config) { c.BatchSize = batch })
 			recs := simRecords(t, 3)
 			rig.tenant.Add(recs...)
-			rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+			rig.tenant.Use(graphsim.Rewrite(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
 				if graphsim.RecordID(r) == recs[1].ID {
 					return bytes.ReplaceAll(b, []byte(`"id":"`+recs[1].ID+`"`), []byte(`"id":"`+recs[2].ID+`"`))
 				}
@@ -631,7 +611,7 @@ func TestSimImplausibleValues(t *testing.T) {
 	recs := simRecords(t, 20)
 	i := withSessions(t, recs)
 	rig.tenant.Add(recs...)
-	rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+	rig.tenant.Use(graphsim.Rewrite(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
 		if graphsim.RecordID(r) != recs[i].ID {
 			return b
 		}
@@ -668,7 +648,7 @@ func TestSimBatchTooLargeIsSplit(t *testing.T) {
 	rig.tenant.Add(recs...)
 	big := recs[13].ID
 	padding := []byte(`{"padding":"` + strings.Repeat("x", 5<<19) + `",`)
-	rig.tenant.Use(rewriteBody(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
+	rig.tenant.Use(graphsim.Rewrite(graphsim.OpGet, func(r *http.Request, b []byte) []byte {
 		if graphsim.RecordID(r) == big {
 			return append(append([]byte{}, padding...), b[1:]...)
 		}

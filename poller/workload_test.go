@@ -1,5 +1,10 @@
 package poller
 
+// The simulated tenant's workload, shared by TestSimulatedDay,
+// TestCatchUpAtQuota and the poller tests: a fake clock, a day of records drawn
+// from the generator, and Graph's request counts split as the budgets of
+// BENCHMARKS.md need them.
+
 import (
 	"fmt"
 	"math"
