@@ -26,6 +26,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // The tests in this file run the real client, with a real azidentity
@@ -73,30 +74,12 @@ func (o *simObserver) count(key string) int {
 	return o.requests[key]
 }
 
-// syncBuffer is a log destination safe for the client's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type simRig struct {
 	tenant *graphsim.Tenant
 	srv    *graphsim.Server
 	client *graph.Client
 	obs    *simObserver
-	logs   *syncBuffer
+	logs   *testrun.Output
 	roots  *x509.CertPool // trusted by the client: the tenant's certificate, and any added
 }
 
@@ -121,7 +104,7 @@ func startSim(t *testing.T, opts graphsim.Options, tune func(*graph.Config)) *si
 	if err != nil {
 		t.Fatal(err)
 	}
-	rig := &simRig{tenant: tenant, srv: srv, obs: &simObserver{}, logs: &syncBuffer{}, roots: roots}
+	rig := &simRig{tenant: tenant, srv: srv, obs: &simObserver{}, logs: &testrun.Output{}, roots: roots}
 	cfg := graph.Config{
 		BaseURL: srv.URL, Credential: cred, HTTPClient: httpClient, Observer: rig.obs,
 		Logger:   slog.New(slog.NewTextHandler(rig.logs, nil)),

@@ -1,35 +1,16 @@
 package poller
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
-
-// syncBuffer is a log destination read while the poll writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestProgressLines: a poll that lasts longer than the progress interval on
 // the injected clock logs what it has listed, fetched and ingested so far,
@@ -42,7 +23,7 @@ func TestProgressLines(t *testing.T) {
 	tenant := newTenant()
 	recs, truth := faultsRecords(t, 41, 30, 3*time.Hour, time.Minute)
 	tenant.Add(recs...)
-	logs := &syncBuffer{}
+	logs := &testrun.Output{}
 	rig := newFaultsRig(t, tenant, nil, func(gc *graph.Config, pc *Config) {
 		// One record per request, one request at a time: the poll is a
 		// sequence of clock steps.
