@@ -7,6 +7,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 // TestDemoWithNotifications runs the demo in change-notification mode, as a
@@ -16,7 +18,7 @@ import (
 // subscriber (which may be renewing) and its listener and exits 0.
 func TestDemoWithNotifications(t *testing.T) {
 	t.Parallel()
-	addr, notifyAddr := freeAddr(t), freeAddr(t)
+	addr, notifyAddr := testrun.FreeAddr(t), testrun.FreeAddr(t)
 	cmd := exec.Command(exporterBin, "-demo")
 	cmd.Env = []string{
 		"HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
@@ -25,18 +27,7 @@ func TestDemoWithNotifications(t *testing.T) {
 		"TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS=" + notifyAddr,
 		"TEAMS_EXPORTER_NOTIFICATION_URL=http://" + notifyAddr + "/notifications",
 	}
-	e := &exporterProc{cmd: cmd, addr: addr, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = e, e
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(e.done) }()
-	t.Cleanup(func() {
-		e.kill(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("demo log:\n%s", lastLines(e.logs(), 40))
-		}
-	})
+	e := runExporter(t, cmd, addr)
 
 	e.waitFor(t, "a subscription, accepted notifications and ingested records", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
