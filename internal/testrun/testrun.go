@@ -66,8 +66,9 @@ func LastLines(s string, n int) string {
 // Scrape requests target of h with the Accept and Accept-Encoding headers
 // given (coding "" sends none), fails the test unless the answer is 200 in
 // that content coding, and returns the response and its decoded body. A
-// gzip body is read as one member: /metrics must be a single gzip stream,
-// which some clients require.
+// gzip body is read as one member, so a handler that splices cached
+// segments into more than one member loses the rest and fails the test's
+// comparison.
 func Scrape(t testing.TB, h http.Handler, target, accept, coding string) (*httptest.ResponseRecorder, []byte) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
