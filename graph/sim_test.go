@@ -666,7 +666,7 @@ func TestSimListOutsideWindowDropped(t *testing.T) {
 		`{"id":"00000000-0000-0000-0000-0000000000a3","version":1,"type":"peerToPeer","startDateTime":"9999-12-31T23:59:59Z"}`,
 		`{"id":"00000000-0000-0000-0000-0000000000a4","version":1,"type":"peerToPeer"}`,
 	}
-	rig.tenant.Use(rewriteBody(graphsim.OpList, func(_ *http.Request, b []byte) []byte {
+	rig.tenant.Use(graphsim.Rewrite(graphsim.OpList, func(_ *http.Request, b []byte) []byte {
 		i := bytes.Index(b, []byte(`"value":[`))
 		if i < 0 {
 			t.Errorf("no value array in the list answer: %s", b)

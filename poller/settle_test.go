@@ -12,6 +12,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
 	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -275,7 +276,7 @@ func TestSettleWindowTooShortIsLogged(t *testing.T) {
 		{"no settle delay", 2 * time.Hour, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testrun.Output{}
 			New(Config{
 				Interval: 5 * time.Minute, Lookback: tc.lookback, RecentWindow: time.Hour, FullScanInterval: time.Hour,
 				SettleDelay: tc.settle, Logger: slog.New(slog.NewTextHandler(logs, nil)),
