@@ -37,11 +37,19 @@ func needTool(t *testing.T, name string) string {
 	if err == nil {
 		return path
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not on PATH, and CI=true: .ci/run installs it (%v)", name, err)
-	}
-	t.Skipf("%s is not on PATH (.ci/run installs it); skipped, CI is not true", name)
+	missingTool(t, fmt.Sprintf("%s is not on PATH (.ci/run installs it): %v", name, err))
 	return ""
+}
+
+// missingTool ends a test whose external program is missing or the wrong
+// one: it fails under CI=true, where .ci/run provides them, and is skipped
+// otherwise.
+func missingTool(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true")
+	}
+	t.Skip(msg + "; skipped, CI is not true")
 }
 
 var build struct {

@@ -60,11 +60,7 @@ func prometheus3(t *testing.T) string {
 	t.Helper()
 	bin := needTool(t, "prometheus")
 	if major := prometheusMajor(t, bin); major < 3 {
-		msg := fmt.Sprintf("%s is Prometheus %d.x; the end-to-end tests need 3.x first on PATH (.ci/tools builds it)", bin, major)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + "; skipped, CI is not true")
+		missingTool(t, fmt.Sprintf("%s is Prometheus %d.x; the end-to-end tests need 3.x first on PATH (.ci/tools builds it)", bin, major))
 	}
 	return bin
 }
@@ -77,11 +73,7 @@ func prometheusLegacy(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("E2E_PROMETHEUS_LEGACY")
 	if bin == "" {
-		msg := "E2E_PROMETHEUS_LEGACY is not set (.ci/run sets it to Debian's Prometheus 2.42)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		missingTool(t, "E2E_PROMETHEUS_LEGACY is not set (.ci/run sets it to Debian's Prometheus 2.42)")
 	}
 	if major := prometheusMajor(t, bin); major >= 3 {
 		t.Fatalf("E2E_PROMETHEUS_LEGACY=%s is Prometheus %d.x; it is the 2.x target beside 3.x", bin, major)
