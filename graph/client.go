@@ -474,6 +474,9 @@ func (c *Client) retryAfter(op Operation, status int, header string) time.Durati
 // decode reads at most maxBody bytes of JSON into v, refusing a body whose
 // declared length is over the limit without reading it.
 func (c *Client) decode(resp *http.Response, v any) error {
+	if v == nil {
+		return nil // no answer expected (204 No Content); the body is drained on close
+	}
 	if resp.ContentLength > c.maxBody {
 		return fmt.Errorf("%w (%d bytes declared)", ErrBodyTooLarge, resp.ContentLength)
 	}

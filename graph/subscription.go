@@ -80,6 +80,19 @@ func (c *Client) RenewSubscription(ctx context.Context, id string, until time.Ti
 	return &out, nil
 }
 
+// DeleteSubscription deletes a subscription; Graph answers 204 No Content.
+// A subscription Graph no longer has gives ErrNotFound.
+func (c *Client) DeleteSubscription(ctx context.Context, id string) error {
+	link := c.endpoint("/v1.0/subscriptions/" + url.PathEscape(id))
+	err := c.do(ctx, OpSubscription, func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, link, nil)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("delete subscription: %w", err)
+	}
+	return nil
+}
+
 // ListSubscriptions returns the subscriptions this application created.
 func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
 	var all []Subscription

@@ -58,6 +58,19 @@ type Position struct {
 	// CallLogsFullScan is when the call logs' whole look-back window was
 	// last read: they are read by window, not swept.
 	CallLogsFullScan time.Time `json:"callLogsFullScan,omitzero"`
+	// Subscription is the change-notification subscription the exporter
+	// created last, with a fingerprint of its client state (see
+	// SetSubscription).
+	Subscription Subscription `json:"subscription,omitzero"`
+}
+
+// Subscription identifies a change-notification subscription the exporter
+// created and the client state it gave it: a salted, slow hash (never the
+// secret), which tells a later start whether the client state was rotated
+// since, as Graph never returns it.
+type Subscription struct {
+	ID                     string `json:"id"`
+	ClientStateFingerprint string `json:"clientStateFingerprint"`
 }
 
 // forgetFuture zeroes the times after now, as if never set, and reports
@@ -335,6 +348,22 @@ func (l *Ledger) UpdatePosition(update func(*Position)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	update(&l.pos)
+}
+
+// Subscription returns the change-notification subscription last recorded
+// by SetSubscription, empty if none.
+func (l *Ledger) Subscription() (id, clientStateFingerprint string) {
+	sub := l.Position().Subscription
+	return sub.ID, sub.ClientStateFingerprint
+}
+
+// SetSubscription records the change-notification subscription the
+// exporter created and its client state's fingerprint; the next save
+// writes it.
+func (l *Ledger) SetSubscription(id, clientStateFingerprint string) {
+	l.UpdatePosition(func(p *Position) {
+		p.Subscription = Subscription{ID: id, ClientStateFingerprint: clientStateFingerprint}
+	})
 }
 
 // Snapshot returns the series of the last successful save (or of the state

@@ -21,5 +21,9 @@
 // The Subscriber creates the subscription, renews it well before it expires,
 // answers reauthorizationRequired by renewing and subscriptionRemoved by
 // creating it again, and reuses its own subscription after a restart (found
-// by its notification URL) instead of leaking one per start.
+// by its notification URL and the id the state file recorded) instead of
+// leaking one per start. Graph never returns a subscription's clientState,
+// so the state file also keeps a fingerprint of it: a subscription created
+// before the client state was rotated would bring only notifications the
+// Receiver rejects while everything looked healthy; it is replaced.
 package notifications

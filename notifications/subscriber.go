@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,18 @@ type Subscriptions interface {
 	CreateSubscription(ctx context.Context, s graph.NewSubscription) (*graph.Subscription, error)
 	RenewSubscription(ctx context.Context, id string, until time.Time) (*graph.Subscription, error)
 	ListSubscriptions(ctx context.Context) ([]graph.Subscription, error)
+	DeleteSubscription(ctx context.Context, id string) error
+}
+
+// Memory keeps, across restarts, the id of the subscription the Subscriber
+// created last and a fingerprint of the client state it was created with
+// (never the client state itself); *ledger.Ledger implements it, in the
+// state file. Graph never returns a subscription's clientState, so without
+// it a subscription created before the client state was rotated would be
+// reused, and every notification it brings rejected.
+type Memory interface {
+	Subscription() (id, clientStateFingerprint string)
+	SetSubscription(id, clientStateFingerprint string)
 }
 
 // ChangeTypes are the changes subscribed to: Graph notifies call records
@@ -39,6 +52,9 @@ type SubscriberConfig struct {
 	NotificationURL string
 	ClientState     string // never logged
 	Receiver        *Receiver
+	// Memory keeps which subscription this exporter created, with which
+	// client state; nil keeps it for the life of the process only.
+	Memory Memory
 	// Lifetime is the expiration asked for at each creation and renewal;
 	// default DefaultLifetime, at most graph.MaxSubscriptionLifetime. The
 	// subscription is renewed when half of it is left.
@@ -59,6 +75,10 @@ type Subscriber struct {
 	log       *slog.Logger
 	now       func() time.Time
 	expiry    prometheus.Gauge
+	memory    Memory
+	// fingerprint is the client state's, made at the first creation: one
+	// salt per process.
+	fingerprint string
 
 	current *graph.Subscription // nil: none known to be active
 	due     bool                // renew at the next step (reauthorizationRequired)
@@ -96,8 +116,11 @@ func NewSubscriber(cfg SubscriberConfig, g Subscriptions) (*Subscriber, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Memory == nil {
+		cfg.Memory = &processMemory{}
+	}
 	s := &Subscriber{
-		cfg: cfg, graph: g, lifecycle: lifecycle, log: cfg.Logger, now: cfg.Now, retry: cfg.RetryMin,
+		cfg: cfg, graph: g, lifecycle: lifecycle, log: cfg.Logger, now: cfg.Now, retry: cfg.RetryMin, memory: cfg.Memory,
 		expiry: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "teams_exporter_subscription_expiry_timestamp_seconds",
 			Help: "Unix time at which the change-notification subscription expires unless renewed; 0 while there is none.",
@@ -189,34 +212,36 @@ func (s *Subscriber) failed(what string, err error) time.Duration {
 	return wait
 }
 
-// ensure reuses this exporter's subscription if Graph still has one (an
-// earlier run of this exporter created it for the same notification URL)
-// and creates one otherwise.
+// ensure reuses the subscription this exporter created, if Graph still has
+// it and it was created with the client state configured now, and creates
+// one otherwise. A subscription it created with another client state (the
+// secret was rotated since) is deleted once its replacement exists. Other
+// subscriptions for the same URLs (of a state file lost or set aside, or
+// created just before a crash that left it unsaved) cannot be shown to be
+// this exporter's, nor to carry this client state: they are left to
+// expire, within three days; what they deliver meanwhile is either a
+// repeat, which changes nothing, or rejected.
 func (s *Subscriber) ensure(ctx context.Context) error {
 	subs, err := s.graph.ListSubscriptions(ctx)
 	if err != nil {
 		return err
 	}
+	id, fp := s.memory.Subscription()
 	var mine *graph.Subscription
 	others := 0
 	for i := range subs {
-		if !s.isMine(&subs[i]) {
-			continue
-		}
-		if mine != nil {
-			others++
-		}
-		if mine == nil || subs[i].ExpirationDateTime.After(mine.ExpirationDateTime) {
+		switch {
+		case !s.isMine(&subs[i]):
+		case id != "" && subs[i].ID == id:
 			mine = &subs[i]
+		default:
+			others++
 		}
 	}
 	if others > 0 {
-		// Never deleted: they might be another process's, and they expire
-		// by themselves within three days; repeated notifications change
-		// nothing.
-		s.log.Warn("more than one subscription for this notification URL; reusing the latest, leaving the others to expire", "others", others)
+		s.log.Warn("subscriptions for this notification URL that this exporter did not record creating with its client state; leaving them to expire", "others", others)
 	}
-	if mine != nil {
+	if mine != nil && fingerprintMatches(fp, s.cfg.ClientState) {
 		s.setCurrent(mine)
 		err := s.renew(ctx)
 		if err == nil {
@@ -226,8 +251,29 @@ func (s *Subscriber) ensure(ctx context.Context) error {
 			return err
 		}
 		// Gone between the listing and the renewal: create one.
+		return s.create(ctx)
 	}
-	return s.create(ctx)
+	if err := s.create(ctx); err != nil {
+		return err
+	}
+	if mine != nil {
+		s.replaced(ctx, mine.ID)
+	}
+	return nil
+}
+
+// replaced deletes the subscription this exporter created with an earlier
+// client state, now that its replacement exists. A failure is only logged:
+// the old subscription expires by itself, and what it delivers until then
+// is rejected.
+func (s *Subscriber) replaced(ctx context.Context, id string) {
+	err := s.graph.DeleteSubscription(ctx, id)
+	switch {
+	case err == nil, errors.Is(err, graph.ErrNotFound):
+		s.log.Info("the client state changed since the previous change-notification subscription was created; replaced it", "deleted", id, "subscription", s.current.ID)
+	default:
+		s.log.Warn("the client state changed since the previous change-notification subscription was created; replaced it, but could not delete it: it expires by itself, and its notifications are rejected until then", "subscription", id, "err", err)
+	}
 }
 
 // isMine reports whether sub is for call records at this exporter's URLs.
@@ -248,10 +294,18 @@ func (s *Subscriber) create(ctx context.Context) error {
 		ClientState:              s.cfg.ClientState,
 		ExpirationDateTime:       s.now().Add(s.cfg.Lifetime).UTC().Truncate(time.Second),
 	}
+	if s.fingerprint == "" {
+		fp, err := fingerprint(s.cfg.ClientState)
+		if err != nil {
+			return err
+		}
+		s.fingerprint = fp
+	}
 	sub, err := s.graph.CreateSubscription(ctx, req)
 	if err != nil {
 		return err
 	}
+	s.memory.SetSubscription(sub.ID, s.fingerprint)
 	s.setCurrent(sub)
 	s.log.Info("created the change-notification subscription", "subscription", sub.ID, "expires", sub.ExpirationDateTime)
 	return nil
@@ -321,4 +375,23 @@ func schemeAllowed(u *url.URL) bool {
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// processMemory is the Memory of a Subscriber without one: what it created
+// is known until the process ends.
+type processMemory struct {
+	mu              sync.Mutex
+	id, fingerprint string
+}
+
+func (m *processMemory) Subscription() (string, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id, m.fingerprint
+}
+
+func (m *processMemory) SetSubscription(id, fingerprint string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.id, m.fingerprint = id, fingerprint
 }

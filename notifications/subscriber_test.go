@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
 // testClock is a settable clock shared by the tenant and the subscriber.
@@ -64,6 +68,10 @@ type subscriberRig struct {
 	url      string
 	clock    *testClock
 	logs     *bytes.Buffer
+	// secret is the client state of the next subscriber; memory, the
+	// state that outlives its restarts (the exporter's ledger, in memory).
+	secret string
+	memory Memory
 }
 
 func newSubscriberRig(t *testing.T, notify graphsim.NotificationOptions) *subscriberRig {
@@ -71,7 +79,14 @@ func newSubscriberRig(t *testing.T, notify graphsim.NotificationOptions) *subscr
 	clock := newTestClock()
 	tenant, client := startTenant(t, graphsim.Options{Now: clock.now, Notifications: notify})
 	r, _, base := startReceiver(t, Config{Now: clock.now}, nil)
-	return &subscriberRig{tenant: tenant, client: client, receiver: r, url: base + NotificationPath, clock: clock, logs: &bytes.Buffer{}}
+	l, err := ledger.Open(ledger.Config{Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &subscriberRig{
+		tenant: tenant, client: client, receiver: r, url: base + NotificationPath, clock: clock, logs: &bytes.Buffer{},
+		secret: testSecret, memory: l,
+	}
 }
 
 // subscriber is a new Subscriber of the rig, as after a (re)start.
@@ -79,7 +94,7 @@ func (g *subscriberRig) subscriber(t *testing.T) (*Subscriber, *prometheus.Regis
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := NewSubscriber(SubscriberConfig{
-		NotificationURL: g.url, ClientState: testSecret, Receiver: g.receiver,
+		NotificationURL: g.url, ClientState: g.secret, Receiver: g.receiver, Memory: g.memory,
 		Logger: newTextLogger(g.logs), Registerer: reg, Now: g.clock.now,
 	}, g.client)
 	if err != nil {
@@ -320,4 +335,198 @@ func containsID(recs []graphsim.Record, id string) bool {
 		}
 	}
 	return false
+}
+
+// frontDoor serves, at one URL, whichever receiver is current: the
+// exporter restarted on the same port with another configuration.
+type frontDoor struct {
+	url     string
+	current atomic.Pointer[http.Server]
+}
+
+func startFrontDoor(t *testing.T) *frontDoor {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &frontDoor{url: "http://" + ln.Addr().String() + NotificationPath}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.current.Load().Handler.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return f
+}
+
+// serve makes a new receiver with clientState the one behind the door.
+func (f *frontDoor) serve(t *testing.T, clientState string) *Receiver {
+	t.Helper()
+	r, err := NewReceiver(Config{ClientState: clientState, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.current.Store(NewServer("", r, discardLogger()))
+	return r
+}
+
+// openState opens the exporter's state file, as at a start; the previous
+// run, if any, saves and closes it first.
+func openState(t *testing.T, prev *ledger.Ledger, path string, clock *testClock) *ledger.Ledger {
+	t.Helper()
+	if prev != nil {
+		if err := prev.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if err := prev.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := ledger.Open(ledger.Config{Path: path, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+// Graph never returns a subscription's clientState: after the client state
+// is rotated, only the fingerprint in the state file tells that the
+// subscription found by URL would bring notifications the receiver
+// rejects. It is replaced, and the old one, which this exporter created,
+// deleted.
+func TestSubscriberReplacesTheSubscriptionAfterTheClientStateIsRotated(t *testing.T) {
+	const oldSecret, newSecret = "old-Client-State-1", "new-Client-State-2"
+	g := newSubscriberRig(t, graphsim.NotificationOptions{})
+	ctx := context.Background()
+	door := startFrontDoor(t)
+	g.url = door.url
+	statePath := filepath.Join(t.TempDir(), "state.json")
+
+	steps := []struct {
+		name                    string
+		secret                  string
+		created, deleted, renew int64
+		sameSubscription        bool
+	}{
+		{"first start", oldSecret, 1, 0, 0, false},
+		{"restart, same client state: reused", oldSecret, 1, 0, 1, true},
+		{"restart, client state rotated: replaced", newSecret, 2, 1, 1, false},
+		{"restart, same client state again: reused", newSecret, 2, 1, 2, true},
+	}
+	var l *ledger.Ledger
+	var prev string
+	for _, step := range steps {
+		g.clock.add(time.Hour)
+		l = openState(t, l, statePath, g.clock)
+		g.memory, g.secret = l, step.secret
+		g.receiver = door.serve(t, step.secret)
+		s, _ := g.subscriber(t)
+		s.step(ctx)
+		subs := g.tenant.Subscriptions()
+		st := g.tenant.NotificationStats()
+		if len(subs) != 1 || s.current == nil || s.current.ID != subs[0] {
+			t.Fatalf("%s: subscriptions %v, current %+v; want the current one only", step.name, subs, s.current)
+		}
+		if st.Created != step.created || st.Deleted != step.deleted || st.Renewed != step.renew {
+			t.Errorf("%s: stats %+v; want %d created, %d deleted, %d renewed", step.name, st, step.created, step.deleted, step.renew)
+		}
+		if same := subs[0] == prev; same != step.sameSubscription {
+			t.Errorf("%s: subscription %s after %s; same: %v, want %v", step.name, subs[0], prev, same, step.sameSubscription)
+		}
+		prev = subs[0]
+
+		// What the subscription brings is accepted, none of it rejected.
+		recs := graphsim.Generate(graphsim.GenOptions{Seed: st.Created + st.Renewed, Count: 3, Start: g.clock.now().Add(-time.Hour), End: g.clock.now()})
+		g.tenant.Add(recs...)
+		g.tenant.DeliverNotifications(ctx)
+		if got := len(g.receiver.Take(100)); got != len(recs) {
+			t.Errorf("%s: %d ids queued of %d records notified", step.name, got, len(recs))
+		}
+		if n := testutil.ToFloat64(g.receiver.metrics.notifications.WithLabelValues(ResultRejected)); n != 0 {
+			t.Errorf("%s: %v notifications rejected", step.name, n)
+		}
+	}
+	if err := l.Save(); err != nil {
+		t.Fatal(err)
+	}
+	state, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(state, []byte(prev)) || !bytes.Contains(state, []byte(`"clientStateFingerprint":"`+fingerprintScheme+"$")) {
+		t.Errorf("the state file does not record subscription %s with a fingerprint: %.300s", prev, state)
+	}
+	_, fp := l.Subscription()
+	for _, leak := range []string{oldSecret, newSecret} {
+		if bytes.Contains(state, []byte(leak)) || strings.Contains(g.logs.String(), leak) {
+			t.Errorf("client state %q appears in the state file or the log", leak)
+		}
+	}
+	if strings.Contains(g.logs.String(), fp) {
+		t.Errorf("the fingerprint appears in the log")
+	}
+	if !strings.Contains(g.logs.String(), "client state changed") {
+		t.Errorf("the replacement was not logged: %s", g.logs.String())
+	}
+}
+
+// A subscription for the same URLs that the state does not record (a state
+// file lost, or a crash before the first save) may carry another client
+// state and may not be this exporter's: a new one is created, and the
+// other left to expire, not deleted.
+func TestSubscriberLeavesSubscriptionsItDidNotRecord(t *testing.T) {
+	g := newSubscriberRig(t, graphsim.NotificationOptions{})
+	ctx := context.Background()
+	s, _ := g.subscriber(t)
+	s.step(ctx)
+	first := s.current.ID
+
+	l, err := ledger.Open(ledger.Config{Now: g.clock.now}) // a fresh state
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.memory = l
+	s2, _ := g.subscriber(t)
+	s2.step(ctx)
+	st := g.tenant.NotificationStats()
+	if subs := g.tenant.Subscriptions(); len(subs) != 2 || st.Created != 2 || st.Deleted != 0 || s2.current.ID == first {
+		t.Errorf("subscriptions %v, stats %+v; want a second one created and the first left in place", subs, st)
+	}
+	if id, _ := l.Subscription(); id != s2.current.ID {
+		t.Errorf("state records %q, want the subscription created, %s", id, s2.current.ID)
+	}
+	if !strings.Contains(g.logs.String(), "leaving them to expire") {
+		t.Errorf("the subscription left in place was not logged")
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	fp, err := fingerprint(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp2, _ := fingerprint(testSecret)
+	if fp == fp2 || strings.Contains(fp, testSecret) {
+		t.Errorf("fingerprints %q, %q: want a new salt each time, and no secret", fp, fp2)
+	}
+	scheme, rest, _ := strings.Cut(fp, "$")
+	cases := []struct {
+		name, fp, secret string
+		want             bool
+	}{
+		{"same client state", fp, testSecret, true},
+		{"other salt", fp2, testSecret, true},
+		{"rotated", fp, testSecret + "2", false},
+		{"empty", "", testSecret, false},
+		{"other scheme", "sha256$" + rest, testSecret, false},
+		{"salt cut short", scheme + "$" + rest[4:], testSecret, false},
+		{"not base64", scheme + "$!!$!!", testSecret, false},
+		{"too long", fp + strings.Repeat("A", maxFingerprintLen), testSecret, false},
+	}
+	for _, c := range cases {
+		if got := fingerprintMatches(c.fp, c.secret); got != c.want {
+			t.Errorf("%s: matches %v, want %v", c.name, got, c.want)
+		}
+	}
 }

@@ -222,7 +222,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	}, client, l)
 	metrics := newMetricsHandler(reg, l, logger)
 	if notify != nil {
-		if err := notify.subscribe(ctx, cfg, client, reg); err != nil {
+		if err := notify.subscribe(ctx, cfg, client, l, reg); err != nil {
 			return err
 		}
 	}

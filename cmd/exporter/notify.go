@@ -61,11 +61,12 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 	return n, nil
 }
 
-// subscribe keeps the subscription alive until ctx ends.
-func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Client, reg prometheus.Registerer) error {
+// subscribe keeps the subscription alive until ctx ends. The state file
+// (memory) keeps which subscription it created and with which client state.
+func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Client, memory notifications.Memory, reg prometheus.Registerer) error {
 	s, err := notifications.NewSubscriber(notifications.SubscriberConfig{
 		NotificationURL: cfg.NotificationURL, ClientState: string(cfg.NotificationClientState),
-		Receiver: n.receiver, Logger: n.log, Registerer: reg,
+		Receiver: n.receiver, Memory: memory, Logger: n.log, Registerer: reg,
 	}, client)
 	if err != nil {
 		return configError{fmt.Errorf("%s_NOTIFICATION_URL: %w", envPrefix, err)}
