@@ -103,14 +103,25 @@ func downgradeMember(obj map[string]any, key string, val any, known []string) bo
 func downgradeTop(top map[string]json.RawMessage) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage, len(top))
 	for k, v := range top {
-		out[k] = v
+		out[k] = downgradeTopMember(k, v)
 	}
-	var s string
-	if raw, ok := top["type"]; ok && json.Unmarshal(raw, &s) == nil && !slices.Contains(knownCallTypes, s) {
-		out["type"] = json.RawMessage(`"` + unknownFutureValue + `"`)
-	}
-	var mods []string
-	if raw, ok := top["modalities"]; ok && json.Unmarshal(raw, &mods) == nil {
+	return out
+}
+
+// downgradeTopMember applies it to one top-level property: the record's
+// type and modalities are its enums.
+func downgradeTopMember(key string, raw json.RawMessage) json.RawMessage {
+	switch key {
+	case "type":
+		var s string
+		if json.Unmarshal(raw, &s) == nil && !slices.Contains(knownCallTypes, s) {
+			return json.RawMessage(`"` + unknownFutureValue + `"`)
+		}
+	case "modalities":
+		var mods []string
+		if json.Unmarshal(raw, &mods) != nil {
+			return raw
+		}
 		changed := false
 		for i, m := range mods {
 			if !slices.Contains(knownMembers["modalities"], m) {
@@ -120,8 +131,8 @@ func downgradeTop(top map[string]json.RawMessage) map[string]json.RawMessage {
 		}
 		if changed {
 			b, _ := json.Marshal(mods)
-			out["modalities"] = b
+			return b
 		}
 	}
-	return out
+	return raw
 }

@@ -54,19 +54,16 @@ func (t *Tenant) serveList(w http.ResponseWriter, r *http.Request) {
 	cur.Size = size
 
 	page, more := t.listPage(&cur, size)
-	// The page is assembled from the stored members, as marshalObject
-	// does, rather than by json.Marshal, which would compact every
-	// record's JSON again.
+	// The page is written from the stored heads: what json.Marshal of
+	// each record's selected members would give, without a map or a
+	// validation of every value per record listed.
 	b := appendString([]byte(`{"@odata.context":`), baseURL(r)+"/v1.0/$metadata#communications/callRecords")
 	b = append(b, `,"value":[`...)
-	for i, top := range page {
+	for i, rec := range page {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if !prefs.includeUnknown {
-			top = downgradeTop(top)
-		}
-		b = append(b, marshalObject(selectProps(top, cur.Select))...)
+		b = appendListed(b, rec, cur.Select, prefs.includeUnknown)
 	}
 	b = append(b, ']')
 	if more {
@@ -78,7 +75,7 @@ func (t *Tenant) serveList(w http.ResponseWriter, r *http.Request) {
 
 // listPage returns up to size records after the cursor that match its
 // filter, advances the cursor past them, and reports whether more remain.
-func (t *Tenant) listPage(cur *listCursor, size int) ([]map[string]json.RawMessage, bool) {
+func (t *Tenant) listPage(cur *listCursor, size int) ([]listed, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	i := 0
@@ -91,7 +88,7 @@ func (t *Tenant) listPage(cur *listCursor, size int) ([]map[string]json.RawMessa
 	} else if lo := cur.Filter.Lo; lo != nil {
 		i = sort.Search(len(t.order), func(i int) bool { return !t.order[i].start.Before(*lo) })
 	}
-	var page []map[string]json.RawMessage
+	var page []listed
 	for ; i < len(t.order); i++ {
 		s := t.order[i]
 		if cur.Filter.aboveHi(s.start) {
@@ -103,7 +100,7 @@ func (t *Tenant) listPage(cur *listCursor, size int) ([]map[string]json.RawMessa
 		if len(page) == size {
 			return page, true
 		}
-		page = append(page, s.top)
+		page = append(page, listed{s.head, s.body})
 		cur.LastStart, cur.LastID = s.start, s.id
 	}
 	return page, false
@@ -135,7 +132,7 @@ func (t *Tenant) serveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	prefs := parsePrefer(r.Header)
 	id := pathRecordID(r)
-	s, top, sessions, ok := t.lookup(id, prefs.includeUnknown)
+	recID, top, sessions, ok := t.lookup(id, prefs.includeUnknown)
 	if !ok {
 		recordNotFound(w, r)
 		return
@@ -148,10 +145,10 @@ func (t *Tenant) serveGet(w http.ResponseWriter, r *http.Request) {
 	out["@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords/$entity")
 	if expandSessions {
 		n := min(len(sessions), t.opts.SessionsPageSize)
-		out["sessions@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords('" + s.id + "')/sessions")
+		out["sessions@odata.context"] = jsonString(base + "/v1.0/$metadata#communications/callRecords('" + recID + "')/sessions")
 		out["sessions"] = marshalArray(sessionsView(sessions[:n], withSegments))
 		if n < len(sessions) {
-			out["sessions@odata.nextLink"] = jsonString(t.sessionsLink(base, s.id, withSegments, n))
+			out["sessions@odata.nextLink"] = jsonString(t.sessionsLink(base, recID, withSegments, n))
 		}
 	}
 	writeGraph(w, r, http.StatusOK, marshalObject(out))
@@ -182,7 +179,7 @@ func (t *Tenant) serveSessions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	prefs := parsePrefer(r.Header)
-	s, _, sessions, ok := t.lookup(id, prefs.includeUnknown)
+	recID, _, sessions, ok := t.lookup(id, prefs.includeUnknown)
 	if !ok {
 		recordNotFound(w, r)
 		return
@@ -195,11 +192,11 @@ func (t *Tenant) serveSessions(w http.ResponseWriter, r *http.Request) {
 		Value    []json.RawMessage `json:"value"`
 		NextLink string            `json:"@odata.nextLink,omitempty"`
 	}{
-		Context: base + "/v1.0/$metadata#communications/callRecords('" + s.id + "')/sessions",
+		Context: base + "/v1.0/$metadata#communications/callRecords('" + recID + "')/sessions",
 		Value:   sessionsView(sessions[from:to], withSegments),
 	}
 	if to < len(sessions) {
-		body.NextLink = t.sessionsLink(base, s.id, withSegments, to)
+		body.NextLink = t.sessionsLink(base, recID, withSegments, to)
 	}
 	b, _ := json.Marshal(body)
 	writeGraph(w, r, http.StatusOK, b)
@@ -218,20 +215,23 @@ func recordNotFound(w http.ResponseWriter, r *http.Request) {
 	graphError(w, r, http.StatusNotFound, "NotFound", "The requested call record was not found.")
 }
 
-// lookup returns a record's current top-level properties and the sessions
-// as this client sees them.
-func (t *Tenant) lookup(id string, includeUnknown bool) (*stored, map[string]json.RawMessage, []json.RawMessage, bool) {
+// lookup returns a record's id, its current top-level properties and the
+// sessions as this client sees them.
+func (t *Tenant) lookup(id string, includeUnknown bool) (string, map[string]json.RawMessage, []json.RawMessage, bool) {
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	s, ok := t.byID[id]
 	if !ok || !t.retained(s) {
-		return nil, nil, nil, false
+		t.mu.RUnlock()
+		return "", nil, nil, false
 	}
-	sessions := s.sessions
+	head, body := s.head, s.body
+	t.mu.RUnlock()
+	// Inflated outside the lock: head and body are replaced, never changed.
+	sessions := storedSessions(body)
 	if !includeUnknown {
 		sessions = legacySessions(sessions)
 	}
-	return s, s.top, sessions, true
+	return s.id, topMap(head, body), sessions, true
 }
 
 func (t *Tenant) sessionsLink(base, id string, withSegments bool, offset int) string {
@@ -280,6 +280,51 @@ func selectProps(top map[string]json.RawMessage, sel []string) map[string]json.R
 		}
 	}
 	return out
+}
+
+// listed is a record as a list page serves it: its head and body when
+// the page was cut.
+type listed struct{ head, body []byte }
+
+// appendListed appends a listed record as
+// marshalObject(selectProps(downgradeTop(top), sel)) would, reading only
+// the head when it has every member sel asks for.
+func appendListed(b []byte, rec listed, sel []string, includeUnknown bool) []byte {
+	ms := objectMembers(rec.head)
+	if rec.body != nil && !hasMembers(ms, sel) {
+		ms = topMembers(rec.head, rec.body)
+	}
+	b = append(b, '{')
+	for _, m := range ms {
+		if len(sel) > 0 && m.key != "id" && !slices.Contains(sel, m.key) {
+			continue
+		}
+		if !includeUnknown {
+			m.val = downgradeTopMember(m.key, m.val)
+		}
+		b = appendMember(b, m)
+	}
+	return closeObject(b)
+}
+
+// hasMembers reports whether ms holds id and every member sel names; an
+// empty sel names them all.
+func hasMembers(ms []member, sel []string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	has := func(k string) bool {
+		return slices.ContainsFunc(ms, func(m member) bool { return m.key == k })
+	}
+	if !has("id") {
+		return false
+	}
+	for _, k := range sel {
+		if !has(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // marshalObject is json.Marshal of m, which the simulator calls for every

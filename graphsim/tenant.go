@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -83,15 +83,6 @@ type Tenant struct {
 	stats      counters
 	subs       subscriptions
 	listWindow slidingWindow
-}
-
-// stored is one record in the form it is served: its top-level properties
-// (no sessions, no annotations) and its sessions, each already serialised.
-type stored struct {
-	id       string
-	start    time.Time
-	top      map[string]json.RawMessage // replaced, never mutated, once stored
-	sessions []json.RawMessage
 }
 
 func (s *stored) less(start time.Time, id string) bool {
@@ -174,44 +165,6 @@ func (t *Tenant) Add(recs ...Record) {
 	}
 }
 
-func parseStored(data []byte) (*stored, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, err
-	}
-	var id, start string
-	if err := json.Unmarshal(top["id"], &id); err != nil || id == "" {
-		return nil, errors.New("missing or invalid id")
-	}
-	if err := json.Unmarshal(top["startDateTime"], &start); err != nil {
-		return nil, errors.New("missing or invalid startDateTime")
-	}
-	st, err := time.Parse(time.RFC3339Nano, start)
-	if err != nil {
-		return nil, fmt.Errorf("startDateTime: %w", err)
-	}
-	s := &stored{id: id, start: st}
-	if raw, ok := top["sessions"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &s.sessions); err != nil {
-			return nil, fmt.Errorf("sessions: %w", err)
-		}
-	}
-	for _, k := range []string{"@odata.context", "sessions", "sessions@odata.context", "sessions@odata.nextLink"} {
-		delete(top, k)
-	}
-	s.top = top
-	for i, raw := range s.sessions {
-		// Checked here, so that a record Add accepts can be served both
-		// ways; the legacy form itself is made when a client asks for it
-		// (legacySessions), as the exporter never does and a large
-		// simulated day would otherwise hold every record's sessions twice.
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("session %d: invalid JSON", i)
-		}
-	}
-	return s, nil
-}
-
 // legacySessions returns the sessions as a client without
 // "Prefer: include-unknown-enum-members" sees them.
 func legacySessions(sessions []json.RawMessage) []json.RawMessage {
@@ -283,15 +236,18 @@ func (t *Tenant) bump(id string) bool {
 		return false
 	}
 	var version int64
-	_ = json.Unmarshal(s.top["version"], &version) // absent: 0
-	top := make(map[string]json.RawMessage, len(s.top))
-	for k, v := range s.top {
-		top[k] = v
+	for _, m := range topMembers(s.head, s.body) {
+		if m.key == "version" {
+			_ = json.Unmarshal(m.val, &version) // not a number: 0, as absent
+		}
 	}
-	top["version"] = json.RawMessage(strconv.FormatInt(version+1, 10))
 	ts, _ := json.Marshal(t.now().UTC())
-	top["lastModifiedDateTime"] = ts
-	s.top = top
+	members := objectMembers(s.head)
+	members = slices.DeleteFunc(members, func(m member) bool { return m.key == "version" || m.key == "lastModifiedDateTime" })
+	members = append(members, member{"version", json.RawMessage(strconv.FormatInt(version+1, 10))}, member{"lastModifiedDateTime", ts})
+	// The new values go to the head, where they override the body's
+	// (which has them only if they were long).
+	s.head, _ = encodeStored(members, nil)
 	return true
 }
 
