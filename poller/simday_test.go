@@ -145,8 +145,8 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	prev := econDay(rng, pool, day.Add(-24*time.Hour), perDay)
 	today := econDay(rng, pool, day, perDay)
 	for i := range prev {
-		if prev[i].visible.Before(day) {
-			prev[i].rec.Sessions = nil // ingested before the day: listed, never fetched
+		if prev[i].visible < day.UnixNano() {
+			prev[i].listedOnly = true // ingested before the day: listed, never fetched
 		}
 	}
 	clock := &econClock{}

@@ -54,11 +54,27 @@ func (c *econClock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC(
 func (c *econClock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 func (c *econClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
-// econRecord is a record of the simulated day with when it appears in Graph.
+// econRecord is a record of the simulated day with when it appears in
+// Graph. It is held as the pool record it is shaped like, so that a day
+// of a million records waiting to appear takes tens of bytes each, not the
+// kilobytes of a Record with its sessions.
 type econRecord struct {
-	rec     graphsim.Record
-	visible time.Time // first version listed from here on
-	bump    time.Time // second version; zero: none
+	shape      *graphsim.Record // the pool record
+	id         [16]byte
+	start      int64 // Unix nanoseconds, as are visible and bump
+	visible    int64 // first version listed from here on
+	bump       int64 // second version; zero: none
+	listedOnly bool  // without sessions: ingested before the day, listed, never fetched
+}
+
+// record returns the record as it appears in Graph.
+func (e *econRecord) record() graphsim.Record {
+	r := econClone(*e.shape, econFormatUUID(e.id), time.Unix(0, e.start).UTC())
+	r.LastModifiedDateTime = time.Unix(0, e.visible).UTC()
+	if e.listedOnly {
+		r.Sessions = nil
+	}
+	return r
 }
 
 // econDay draws n records starting in [from, from+24h) by the hour weights,
@@ -75,12 +91,13 @@ func econDay(rng *rand.Rand, pool []graphsim.Record, from time.Time, n int) []ec
 			x -= econHourWeights[h]
 		}
 		start := from.Add(time.Duration(h)*time.Hour + time.Duration(rng.Int64N(int64(time.Hour)))).Truncate(time.Microsecond)
-		r := econClone(pool[rng.IntN(len(pool))], econUUID(rng), start)
+		shape := &pool[rng.IntN(len(pool))]
+		e := econRecord{shape: shape, id: econUUIDBytes(rng), start: start.UnixNano()}
+		end := shape.EndDateTime.Add(start.Sub(shape.StartDateTime))
 		delay := time.Duration(math.Min(rng.ExpFloat64()*30, 150) * float64(time.Minute))
-		e := econRecord{rec: r, visible: r.EndDateTime.Add(delay)}
-		e.rec.LastModifiedDateTime = e.visible
+		e.visible = end.Add(delay).UnixNano()
 		if rng.Float64() < econBumpShare {
-			e.bump = e.visible.Add(20 * time.Minute)
+			e.bump = e.visible + int64(20*time.Minute)
 		}
 		out = append(out, e)
 	}
@@ -102,11 +119,17 @@ func econClone(src graphsim.Record, id string, start time.Time) graphsim.Record 
 }
 
 // econUUID is a random UUID in Graph's canonical form.
-func econUUID(rng *rand.Rand) string {
+func econUUID(rng *rand.Rand) string { return econFormatUUID(econUUIDBytes(rng)) }
+
+func econUUIDBytes(rng *rand.Rand) [16]byte {
 	var b [16]byte
 	for i := range b {
 		b[i] = byte(rng.UintN(256))
 	}
+	return b
+}
+
+func econFormatUUID(b [16]byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
@@ -160,42 +183,45 @@ func econCheckExactlyOnce(t *testing.T, p *Poller, reg *prometheus.Registry, tru
 func econCounterValue(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
 
 // econSchedule adds records to the tenant when they become visible and
-// publishes their second versions when due. It lets go of each record once
+// publishes their second versions when due. A record is built when it is
 // added (the tenant holds it then), so that a day of a million records is
 // not held twice.
 type econSchedule struct {
-	tenant *graphsim.Tenant
-	events []econEvent
-	next   int
+	tenant  *graphsim.Tenant
+	records []econRecord
+	events  []econEvent
+	next    int
 }
 
 type econEvent struct {
-	at  time.Time
-	rec *graphsim.Record // to add; nil: a new version of id
-	id  string
+	at     int64 // Unix nanoseconds
+	record int32 // index in records
+	bump   bool  // a new version of the record; false: add it
 }
 
 func (s *econSchedule) plan(e econRecord) {
-	r := e.rec
-	s.events = append(s.events, econEvent{at: e.visible, rec: &r, id: r.ID})
-	if !e.bump.IsZero() {
-		s.events = append(s.events, econEvent{at: e.bump, id: r.ID})
+	i := int32(len(s.records))
+	s.records = append(s.records, e)
+	s.events = append(s.events, econEvent{at: e.visible, record: i})
+	if e.bump != 0 {
+		s.events = append(s.events, econEvent{at: e.bump, record: i, bump: true})
 	}
 }
 
 // applyUntil applies the events due at t, calling added for each record added.
 func (s *econSchedule) applyUntil(t time.Time, added func(graphsim.Record)) {
 	if s.next == 0 {
-		sort.SliceStable(s.events, func(i, j int) bool { return s.events[i].at.Before(s.events[j].at) })
+		sort.SliceStable(s.events, func(i, j int) bool { return s.events[i].at < s.events[j].at })
 	}
-	for ; s.next < len(s.events) && !s.events[s.next].at.After(t); s.next++ {
-		ev := &s.events[s.next]
-		if ev.rec != nil {
-			s.tenant.Add(*ev.rec)
-			added(*ev.rec)
-			ev.rec = nil
+	for ; s.next < len(s.events) && s.events[s.next].at <= t.UnixNano(); s.next++ {
+		ev := s.events[s.next]
+		e := &s.records[ev.record]
+		if ev.bump {
+			s.tenant.Bump(econFormatUUID(e.id))
 			continue
 		}
-		s.tenant.Bump(ev.id)
+		r := e.record()
+		s.tenant.Add(r)
+		added(r)
 	}
 }
