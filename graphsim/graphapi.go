@@ -100,7 +100,7 @@ func (t *Tenant) listPage(cur *listCursor, size int) ([]listed, bool) {
 		if len(page) == size {
 			return page, true
 		}
-		page = append(page, listed{s.head, s.body})
+		page = append(page, listed{s.shape, s.data})
 		cur.LastStart, cur.LastID = s.start, s.id
 	}
 	return page, false
@@ -224,14 +224,14 @@ func (t *Tenant) lookup(id string, includeUnknown bool) (string, map[string]json
 		t.mu.RUnlock()
 		return "", nil, nil, false
 	}
-	head, body := s.head, s.body
+	shape, data := s.shape, s.data
 	t.mu.RUnlock()
-	// Inflated outside the lock: head and body are replaced, never changed.
-	sessions := storedSessions(body)
+	// Inflated outside the lock: data is replaced, never changed.
+	sessions := storedSessions(shape, data)
 	if !includeUnknown {
 		sessions = legacySessions(sessions)
 	}
-	return s.id, topMap(head, body), sessions, true
+	return s.id, topMap(shape, data), sessions, true
 }
 
 func (t *Tenant) sessionsLink(base, id string, withSegments bool, offset int) string {
@@ -282,17 +282,20 @@ func selectProps(top map[string]json.RawMessage, sel []string) map[string]json.R
 	return out
 }
 
-// listed is a record as a list page serves it: its head and body when
-// the page was cut.
-type listed struct{ head, body []byte }
+// listed is a record as a list page serves it: its data when the page
+// was cut.
+type listed struct {
+	shape *headShape
+	data  []byte
+}
 
 // appendListed appends a listed record as
 // marshalObject(selectProps(downgradeTop(top), sel)) would, reading only
 // the head when it has every member sel asks for.
 func appendListed(b []byte, rec listed, sel []string, includeUnknown bool) []byte {
-	ms := objectMembers(rec.head)
-	if rec.body != nil && !hasMembers(ms, sel) {
-		ms = topMembers(rec.head, rec.body)
+	ms, body := headMembers(rec.shape, rec.data)
+	if body != nil && !hasMembers(ms, sel) {
+		ms = topMembers(rec.shape, rec.data)
 	}
 	b = append(b, '{')
 	for _, m := range ms {

@@ -46,7 +46,7 @@ func TestRunLive(t *testing.T) {
 	tenant.mu.RLock()
 	defer tenant.mu.RUnlock()
 	for _, s := range tenant.order {
-		rec, err := ParseRecord(marshalObject(topMap(s.head, s.body)))
+		rec, err := ParseRecord(marshalObject(topMap(s.shape, s.data)))
 		if err != nil {
 			t.Fatal(err)
 		}

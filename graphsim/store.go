@@ -17,17 +17,19 @@ import (
 // of a large tenant holds millions of them (two days of a million records
 // a day took about 12 GiB as maps of members and slices of sessions):
 //
-//   - head: the short top-level properties (those a list $selects: id,
-//     version, type, the times) as one compact JSON object, served by the
-//     list without decoding anything else;
-//   - body: the long top-level properties (organizer, participants, ...)
-//     as a compact JSON object, followed by the sessions as a JSON array
-//     when the record has them, deflated with a dictionary of generated
-//     records: about an eighth of their size. It is inflated only by a get
-//     (or a list without $select), once per fetch of a record.
+//   - the head: the short top-level properties (those a list $selects:
+//     id, version, type, the times), their names held once per set of
+//     names (a headShape, which the records with the same names share),
+//     their values as written; the list serves it without decoding
+//     anything else;
+//   - the body: the long top-level properties (organizer, participants,
+//     ...) as a compact JSON object, followed by the sessions as a JSON
+//     array when the record has them, deflated with a dictionary of
+//     generated records: about an eighth of their size. It is inflated
+//     only by a get (or a list without $select), once per fetch of a record.
 //
-// Both are replaced, never changed, once stored, so that a reader may
-// use them after releasing the tenant's lock.
+// A record's data is replaced, never changed, once stored, so that a
+// reader may use it after releasing the tenant's lock.
 
 // headValueMax is the longest value kept in the head; longer ones go to
 // the body.
@@ -37,20 +39,59 @@ const headValueMax = 64
 type stored struct {
 	id    string
 	start time.Time
-	head  []byte // compact JSON object, members sorted by key
-	body  []byte // uvarint length, then deflated bodyJSON; nil: no long member, no sessions
+	shape *headShape
+	// data holds the head's values, each after its uvarint length, in
+	// the order of shape.keys, then the body: a uvarint length and the
+	// deflated JSON (nothing when there is no long member and no sessions).
+	data []byte
 }
 
-// member is a top-level property: its name and its compact JSON value.
+// headShape is the sorted names of a head, with each name's JSON.
+type headShape struct {
+	keys   []string
+	quoted [][]byte
+}
+
+// headShapes interns the head shapes of a tenant's records: a handful for
+// millions of records.
+type headShapes struct {
+	mu     sync.Mutex
+	byKeys map[string]*headShape
+}
+
+func (hs *headShapes) intern(keys []string) *headShape {
+	var name []byte
+	for _, k := range keys {
+		name = append(append(name, k...), 0)
+	}
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if sh, ok := hs.byKeys[string(name)]; ok {
+		return sh
+	}
+	if hs.byKeys == nil {
+		hs.byKeys = map[string]*headShape{}
+	}
+	sh := &headShape{keys: slices.Clone(keys)}
+	for _, k := range keys {
+		sh.quoted = append(sh.quoted, appendString(nil, k))
+	}
+	hs.byKeys[string(name)] = sh
+	return sh
+}
+
+// member is a top-level property: its name, the name's JSON when the
+// store wrote it (nil: to be written), and its compact JSON value.
 type member struct {
-	key string
-	val json.RawMessage
+	key    string
+	quoted []byte
+	val    json.RawMessage
 }
 
 // parseStored reads a compact record (the JSON of a Record, or a
 // hand-written one compacted) into its stored form. Its @odata.context
 // and sessions annotations are dropped; sessions are paged by the tenant.
-func parseStored(data []byte) (*stored, error) {
+func (t *Tenant) parseStored(data []byte) (*stored, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return nil, errors.New("not a JSON object")
 	}
@@ -98,44 +139,66 @@ func parseStored(data []byte) (*stored, error) {
 	case sessions != nil && sessions[0] != '[':
 		return nil, errors.New("sessions: not an array")
 	}
-	s := &stored{id: id, start: st}
-	s.head, s.body = encodeStored(members, sessions)
-	return s, nil
-}
-
-// encodeStored builds the head and body of a record's members (in any
-// order) and sessions (a compact JSON array, or nil when the record has
-// none).
-func encodeStored(members []member, sessions json.RawMessage) (head, body []byte) {
-	slices.SortFunc(members, func(a, b member) int { return compareStrings(a.key, b.key) })
-	scratch := scratchBuffers.Get().(*[]byte)
-	defer scratchBuffers.Put(scratch)
-	var long []member
-	b := append((*scratch)[:0], '{')
+	var head, long []member
 	for _, m := range members {
 		if len(m.val) > headValueMax {
 			long = append(long, m)
-			continue
+		} else {
+			head = append(head, m)
 		}
-		b = appendMember(b, m)
 	}
-	head = bytes.Clone(closeObject(b))
-	if len(long) == 0 && sessions == nil {
+	var body []byte
+	if len(long) > 0 || sessions != nil {
+		scratch := scratchBuffers.Get().(*[]byte)
+		b := append((*scratch)[:0], '{')
+		for _, m := range long {
+			b = appendMember(b, m)
+		}
+		b = append(closeObject(b), sessions...)
+		body = deflate(b)
 		*scratch = b
-		return head, nil
+		scratchBuffers.Put(scratch)
 	}
-	b = append(b[:0], '{')
-	for _, m := range long {
-		b = appendMember(b, m)
-	}
-	b = append(closeObject(b), sessions...)
-	*scratch = b
-	return head, deflate(b)
+	return t.newStored(id, st, head, body), nil
 }
 
-// scratchBuffers hold a record's JSON while it is encoded: only the
-// result, exactly its size, is kept.
+// scratchBuffers hold a record's JSON while it is deflated.
 var scratchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// newStored builds a stored record of its head members, sorted by name,
+// and its body as deflate returned it (nil: none).
+func (t *Tenant) newStored(id string, start time.Time, head []member, body []byte) *stored {
+	keys := make([]string, len(head))
+	size := len(body)
+	for i, m := range head {
+		keys[i] = m.key
+		size += len(m.val) + binary.MaxVarintLen64
+	}
+	data := make([]byte, 0, size)
+	for _, m := range head {
+		data = binary.AppendUvarint(data, uint64(len(m.val)))
+		data = append(data, m.val...)
+	}
+	data = append(data, body...)
+	// Cloned: exactly its size, for millions of records.
+	return &stored{id: id, start: start, shape: t.shapes.intern(keys), data: bytes.Clone(data)}
+}
+
+// headMembers returns the members of a head, in name order, and the body
+// after it (nil: none).
+func headMembers(shape *headShape, data []byte) ([]member, []byte) {
+	ms := make([]member, len(shape.keys))
+	for i, k := range shape.keys {
+		n, w := binary.Uvarint(data)
+		end := w + int(n)
+		ms[i] = member{k, shape.quoted[i], data[w:end:end]}
+		data = data[end:]
+	}
+	if len(data) == 0 {
+		return ms, nil
+	}
+	return ms, data
+}
 
 func compareStrings(a, b string) int {
 	switch {
@@ -153,7 +216,11 @@ func appendMember(b []byte, m member) []byte {
 	if b[len(b)-1] != '{' {
 		b = append(b, ',')
 	}
-	b = appendString(b, m.key)
+	if m.quoted != nil {
+		b = append(b, m.quoted...)
+	} else {
+		b = appendString(b, m.key)
+	}
 	b = append(b, ':')
 	if m.val == nil {
 		return append(b, "null"...)
@@ -163,11 +230,11 @@ func appendMember(b []byte, m member) []byte {
 
 func closeObject(b []byte) []byte { return append(b, '}') }
 
-// topMembers returns every top-level member, in key order: the head's and
-// the body's (which a head member of the same name, written by Bump,
+// topMembers returns every top-level member, in name order: the head's
+// and the body's (which a head member of the same name, written by Bump,
 // overrides).
-func topMembers(head, body []byte) []member {
-	hm := objectMembers(head)
+func topMembers(shape *headShape, data []byte) []member {
+	hm, body := headMembers(shape, data)
 	if body == nil {
 		return hm
 	}
@@ -193,8 +260,8 @@ func topMembers(head, body []byte) []member {
 }
 
 // topMap returns every top-level member as a map, as the get path uses it.
-func topMap(head, body []byte) map[string]json.RawMessage {
-	ms := topMembers(head, body)
+func topMap(shape *headShape, data []byte) map[string]json.RawMessage {
+	ms := topMembers(shape, data)
 	top := make(map[string]json.RawMessage, len(ms))
 	for _, m := range ms {
 		top[m.key] = m.val
@@ -202,9 +269,10 @@ func topMap(head, body []byte) map[string]json.RawMessage {
 	return top
 }
 
-// storedSessions returns the sessions of a body: nil when the record has
-// none, an empty slice for an empty array.
-func storedSessions(body []byte) []json.RawMessage {
+// storedSessions returns the sessions of a record: nil when it has none,
+// an empty slice for an empty array.
+func storedSessions(shape *headShape, data []byte) []json.RawMessage {
+	_, body := headMembers(shape, data)
 	if body == nil {
 		return nil
 	}
@@ -239,7 +307,7 @@ func objectMembers(obj []byte) []member {
 		kEnd := valueEnd(obj, i)
 		key := keyString(obj[i:kEnd])
 		vEnd := valueEnd(obj, kEnd+1)
-		out = append(out, member{key, obj[kEnd+1 : vEnd : vEnd]})
+		out = append(out, member{key: key, val: obj[kEnd+1 : vEnd : vEnd]})
 		i = vEnd
 		if i < len(obj) && obj[i] == ',' {
 			i++

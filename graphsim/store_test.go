@@ -46,14 +46,14 @@ func TestStoredServesTheRecordAsWritten(t *testing.T) {
 		for _, k := range []string{"@odata.context", "sessions", "sessions@odata.context", "sessions@odata.nextLink"} {
 			delete(want, k)
 		}
-		s, err := parseStored(doc)
+		s, err := New(Options{}).parseStored(doc)
 		if err != nil {
 			t.Fatalf("%s: %v", doc, err)
 		}
-		if got := topMap(s.head, s.body); !maps.EqualFunc(got, want, rawEqual) {
+		if got := topMap(s.shape, s.data); !maps.EqualFunc(got, want, rawEqual) {
 			t.Errorf("%s: top-level members\n got %s\nwant %s", s.id, marshalObject(got), marshalObject(want))
 		}
-		got := storedSessions(s.body)
+		got := storedSessions(s.shape, s.data)
 		if (got == nil) != (wantSessions == nil) || !slices.EqualFunc(got, wantSessions, rawEqual) {
 			t.Errorf("%s: sessions\n got %q\nwant %q", s.id, got, wantSessions)
 		}
@@ -64,7 +64,7 @@ func TestStoredServesTheRecordAsWritten(t *testing.T) {
 					top = downgradeTop(top)
 				}
 				wantListed := marshalObject(selectProps(top, sel))
-				if got := appendListed(nil, listed{s.head, s.body}, sel, includeUnknown); !bytes.Equal(got, wantListed) {
+				if got := appendListed(nil, listed{s.shape, s.data}, sel, includeUnknown); !bytes.Equal(got, wantListed) {
 					t.Errorf("%s listed with $select=%v, unknown members %v:\n got %s\nwant %s", s.id, sel, includeUnknown, got, wantListed)
 				}
 			}

@@ -82,6 +82,7 @@ type Tenant struct {
 
 	stats      counters
 	subs       subscriptions
+	shapes     headShapes // of the records' heads
 	listWindow slidingWindow
 }
 
@@ -139,7 +140,7 @@ func (t *Tenant) AddRaw(recordJSON []byte) error {
 	if err := json.Compact(&compact, recordJSON); err != nil {
 		return fmt.Errorf("add raw record: %w", err)
 	}
-	s, err := parseStored(compact.Bytes())
+	s, err := t.parseStored(compact.Bytes())
 	if err != nil {
 		return fmt.Errorf("add raw record: %w", err)
 	}
@@ -157,7 +158,7 @@ func (t *Tenant) Add(recs ...Record) {
 			// Only a NaN or infinite float can get here: a bug in the caller.
 			panic(fmt.Sprintf("graphsim: marshal record: %v", err))
 		}
-		s, err := parseStored(b)
+		s, err := t.parseStored(b)
 		if err != nil {
 			panic(fmt.Sprintf("graphsim: add record: %v", err))
 		}
@@ -235,19 +236,24 @@ func (t *Tenant) bump(id string) bool {
 	if !ok {
 		return false
 	}
+	head, body := headMembers(s.shape, s.data)
+	isVersion := func(m member) bool { return m.key == "version" }
+	all := head
+	if body != nil && !slices.ContainsFunc(head, isVersion) {
+		all = topMembers(s.shape, s.data)
+	}
 	var version int64
-	for _, m := range topMembers(s.head, s.body) {
-		if m.key == "version" {
-			_ = json.Unmarshal(m.val, &version) // not a number: 0, as absent
-		}
+	if i := slices.IndexFunc(all, isVersion); i >= 0 {
+		_ = json.Unmarshal(all[i].val, &version) // not a number: 0, as absent
 	}
 	ts, _ := json.Marshal(t.now().UTC())
-	members := objectMembers(s.head)
-	members = slices.DeleteFunc(members, func(m member) bool { return m.key == "version" || m.key == "lastModifiedDateTime" })
-	members = append(members, member{"version", json.RawMessage(strconv.FormatInt(version+1, 10))}, member{"lastModifiedDateTime", ts})
+	head = slices.DeleteFunc(head, func(m member) bool { return m.key == "version" || m.key == "lastModifiedDateTime" })
+	head = append(head, member{key: "version", val: strconv.AppendInt(nil, version+1, 10)}, member{key: "lastModifiedDateTime", val: ts})
+	slices.SortFunc(head, func(a, b member) int { return compareStrings(a.key, b.key) })
 	// The new values go to the head, where they override the body's
 	// (which has them only if they were long).
-	s.head, _ = encodeStored(members, nil)
+	next := t.newStored(s.id, s.start, head, body)
+	s.shape, s.data = next.shape, next.data
 	return true
 }
 
