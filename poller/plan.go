@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"math"
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/ledger"
@@ -34,15 +35,29 @@ type listPlan struct {
 	slice time.Duration
 }
 
-// sweepSlices is the number of polls a sweep of the look-back takes: one
-// full-scan interval at the configured cadence.
-func (p *Poller) sweepSlices() int {
+// sliceGrain is the widest slice of start times a sweep is cut in. A poll
+// lists the slices due, oldest first, and stops at a slice's end when the
+// next would take it over its budget of list requests: slices one poll
+// wide (two hours of start times with the defaults) hold ten times the
+// records of the night in a working day's peak, and listed whole they
+// took a peak poll to several times its budget.
+const sliceGrain = 5 * time.Minute
+
+// pollsPerSweep is the number of polls a sweep of the look-back takes at the
+// configured cadence: one full-scan interval.
+func (p *Poller) pollsPerSweep() int {
 	return max(1, int((p.cfg.FullScanInterval+p.cfg.Interval-1)/p.cfg.Interval))
 }
 
+// sweepSlices is the number of slices a sweep cuts the look-back in: one
+// per poll at least, and none wider than sliceGrain.
+func (p *Poller) sweepSlices() int {
+	return max(p.pollsPerSweep(), int((p.cfg.Lookback+sliceGrain-1)/sliceGrain))
+}
+
 // sweepPeriod is how long a sweep of the look-back takes: the full-scan
-// interval, stretched with the poll cadence (a slice per poll, so that
-// fewer polls mean fewer list requests).
+// interval, stretched with the poll cadence (as many polls, further apart,
+// so that fewer polls mean fewer list requests).
 func (p *Poller) sweepPeriod() time.Duration {
 	if p.cfg.Interval <= 0 {
 		return p.cfg.FullScanInterval
@@ -72,7 +87,7 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	k := p.sweepSlices()
 	lookback := p.cfg.Lookback
 	fullScan := p.sweepPeriod()
-	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || k == 1 {
+	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || p.pollsPerSweep() == 1 {
 		return listPlan{
 			windows: []timeWindow{{now.Add(-lookback), now}},
 			full:    true, recent: true, done: true,
@@ -83,47 +98,164 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	if start.IsZero() || next >= k || relist || start.After(now) {
 		start, next = now, 0
 	}
-	// The slices due are those whose time has come since the sweep began,
-	// so a late poll lists several at once and a sweep takes one full-scan
+	// The slices due are those whose time has come since the sweep began
+	// (a poll's share of them, and those of the polls since), so a late
+	// poll lists several polls' worth and a sweep takes one full-scan
 	// interval whatever the cadence.
-	due := min(k, int(float64(k)*float64(now.Sub(start))/float64(fullScan))+1)
+	polls := float64(p.pollsPerSweep())
+	elapsed := float64(now.Sub(start)) / float64(fullScan)
+	due := min(k, int(math.Ceil(float64(k)*(elapsed+1/polls)-1e-9)))
 	pl := listPlan{sweepStart: start, sweepNext: next}
 	pl.recent = p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
-	width := lookback / time.Duration(k)
-	from := start.Add(-lookback + time.Duration(next)*width)
-	to := start.Add(-lookback + time.Duration(due)*width)
-	if due == k {
-		to = start // the last slice ends where the sweep began, whatever the rounding
-	}
-	// With notifications, a slice expected to fill less than a page waits
-	// for the next ones: listing it now would cost a request per poll for
-	// a few records, and the sweep is only the safety net.
-	wait := !pl.recent && due < k && p.density > 0 && p.expectedRecords(from, to) < float64(p.pageSize())
-	if due > next && !wait {
-		pl.sweepNext, pl.done = due, due == k
-		// A slice never reaches back before the look-back of now.
-		if from.Before(now.Add(-lookback)) {
-			from = now.Add(-lookback)
-		}
-		recentFrom := now.Add(-p.cfg.RecentWindow)
-		if pl.recent && to.After(recentFrom) {
-			to = recentFrom // the recent window lists the rest
-		}
-		if to.After(from) {
-			pl.windows = append(pl.windows, timeWindow{from, to})
-			pl.slice = to.Sub(from)
-		}
-	}
+	sw := sweep{start: start, lookback: lookback, slices: k, now: now}
 	if pl.recent {
-		pl.windows = append(pl.windows, timeWindow{now.Add(-p.cfg.RecentWindow), now})
+		sw.recentFrom = now.Add(-p.cfg.RecentWindow)
 	}
+	// With notifications, slices expected to fill less than a page wait
+	// for the next ones: listing them now would cost a request per poll
+	// for a few records, and the sweep is only the safety net.
+	wait := !pl.recent && due < k && p.density > 0 && p.expectedRecords(sw.window(next, due)) < float64(p.pageSize())
+	if due <= next || wait {
+		pl.windows = p.appendRecent(pl.windows, pl.recent, now)
+		return pl
+	}
+	// A poll lists no more slices than its budget allows beside the recent
+	// window, and leaves the rest to the next: the stretch spaces the polls
+	// so that a sweep's slices fit in the budgets of its polls, but they
+	// are not all alike (a working day's peak holds ten times the records
+	// of its night).
+	recentPages := 0.0
+	if pl.recent {
+		recentPages = p.expectedPages(timeWindow{sw.recentFrom, now})
+	}
+	end := p.slicesWithin(sw, next, due, p.listBudget()-recentPages)
+	pl.sweepNext, pl.done = end, end == k
+	if w := sw.window(next, end); w.to.After(w.from) {
+		pl.windows = append(pl.windows, w)
+		pl.slice = w.to.Sub(w.from)
+	}
+	pl.windows = p.appendRecent(pl.windows, pl.recent, now)
 	return pl
 }
 
-// expectedRecords estimates the records listed in a window of start times
-// from the slices listed before.
-func (p *Poller) expectedRecords(from, to time.Time) float64 {
-	return p.density * to.Sub(from).Hours()
+// appendRecent appends the recent window to windows if it is listed.
+func (p *Poller) appendRecent(windows []timeWindow, recent bool, now time.Time) []timeWindow {
+	if !recent {
+		return windows
+	}
+	return append(windows, timeWindow{now.Add(-p.cfg.RecentWindow), now})
+}
+
+// sweep is a sweep of the look-back as a poll at now sees it: the look-back
+// as it was when the sweep began, cut in slices.
+type sweep struct {
+	start, now time.Time
+	lookback   time.Duration
+	slices     int
+	recentFrom time.Time // where the recent window listed beside begins; zero if none is
+}
+
+// window is the span of start times of slices [i, j), clipped to the
+// look-back of now and, when the recent window is listed, to before it.
+func (s sweep) window(i, j int) timeWindow {
+	width := s.lookback / time.Duration(s.slices)
+	from := s.start.Add(-s.lookback + time.Duration(i)*width)
+	to := s.start.Add(-s.lookback + time.Duration(j)*width)
+	if j == s.slices {
+		to = s.start // the last slice ends where the sweep began, whatever the rounding
+	}
+	if edge := s.now.Add(-s.lookback); from.Before(edge) {
+		from = edge // a slice never reaches back before the look-back of now
+	}
+	if !s.recentFrom.IsZero() && to.After(s.recentFrom) {
+		to = s.recentFrom // the recent window lists the rest
+	}
+	if to.Before(from) {
+		to = from
+	}
+	return timeWindow{from, to}
+}
+
+// slicesWithin is the end of the slices from next that a poll lists: all
+// those due if their expected pages fit in budget, else as many as fit,
+// and at least one, so that the sweep always moves on.
+func (p *Poller) slicesWithin(s sweep, next, due int, budget float64) int {
+	if p.expectedPages(s.window(next, due)) <= budget {
+		return due
+	}
+	end := next + 1
+	for end < due && p.expectedPages(s.window(next, end+1)) <= budget {
+		end++
+	}
+	return end
+}
+
+// listBudget is how many list requests a poll may make: 90 % of Graph's
+// list limit over the poll interval in force.
+func (p *Poller) listBudget() float64 {
+	return listLimitPerSecond * listBudgetShare * p.interval.Seconds()
+}
+
+// expectedPages estimates the list requests a window takes: its expected
+// records in full pages, and a last partial page.
+func (p *Poller) expectedPages(w timeWindow) float64 {
+	if !w.to.After(w.from) {
+		return 0
+	}
+	return math.Floor(p.expectedRecords(w)/float64(p.pageSize())) + 1
+}
+
+// expectedRecords estimates the records a listing of w returns: what the
+// last listing of each grain of start times in it returned, and, for a
+// grain never listed, the density of the busiest recent slice.
+func (p *Poller) expectedRecords(w timeWindow) float64 {
+	n := 0.0
+	for from := w.from; from.Before(w.to); {
+		b := grainOf(from)
+		end := grainStart(b + 1)
+		if end.After(w.to) {
+			end = w.to
+		}
+		if c, ok := p.listedPerGrain[b]; ok {
+			n += float64(c) * float64(end.Sub(from)) / float64(sliceGrain)
+		} else {
+			n += p.density * end.Sub(from).Hours()
+		}
+		from = end
+	}
+	return n
+}
+
+// grainOf is the grain of start times t is in.
+func grainOf(t time.Time) int64 { return t.UnixNano() / int64(sliceGrain) }
+
+func grainStart(g int64) time.Time { return time.Unix(0, g*int64(sliceGrain)) }
+
+// recordGrains keeps what a listing of w returned per grain of start times:
+// for a grain w covers whole, its count replaces the one before (records
+// are listed again with the ones that appeared since); for one it covers
+// in part, the count is the larger of the two.
+func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
+	if p.listedPerGrain == nil {
+		p.listedPerGrain = map[int64]int{}
+	}
+	for g := grainOf(w.from); g <= grainOf(w.to.Add(-1)); g++ {
+		if whole := !grainStart(g).Before(w.from) && !grainStart(g+1).After(w.to); whole {
+			p.listedPerGrain[g] = counts[g]
+		} else {
+			p.listedPerGrain[g] = max(p.listedPerGrain[g], counts[g])
+		}
+	}
+}
+
+// pruneGrains forgets the grains that started before the look-back of now.
+func (p *Poller) pruneGrains(now time.Time) {
+	edge := grainOf(now.Add(-p.cfg.Lookback))
+	for g := range p.listedPerGrain {
+		if g < edge {
+			delete(p.listedPerGrain, g)
+		}
+	}
 }
 
 // pageSize is the list page size Graph gives, as measured: the most records
@@ -152,25 +284,43 @@ func (p *Poller) measureList(pl listPlan, counts []int, requests int64) {
 	}
 }
 
-// stretch adapts the poll cadence to what listing costs: when the list
-// requests of a poll would use more than 90 % of Graph's list limit at the
-// configured interval, polls are spaced so that they do not, rather than
-// running into the limiter (which would hold the next poll back) or
-// Graph's 429s. It is measured, from the requests the last slice-sized
-// poll made (a full look-back listing is a one-off and does not count).
-func (p *Poller) stretch(listRequests int64, pl listPlan) {
+// stretch adapts the poll cadence to what listing costs: when a poll's
+// share of the list requests (see pollShare), or what the last poll made,
+// would use more than 90 % of Graph's list limit at the configured
+// interval, polls are spaced so that they do not, rather than running into
+// the limiter (which would hold the next poll back) or Graph's 429s. A
+// full look-back listing is a one-off and does not count.
+func (p *Poller) stretch(listRequests int64, pl listPlan, now time.Time) {
 	if pl.full {
 		return
 	}
 	p.metrics.listPerPoll.Set(float64(listRequests))
-	need := time.Duration(float64(listRequests) / (listLimitPerSecond * listBudgetShare) * float64(time.Second))
+	requests := max(float64(listRequests), p.pollShare(now, pl.recent))
+	need := time.Duration(requests / (listLimitPerSecond * listBudgetShare) * float64(time.Second))
 	interval := max(p.cfg.Interval, need.Round(time.Second))
 	if interval > p.cfg.Interval && !p.stretched {
 		p.stretched = true
 		p.log.Warn("listing at the configured poll interval would exceed 90% of Graph's list limit (40 requests per 20 s); polling less often",
-			"list_requests_per_poll", listRequests, "configured_interval", p.cfg.Interval, "interval", interval)
+			"list_requests_per_poll", math.Round(requests), "configured_interval", p.cfg.Interval, "interval", interval)
 	}
 	p.interval = interval
 	p.metrics.interval.Set(interval.Seconds())
 	p.checkSettleWindow()
+}
+
+// pollShare estimates the list requests of a poll on the sweep's schedule:
+// its share of the look-back's pages (the sweep's polls are as many at any
+// cadence, so stretching does not change it), a partial page for its
+// slice, and the recent window when it is listed.
+func (p *Poller) pollShare(now time.Time, recent bool) float64 {
+	swept := timeWindow{now.Add(-p.cfg.Lookback), now}
+	share := 0.0
+	if recent {
+		swept.to = now.Add(-p.cfg.RecentWindow)
+		share = p.expectedPages(timeWindow{swept.to, now})
+	}
+	if swept.to.After(swept.from) {
+		share += p.expectedRecords(swept)/float64(p.pageSize())/float64(p.pollsPerSweep()) + 1
+	}
+	return share
 }

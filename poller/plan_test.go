@@ -39,7 +39,7 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	for sweep := range 2 {
 		var covered time.Duration
 		var begin time.Time
-		for i := range p.sweepSlices() {
+		for i := range p.pollsPerSweep() {
 			now = now.Add(5 * time.Minute)
 			pl := p.plan(now, pos, false)
 			if pl.full || !pl.recent {
@@ -59,7 +59,7 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 				covered += w.to.Sub(w.from)
 			}
 			apply(pl)
-			if pl.done != (i == p.sweepSlices()-1) {
+			if pl.done != (i == p.pollsPerSweep()-1) {
 				t.Errorf("sweep %d poll %d: done=%v", sweep, i, pl.done)
 			}
 		}
@@ -76,7 +76,8 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	// A re-list request starts a new sweep at once.
 	now = pos.LastSuccess.Add(5 * time.Minute)
 	pos.SweepNext = 3
-	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(now) || pl.sweepNext != 1 {
+	perPoll := p.sweepSlices() / p.pollsPerSweep()
+	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(now) || pl.sweepNext != perPoll {
 		t.Errorf("re-list: sweep from %s at slice %d, want a new sweep", pl.sweepStart, pl.sweepNext)
 	}
 	// With a subscription delivering, the recent window is not listed.
@@ -92,18 +93,97 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 // rate falls below the limit.
 func TestStretchedCadenceStretchesTheSweep(t *testing.T) {
 	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
-	p.stretch(1080, listPlan{}) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	p.stretch(1080, listPlan{}, now) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
 	if p.interval != 10*time.Minute {
 		t.Fatalf("interval %v, want 10m", p.interval)
 	}
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: 1}
+	perPoll := p.sweepSlices() / p.pollsPerSweep()
+	pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: perPoll}
 	now = now.Add(p.interval)
 	pl := p.plan(now, pos, false)
-	if pl.sweepNext != 2 || pl.full {
-		t.Errorf("a stretched poll planned slices up to %d (full %v), want one slice, the second", pl.sweepNext, pl.full)
+	if pl.sweepNext != 2*perPoll || pl.full {
+		t.Errorf("a stretched poll planned slices up to %d (full %v), want a poll's share, the second: up to %d", pl.sweepNext, pl.full, 2*perPoll)
 	}
 	if got := testutil.ToFloat64(p.metrics.interval); got != 600 {
 		t.Errorf("teams_exporter_poll_interval_seconds = %v, want 600", got)
+	}
+}
+
+// TestListPlanKeepsEachPollWithinItsBudget: a look-back whose records
+// crowd into a working day, each slice of a poll's share of it holding
+// four times what a poll may list. Each poll lists no more than its
+// budget, the slices still cover the look-back once, and the stretch
+// spaces the polls so that the sweep fits in their budgets.
+func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
+	for _, notified := range []bool{false, true} {
+		t.Run(map[bool]string{false: "polling", true: "notifications"}[notified], func(t *testing.T) {
+			p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
+			if notified {
+				p.cfg.Notifications = subscribedNotifications{on: true}
+			}
+			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+			// What a listing of the whole look-back returned: 5,000 records a
+			// grain (83 pages of 60) from 08:00 to 18:00, 10 at night.
+			lookback := timeWindow{now.Add(-24 * time.Hour), now}
+			counts := map[int64]int{}
+			for g := grainOf(lookback.from); g < grainOf(now); g++ {
+				counts[g] = 10
+				if h := grainStart(g).UTC().Hour(); h >= 8 && h < 18 {
+					counts[g] = 5000
+				}
+			}
+			p.recordGrains(lookback, counts)
+			p.pageRecords = 60
+			pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: p.sweepSlices()}
+
+			p.stretch(0, listPlan{recent: !notified}, now)
+			// 10 h of 60,000 records an hour in pages of 60, over 12 polls.
+			if p.interval <= 5*time.Minute {
+				t.Fatalf("interval %v: not stretched for a sweep of %.0f pages", p.interval, p.expectedPages(lookback))
+			}
+			var covered time.Duration
+			begin := time.Time{}
+			for poll := 0; ; poll++ {
+				if poll > 3*p.pollsPerSweep() {
+					t.Fatalf("the sweep did not end in %d polls (covered %v)", poll, covered)
+				}
+				now = now.Add(p.interval)
+				pl := p.plan(now, pos, false)
+				if begin.IsZero() {
+					begin = pl.sweepStart
+				}
+				slices := pl.windows
+				if pl.recent {
+					slices = slices[:len(slices)-1]
+				}
+				pages := 0.0
+				for _, w := range pl.windows {
+					pages += p.expectedPages(w)
+				}
+				if budget := p.listBudget(); pages > budget {
+					t.Errorf("poll %d: %.0f list requests expected, budget %.0f", poll, pages, budget)
+				}
+				for _, w := range slices {
+					if want := begin.Add(-24*time.Hour + covered); !w.from.Equal(want) {
+						t.Fatalf("poll %d: slice from %s, want %s (gap or overlap)", poll, w.from, want)
+					}
+					covered += w.to.Sub(w.from)
+				}
+				pos.SweepStart, pos.SweepNext, pos.LastSuccess = pl.sweepStart, pl.sweepNext, now
+				if pl.done {
+					break
+				}
+			}
+			want := 24 * time.Hour
+			if !notified {
+				// The recent window of the last poll lists the rest, if any.
+				want = min(want, 22*time.Hour+now.Sub(begin))
+			}
+			t.Logf("interval %v, sweep of %v", p.interval, now.Sub(begin))
+			if covered != want {
+				t.Errorf("the sweep covered %v of the look-back, want %v", covered, want)
+			}
+		})
 	}
 }

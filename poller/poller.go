@@ -81,6 +81,10 @@ type Poller struct {
 	density      float64                  // records per hour of start time in the last slice listed
 	pageRecords  int                      // the most records Graph returned per list request
 
+	// listedPerGrain is what the last listing of each grain of start
+	// times returned, by which a poll sizes its slices of the sweep (plan).
+	listedPerGrain map[int64]int
+
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
 	// replaces the ticker, so that a test decides when the clock is read.
@@ -222,7 +226,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if p.cfg.Graph != nil && err == nil {
 		lists := p.cfg.Graph.lists.Load() - listsBefore
 		p.measureList(pl, res.perWindow, lists)
-		p.stretch(lists, pl)
+		p.stretch(lists, pl, start)
 	}
 	end := p.now()
 	elapsed := end.Sub(start)
@@ -241,6 +245,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		p.relist = relist // asked for, not done
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
+	p.pruneGrains(start)
 	p.updateSettling()
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
 	_ = p.save() // the ledger counts and logs a failure, whatever the poll's outcome
@@ -403,8 +408,10 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 	listed := listing{}
 	counts := make([]int, len(windows))
 	for i, w := range windows {
+		grains := map[int64]int{}
 		err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
 			counts[i]++
+			grains[grainOf(r.StartDateTime)]++
 			pr.listed.Add(1)
 			listed.add(&r)
 			return nil
@@ -412,6 +419,7 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 		if err != nil {
 			return listed, counts, err
 		}
+		p.recordGrains(w, grains)
 	}
 	return listed, counts, nil
 }
