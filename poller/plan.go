@@ -205,10 +205,15 @@ func (p *Poller) expectedPages(w timeWindow) float64 {
 	return math.Floor(p.expectedRecords(w)/float64(p.pageSize())) + 1
 }
 
-// expectedRecords estimates the records a listing of w returns: what the
-// last listing of each grain of start times in it returned, and, for a
-// grain never listed, the density of the busiest recent slice.
+// expectedRecords estimates the records a listing of w returns: for each
+// grain of start times in it, what its last listing returned or the
+// records of it ingested since (records keep appearing after their call
+// ends, and with notifications a grain is listed only once a sweep), and,
+// for a grain neither listed nor ingested, the density of the busiest
+// recent slice.
 func (p *Poller) expectedRecords(w timeWindow) float64 {
+	p.grainMu.Lock()
+	defer p.grainMu.Unlock()
 	n := 0.0
 	for from := w.from; from.Before(w.to); {
 		b := grainOf(from)
@@ -216,8 +221,10 @@ func (p *Poller) expectedRecords(w timeWindow) float64 {
 		if end.After(w.to) {
 			end = w.to
 		}
-		if c, ok := p.listedPerGrain[b]; ok {
-			n += float64(c) * float64(end.Sub(from)) / float64(sliceGrain)
+		listed, okListed := p.listedPerGrain[b]
+		ingested, okIngested := p.ingestedPerGrain[b]
+		if okListed || okIngested {
+			n += float64(max(listed, ingested)) * float64(end.Sub(from)) / float64(sliceGrain)
 		} else {
 			n += p.density * end.Sub(from).Hours()
 		}
@@ -236,6 +243,8 @@ func grainStart(g int64) time.Time { return time.Unix(0, g*int64(sliceGrain)) }
 // are listed again with the ones that appeared since); for one it covers
 // in part, the count is the larger of the two.
 func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
+	p.grainMu.Lock()
+	defer p.grainMu.Unlock()
 	if p.listedPerGrain == nil {
 		p.listedPerGrain = map[int64]int{}
 	}
@@ -248,12 +257,27 @@ func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
 	}
 }
 
+// countIngested counts a record ingested in the grain of its start time.
+// It runs on the client's fetch goroutines.
+func (p *Poller) countIngested(start time.Time) {
+	p.grainMu.Lock()
+	defer p.grainMu.Unlock()
+	if p.ingestedPerGrain == nil {
+		p.ingestedPerGrain = map[int64]int{}
+	}
+	p.ingestedPerGrain[grainOf(start)]++
+}
+
 // pruneGrains forgets the grains that started before the look-back of now.
 func (p *Poller) pruneGrains(now time.Time) {
+	p.grainMu.Lock()
+	defer p.grainMu.Unlock()
 	edge := grainOf(now.Add(-p.cfg.Lookback))
-	for g := range p.listedPerGrain {
-		if g < edge {
-			delete(p.listedPerGrain, g)
+	for _, m := range []map[int64]int{p.listedPerGrain, p.ingestedPerGrain} {
+		for g := range m {
+			if g < edge {
+				delete(m, g)
+			}
 		}
 	}
 }

@@ -82,8 +82,12 @@ type Poller struct {
 	pageRecords  int                      // the most records Graph returned per list request
 
 	// listedPerGrain is what the last listing of each grain of start
-	// times returned, by which a poll sizes its slices of the sweep (plan).
-	listedPerGrain map[int64]int
+	// times returned, and ingestedPerGrain the records of each ingested,
+	// by which a poll sizes its slices of the sweep (plan). The fetch
+	// goroutines count what they ingest, hence the lock.
+	grainMu          sync.Mutex
+	listedPerGrain   map[int64]int
+	ingestedPerGrain map[int64]int
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
@@ -435,6 +439,7 @@ func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
 		return false
 	}
 	p.metrics.ingested.Inc()
+	p.countIngested(listedStart)
 	if rec.ImplausibleValues > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonImplausible).Add(float64(rec.ImplausibleValues))
 	}

@@ -267,7 +267,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	// progress began, and whose notification was lost, is found by the
 	// next sweep, as it would be.
 	clock.set(nextPoll)
-	for range 2*p.sweepSlices() + 1 {
+	for range 2*p.pollsPerSweep() + 1 {
 		if err := p.Poll(ctx); err != nil {
 			t.Fatal(err)
 		}
