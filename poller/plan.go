@@ -71,10 +71,11 @@ func (p *Poller) sweepPeriod() time.Duration {
 // appeared late means listing again windows already listed. Instead of the
 // whole look-back at once every full-scan interval (a burst whose cost
 // grows with the tenant and holds back the polls behind it), each poll
-// re-reads one slice of it, oldest first, so that the look-back is swept
-// once per full-scan interval and a poll's list cost is bounded. Slices are
-// fixed in start time when the sweep begins, so each record of the
-// look-back is in exactly one of them. The recent window, where new
+// re-reads its share of it, oldest first, so that the look-back is swept
+// once per full-scan interval, and never more than its budget of list
+// requests, so that a poll's list cost is bounded. Slices are fixed in
+// start time when the sweep begins, so each record of the look-back is in
+// exactly one of them. The recent window, where new
 // records appear, is listed at every poll, unless change notifications are
 // delivering new records: then the sweep is the safety net for the ones
 // lost, and the list cost no longer grows with the poll rate.
