@@ -72,6 +72,18 @@ func (s *idSet) prune(cutoff time.Time) int {
 	return n
 }
 
+// countStarts counts the ids by start time, in spans of width seconds.
+func (s *idSet) countStarts(width int64) map[int64]int {
+	counts := map[int64]int{}
+	for _, e := range s.uuids {
+		counts[int64(e.start)/width]++
+	}
+	for _, e := range s.other {
+		counts[int64(e.start)/width]++
+	}
+	return counts
+}
+
 // parseUUID reads the canonical 36-character form only, so that the string
 // form can be restored exactly from the 16 bytes.
 func parseUUID(s string) ([16]byte, bool) {

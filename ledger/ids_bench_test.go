@@ -88,6 +88,17 @@ func BenchmarkIDSet(b *testing.B) {
 	b.ReportMetric(idsBenchStateBytes(b, s), "state-B/id")
 }
 
+// BenchmarkCountStarts is what a poll pays to size its slices of the sweep
+// from the records ingested (poller.countIngested): a pass over the ids.
+func BenchmarkCountStarts(b *testing.B) {
+	s := newIDSet()
+	rng := rand.New(rand.NewPCG(1, 2))
+	idsBenchPutKeys(s, rng, idsBenchCount, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 24*time.Hour)
+	for b.Loop() {
+		s.countStarts(300)
+	}
+}
+
 // TestIDSetResidentBytesPerID holds BENCHMARKS.md's budget: at most 64 bytes of
 // resident memory per id kept, for a million ids, fresh and after a day of
 // churn (prune what left the look-back, add as many new), since a map that

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"maps"
 	"encoding/hex"
 	"testing"
 	"time"
@@ -32,6 +33,13 @@ func TestIDSet(t *testing.T) {
 	}
 	if e, ok := s.get("0b5f4ee4-65ab-4b8b-bd7e-9ea0da7ef1d2"); !ok || e.version != 3 {
 		t.Errorf("get = %+v, %v", e, ok)
+	}
+	// Five-minute spans: the two at 11:00 share one, the other two theirs.
+	counts := s.countStarts(300)
+	span := func(t time.Time) int64 { return t.Unix() / 300 }
+	want := map[int64]int{span(now.Add(-time.Hour)): 2, span(now.Add(-30 * time.Hour)): 1, span(now.Add(-48 * time.Hour)): 1}
+	if !maps.Equal(counts, want) {
+		t.Errorf("countStarts = %v, want %v", counts, want)
 	}
 	if n := s.prune(now.Add(-24 * time.Hour)); n != 2 {
 		t.Errorf("pruned %d, want 2", n)

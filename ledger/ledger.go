@@ -321,6 +321,15 @@ func (l *Ledger) Prune(kind Kind, cutoff time.Time) int {
 	return l.idsOf(kind).prune(cutoff)
 }
 
+// CountStarts counts the ids of kind kept by the span of start times each
+// is in: spans of width (whole seconds) from the Unix epoch, keyed by
+// start/width. It tells how many records of each span were ingested.
+func (l *Ledger) CountStarts(kind Kind, width time.Duration) map[int64]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idsOf(kind).countStarts(max(1, int64(width/time.Second)))
+}
+
 // Len is the number of ids of kind kept.
 func (l *Ledger) Len(kind Kind) int {
 	l.mu.Lock()

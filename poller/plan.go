@@ -213,8 +213,6 @@ func (p *Poller) expectedPages(w timeWindow) float64 {
 // for a grain neither listed nor ingested, the density of the busiest
 // recent slice.
 func (p *Poller) expectedRecords(w timeWindow) float64 {
-	p.grainMu.Lock()
-	defer p.grainMu.Unlock()
 	n := 0.0
 	for from := w.from; from.Before(w.to); {
 		b := grainOf(from)
@@ -234,7 +232,8 @@ func (p *Poller) expectedRecords(w timeWindow) float64 {
 	return n
 }
 
-// grainOf is the grain of start times t is in.
+// grainOf is the grain of start times t is in. sliceGrain is whole seconds,
+// so that it is also the ledger's span of start times in CountStarts.
 func grainOf(t time.Time) int64 { return t.UnixNano() / int64(sliceGrain) }
 
 func grainStart(g int64) time.Time { return time.Unix(0, g*int64(sliceGrain)) }
@@ -244,8 +243,6 @@ func grainStart(g int64) time.Time { return time.Unix(0, g*int64(sliceGrain)) }
 // are listed again with the ones that appeared since); for one it covers
 // in part, the count is the larger of the two.
 func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
-	p.grainMu.Lock()
-	defer p.grainMu.Unlock()
 	if p.listedPerGrain == nil {
 		p.listedPerGrain = map[int64]int{}
 	}
@@ -258,27 +255,19 @@ func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
 	}
 }
 
-// countIngested counts a record ingested in the grain of its start time.
-// It runs on the client's fetch goroutines.
-func (p *Poller) countIngested(start time.Time) {
-	p.grainMu.Lock()
-	defer p.grainMu.Unlock()
-	if p.ingestedPerGrain == nil {
-		p.ingestedPerGrain = map[int64]int{}
-	}
-	p.ingestedPerGrain[grainOf(start)]++
+// countIngested takes from the ledger the records ingested in each grain
+// of start times, once per poll: listed or notified, before a restart or
+// after.
+func (p *Poller) countIngested() {
+	p.ingestedPerGrain = p.ledger.CountStarts(ledger.CallRecords, sliceGrain)
 }
 
 // pruneGrains forgets the grains that started before the look-back of now.
 func (p *Poller) pruneGrains(now time.Time) {
-	p.grainMu.Lock()
-	defer p.grainMu.Unlock()
 	edge := grainOf(now.Add(-p.cfg.Lookback))
-	for _, m := range []map[int64]int{p.listedPerGrain, p.ingestedPerGrain} {
-		for g := range m {
-			if g < edge {
-				delete(m, g)
-			}
+	for g := range p.listedPerGrain {
+		if g < edge {
+			delete(p.listedPerGrain, g)
 		}
 	}
 }

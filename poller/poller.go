@@ -82,10 +82,9 @@ type Poller struct {
 	pageRecords  int                      // the most records Graph returned per list request
 
 	// listedPerGrain is what the last listing of each grain of start
-	// times returned, and ingestedPerGrain the records of each ingested,
-	// by which a poll sizes its slices of the sweep (plan). The fetch
-	// goroutines count what they ingest, hence the lock.
-	grainMu          sync.Mutex
+	// times returned, and ingestedPerGrain the records of each ingested
+	// (from the ledger, at each poll), by which a poll sizes its slices of
+	// the sweep (plan).
 	listedPerGrain   map[int64]int
 	ingestedPerGrain map[int64]int
 
@@ -203,6 +202,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if p.cfg.Notifications != nil && p.cfg.Notifications.TakeRelist() {
 		relist = true
 	}
+	p.countIngested()
 	pl := p.plan(start, p.ledger.Position(), relist)
 	full := pl.full
 	var listsBefore int64
@@ -439,7 +439,6 @@ func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
 		return false
 	}
 	p.metrics.ingested.Inc()
-	p.countIngested(listedStart)
 	if rec.ImplausibleValues > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonImplausible).Add(float64(rec.ImplausibleValues))
 	}
