@@ -1,8 +1,8 @@
 package ledger
 
 import (
-	"maps"
 	"encoding/hex"
+	"maps"
 	"testing"
 	"time"
 )
