@@ -31,6 +31,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 	interval     prometheus.Gauge
 	listPerPoll  prometheus.Gauge
+	listPlanned  prometheus.Gauge
 	settling     prometheus.Gauge
 }
 
@@ -64,13 +65,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.listPerPoll = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "teams_exporter_list_requests_per_poll",
-		Help: "List requests the last poll made (a slice of the look-back window, and the recent window unless change notifications deliver new records); what the poll cadence is planned from.",
+		Help: "List requests the last poll made: its slices of the look-back window, within its budget (90% of Graph's list limit over the poll interval), and the recent window unless change notifications deliver new records.",
+	})
+	m.listPlanned = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "teams_exporter_list_requests_planned_per_poll",
+		Help: "List requests a poll is expected to make on the schedule of the look-back's sweep: its share of the look-back's pages, and the recent window unless change notifications deliver new records. Above 90% of Graph's list limit over the configured interval, polls are spaced out (teams_exporter_poll_interval_seconds).",
 	})
 	m.settling = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "teams_exporter_records_settling",
 		Help: "Call records listed or notified but not ingested yet because they changed less than the settle delay (TEAMS_EXPORTER_SETTLE_DELAY) ago.",
 	})
-	reg.MustRegister(m.interval, m.listPerPoll, m.settling)
+	reg.MustRegister(m.interval, m.listPerPoll, m.listPlanned, m.settling)
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}

@@ -309,7 +309,9 @@ func (p *Poller) stretch(listRequests int64, pl listPlan, now time.Time) {
 		return
 	}
 	p.metrics.listPerPoll.Set(float64(listRequests))
-	requests := max(float64(listRequests), p.pollShare(now, pl.recent))
+	share := p.pollShare(now, pl.recent)
+	p.metrics.listPlanned.Set(math.Round(share))
+	requests := max(float64(listRequests), share)
 	need := time.Duration(requests / (listLimitPerSecond * listBudgetShare) * float64(time.Second))
 	interval := max(p.cfg.Interval, need.Round(time.Second))
 	if interval > p.cfg.Interval && !p.stretched {

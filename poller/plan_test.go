@@ -142,6 +142,12 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 			if p.interval <= 5*time.Minute {
 				t.Fatalf("interval %v: not stretched for a sweep of %.0f pages", p.interval, p.expectedPages(lookback))
 			}
+			// The interval is the one at which the planned requests are 90 %
+			// of the limit, to the second.
+			planned := testutil.ToFloat64(p.metrics.listPlanned)
+			if budget := p.listBudget(); planned < budget-2 || planned > budget+2 {
+				t.Errorf("teams_exporter_list_requests_planned_per_poll = %v; the stretched interval %v allows %.0f", planned, p.interval, budget)
+			}
 			var covered time.Duration
 			begin := time.Time{}
 			for poll := 0; ; poll++ {
