@@ -228,11 +228,11 @@ func (t *Tenant) lookup(id string, includeUnknown bool) (string, map[string]json
 	shape, data := s.shape, s.data
 	t.mu.RUnlock()
 	// Inflated outside the lock: data is replaced, never changed.
-	sessions := storedSessions(shape, data)
+	top, sessions := unpack(shape, data)
 	if !includeUnknown {
 		sessions = legacySessions(sessions)
 	}
-	return s.id, topMap(shape, data), sessions, true
+	return s.id, top, sessions, true
 }
 
 func (t *Tenant) sessionsLink(base, id string, withSegments bool, offset int) string {

@@ -46,7 +46,8 @@ func TestRunLive(t *testing.T) {
 	tenant.mu.RLock()
 	defer tenant.mu.RUnlock()
 	for _, s := range tenant.order {
-		rec, err := ParseRecord(marshalObject(topMap(s.shape, s.data)))
+		top, _ := unpack(s.shape, s.data)
+		rec, err := ParseRecord(marshalObject(top))
 		if err != nil {
 			t.Fatal(err)
 		}

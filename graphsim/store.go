@@ -239,7 +239,12 @@ func topMembers(shape *headShape, data []byte) []member {
 		return hm
 	}
 	obj, _, _ := inflateBody(body)
-	bm := objectMembers(obj)
+	return mergeMembers(hm, objectMembers(obj))
+}
+
+// mergeMembers merges the members of a head and of a body, both in name
+// order; the head's wins a name both have.
+func mergeMembers(hm, bm []member) []member {
 	out := make([]member, 0, len(hm)+len(bm))
 	i, j := 0, 0
 	for i < len(hm) || j < len(bm) {
@@ -259,33 +264,34 @@ func topMembers(shape *headShape, data []byte) []member {
 	return out
 }
 
-// topMap returns every top-level member as a map, as the get path uses it.
-func topMap(shape *headShape, data []byte) map[string]json.RawMessage {
-	ms := topMembers(shape, data)
+// unpack returns a record as the get path uses it, inflating its body
+// once: every top-level member, and the sessions (nil when the record has
+// none, an empty slice for an empty array).
+func unpack(shape *headShape, data []byte) (map[string]json.RawMessage, []json.RawMessage) {
+	ms, body := headMembers(shape, data)
+	var sessions []json.RawMessage
+	if body != nil {
+		obj, array, ok := inflateBody(body)
+		ms = mergeMembers(ms, objectMembers(obj))
+		if ok {
+			sessions = splitArray(array)
+		}
+	}
 	top := make(map[string]json.RawMessage, len(ms))
 	for _, m := range ms {
 		top[m.key] = m.val
 	}
-	return top
+	return top, sessions
 }
 
-// storedSessions returns the sessions of a record: nil when it has none,
-// an empty slice for an empty array.
-func storedSessions(shape *headShape, data []byte) []json.RawMessage {
-	_, body := headMembers(shape, data)
-	if body == nil {
-		return nil
-	}
-	_, sessions, ok := inflateBody(body)
-	if !ok {
-		return nil
-	}
+// splitArray returns the elements of a compact JSON array.
+func splitArray(array []byte) []json.RawMessage {
 	out := make([]json.RawMessage, 0, 8)
-	for i := 1; i < len(sessions) && sessions[i] != ']'; {
-		end := valueEnd(sessions, i)
-		out = append(out, sessions[i:end:end])
+	for i := 1; i < len(array) && array[i] != ']'; {
+		end := valueEnd(array, i)
+		out = append(out, array[i:end:end])
 		i = end
-		if i < len(sessions) && sessions[i] == ',' {
+		if i < len(array) && array[i] == ',' {
 			i++
 		}
 	}
