@@ -367,12 +367,16 @@ func (l *Ledger) Subscription() (id, clientStateFingerprint string) {
 }
 
 // SetSubscription records the change-notification subscription the
-// exporter created and its client state's fingerprint; the next save
-// writes it.
+// exporter created and its client state's fingerprint, and saves at once:
+// until the record is on disk, a restart would not know the subscription
+// as its own and would create another (the first save otherwise comes at
+// the end of the first poll, hours into a large tenant's first listing).
+// A failed save is counted and logged by Save; the next save writes it.
 func (l *Ledger) SetSubscription(id, clientStateFingerprint string) {
 	l.UpdatePosition(func(p *Position) {
 		p.Subscription = Subscription{ID: id, ClientStateFingerprint: clientStateFingerprint}
 	})
+	_ = l.Save()
 }
 
 // Snapshot returns the series of the last successful save (or of the state

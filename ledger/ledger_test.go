@@ -184,3 +184,19 @@ func TestReadsFormat1(t *testing.T) {
 		t.Errorf("not written back as format %d: %+v", stateFormat, st)
 	}
 }
+
+// TestSetSubscriptionIsSavedAtOnce: the subscription the exporter created
+// is on disk before any other save, so that a crash right after does not
+// make the next start take it for another's and create one more.
+func TestSetSubscriptionIsSavedAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	l := ledgerTestOpen(t, path)
+	l.SetSubscription("sub-1", "fingerprint")
+	if err := l.Close(); err != nil { // a crash: no save of the poller's
+		t.Fatal(err)
+	}
+	r := ledgerTestOpen(t, path)
+	if id, fp := r.Subscription(); id != "sub-1" || fp != "fingerprint" {
+		t.Errorf("restored subscription %q %q, want sub-1 fingerprint", id, fp)
+	}
+}
