@@ -82,8 +82,12 @@ func (p *Poller) sweepPeriod() time.Duration {
 //
 // The first poll, and the first after a downtime longer than the full-scan
 // interval, lists the whole look-back at once: everything in it may be new.
-// A re-list request (notifications were lost or dropped, or the
-// subscription was removed) starts a new sweep at once.
+// While a re-list is asked for (notifications were lost or dropped, or the
+// subscription was removed), every slice left is due at once: the sweep
+// runs at its budget, and the next starts when it ends, until a sweep
+// begun after the request has ended (see Poll). Restarting the sweep
+// instead would, with a request at every poll, list only the oldest
+// slices, never the rest.
 func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan {
 	k := p.sweepSlices()
 	lookback := p.cfg.Lookback
@@ -96,7 +100,7 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 		}
 	}
 	start, next := pos.SweepStart, pos.SweepNext
-	if start.IsZero() || next >= k || relist || start.After(now) {
+	if start.IsZero() || next >= k || start.After(now) {
 		start, next = now, 0
 	}
 	// The slices due are those whose time has come since the sweep began
@@ -106,8 +110,11 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	polls := float64(p.pollsPerSweep())
 	elapsed := float64(now.Sub(start)) / float64(fullScan)
 	due := min(k, int(math.Ceil(float64(k)*(elapsed+1/polls)-1e-9)))
+	if relist {
+		due = k // the rest of the sweep at once, within the budget
+	}
 	pl := listPlan{sweepStart: start, sweepNext: next}
-	pl.recent = p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
+	pl.recent = p.listsRecent()
 	sw := sweep{start: start, lookback: lookback, slices: k, now: now}
 	if pl.recent {
 		sw.recentFrom = now.Add(-p.cfg.RecentWindow)
@@ -137,6 +144,12 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	}
 	pl.windows = p.appendRecent(pl.windows, pl.recent, now)
 	return pl
+}
+
+// listsRecent tells whether polls list the recent window: unless a
+// notification subscription is delivering new records.
+func (p *Poller) listsRecent() bool {
+	return p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
 }
 
 // appendRecent appends the recent window to windows if it is listed.
@@ -179,14 +192,19 @@ func (s sweep) window(i, j int) timeWindow {
 
 // slicesWithin is the end of the slices from next that a poll lists: all
 // those due if their expected pages fit in budget, else as many as fit,
-// and at least one, so that the sweep always moves on.
+// and at least one, so that the sweep always moves on. A slice's records
+// add to the ones before it, so each is estimated once.
 func (p *Poller) slicesWithin(s sweep, next, due int, budget float64) int {
-	if p.expectedPages(s.window(next, due)) <= budget {
-		return due
-	}
+	w := s.window(next, next+1)
+	records := p.expectedRecords(w)
 	end := next + 1
-	for end < due && p.expectedPages(s.window(next, end+1)) <= budget {
-		end++
+	for ; end < due; end++ {
+		more := s.window(next, end+1)
+		r := records + p.expectedRecords(timeWindow{w.to, more.to})
+		if more.to.After(more.from) && math.Floor(r/float64(p.pageSize()))+1 > budget {
+			break
+		}
+		w, records = more, r
 	}
 	return end
 }
@@ -299,19 +317,18 @@ func (p *Poller) measureList(pl listPlan, counts []int, requests int64) {
 }
 
 // stretch adapts the poll cadence to what listing costs: when a poll's
-// share of the list requests (see pollShare), or what the last poll made,
-// would use more than 90 % of Graph's list limit at the configured
-// interval, polls are spaced so that they do not, rather than running into
-// the limiter (which would hold the next poll back) or Graph's 429s. A
-// full look-back listing is a one-off and does not count.
-func (p *Poller) stretch(listRequests int64, pl listPlan, now time.Time) {
-	if pl.full {
-		return
-	}
-	p.metrics.listPerPoll.Set(float64(listRequests))
-	share := p.pollShare(now, pl.recent)
+// share of the list requests (see pollShare), or what the last poll made
+// (measured, 0 if not to count), would use more than 90 % of Graph's list
+// limit at the configured interval, polls are spaced so that they do not,
+// rather than running into the limiter (which would hold the next poll
+// back) or Graph's 429s. It runs before each poll's plan, with what the
+// listings and the ledger tell so far (after a restart too), and after
+// the poll with its own count; a full look-back listing is a one-off and
+// its count does not.
+func (p *Poller) stretch(now time.Time, recent bool, measured float64) {
+	share := p.pollShare(now, recent)
 	p.metrics.listPlanned.Set(math.Round(share))
-	requests := max(float64(listRequests), share)
+	requests := max(measured, share)
 	need := time.Duration(requests / (listLimitPerSecond * listBudgetShare) * float64(time.Second))
 	interval := max(p.cfg.Interval, need.Round(time.Second))
 	if interval > p.cfg.Interval && !p.stretched {

@@ -1,11 +1,13 @@
 package poller
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -73,12 +75,11 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	if pl := p.plan(now, pos, false); !pl.full {
 		t.Errorf("after a downtime: %+v, want the whole look-back", pl)
 	}
-	// A re-list request starts a new sweep at once.
+	// A re-list request makes the rest of the sweep due at once.
 	now = pos.LastSuccess.Add(5 * time.Minute)
 	pos.SweepNext = 3
-	perPoll := p.sweepSlices() / p.pollsPerSweep()
-	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(now) || pl.sweepNext != perPoll {
-		t.Errorf("re-list: sweep from %s at slice %d, want a new sweep", pl.sweepStart, pl.sweepNext)
+	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(pos.SweepStart) || pl.sweepNext != p.sweepSlices() || !pl.done {
+		t.Errorf("re-list: sweep from %s up to slice %d (done %v), want the rest of the sweep from %s", pl.sweepStart, pl.sweepNext, pl.done, pos.SweepStart)
 	}
 	// With a subscription delivering, the recent window is not listed.
 	p.cfg.Notifications = subscribedNotifications{on: true}
@@ -94,7 +95,7 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 func TestStretchedCadenceStretchesTheSweep(t *testing.T) {
 	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	p.stretch(1080, listPlan{}, now) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
+	p.stretch(now, true, 1080) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
 	if p.interval != 10*time.Minute {
 		t.Fatalf("interval %v, want 10m", p.interval)
 	}
@@ -116,8 +117,18 @@ func TestStretchedCadenceStretchesTheSweep(t *testing.T) {
 // budget, the slices still cover the look-back once, and the stretch
 // spaces the polls so that the sweep fits in their budgets.
 func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
-	for _, notified := range []bool{false, true} {
-		t.Run(map[bool]string{false: "polling", true: "notifications"}[notified], func(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		notified, relist bool
+	}{
+		{"polling", false, false},
+		{"notifications", true, false},
+		// A re-list asked at every poll (notifications lost at every
+		// poll): the sweep runs at its budget and still ends.
+		{"re-list at every poll", true, true},
+	} {
+		notified := c.notified
+		t.Run(c.name, func(t *testing.T) {
 			p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
 			if notified {
 				p.cfg.Notifications = subscribedNotifications{on: true}
@@ -137,7 +148,7 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 			p.pageRecords = 60
 			pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: p.sweepSlices()}
 
-			p.stretch(0, listPlan{recent: !notified}, now)
+			p.stretch(now, !notified, 0)
 			// 10 h of 60,000 records an hour in pages of 60, over 12 polls.
 			if p.interval <= 5*time.Minute {
 				t.Fatalf("interval %v: not stretched for a sweep of %.0f pages", p.interval, p.expectedPages(lookback))
@@ -155,7 +166,7 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 					t.Fatalf("the sweep did not end in %d polls (covered %v)", poll, covered)
 				}
 				now = now.Add(p.interval)
-				pl := p.plan(now, pos, false)
+				pl := p.plan(now, pos, c.relist)
 				if begin.IsZero() {
 					begin = pl.sweepStart
 				}
@@ -191,5 +202,33 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 				t.Errorf("the sweep covered %v of the look-back, want %v", covered, want)
 			}
 		})
+	}
+}
+
+// TestRestartedPollerStretchesBeforeItsFirstPlan: the interval in force is
+// not saved, so a restarted exporter sizes it from what its ledger holds
+// before planning its first poll, instead of listing at the configured
+// cadence (or, were the stretched interval longer than the full-scan
+// interval, taking the restart for a downtime and listing the whole
+// look-back at once).
+func TestRestartedPollerStretchesBeforeItsFirstPlan(t *testing.T) {
+	l := memoryLedger(t)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	// 40,000 records in the recent window of the next poll: 667 pages of
+	// 60 at each poll.
+	for i := range 40000 {
+		start := now.Add(5*time.Minute - time.Duration(i+1)*(2*time.Hour/40000))
+		l.Observe(ledger.CallRecords, ledger.Item{ID: fmt.Sprintf("r%d", i), Start: start, Version: 1}, func(*collector.Collector) {})
+	}
+	l.UpdatePosition(func(pos *ledger.Position) { pos.LastSuccess, pos.SweepStart = now, now })
+	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, l)
+	now = now.Add(5 * time.Minute)
+	p.countIngested()
+	p.stretch(now, true, 0)
+	if want := 667 / (listLimitPerSecond * listBudgetShare); p.interval.Seconds() < want {
+		t.Errorf("interval %v before the first plan, want at least %.0fs", p.interval, want)
+	}
+	if pl := p.plan(now, l.Position(), false); pl.full {
+		t.Errorf("the first poll after a restart lists the whole look-back: %+v", pl)
 	}
 }

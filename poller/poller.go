@@ -75,7 +75,7 @@ type Poller struct {
 	// Only the polling goroutine uses these.
 	settling     map[string]pendingRecord // records waiting to settle (settle.go)
 	settleWarned bool                     // checkSettleWindow logged
-	relist       bool                     // start a new sweep of the look-back at the next poll
+	relistSince  time.Time                // a re-list was asked for at this poll; zero if none is pending
 	interval     time.Duration            // the poll interval in force (stretch)
 	stretched    bool                     // the stretch was logged
 	density      float64                  // records per hour of start time in the last slice listed
@@ -198,12 +198,12 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 // ingested yet that has settled, and saves state.
 func (p *Poller) Poll(ctx context.Context) error {
 	start := p.now()
-	relist := p.relist
 	if p.cfg.Notifications != nil && p.cfg.Notifications.TakeRelist() {
-		relist = true
+		p.relistSince = start
 	}
 	p.countIngested()
-	pl := p.plan(start, p.ledger.Position(), relist)
+	p.stretch(start, p.listsRecent(), 0)
+	pl := p.plan(start, p.ledger.Position(), !p.relistSince.IsZero())
 	full := pl.full
 	var listsBefore int64
 	if p.cfg.Graph != nil {
@@ -230,14 +230,22 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if p.cfg.Graph != nil && err == nil {
 		lists := p.cfg.Graph.lists.Load() - listsBefore
 		p.measureList(pl, res.perWindow, lists)
-		p.stretch(lists, pl, start)
+		measured := float64(lists)
+		if pl.full {
+			measured = 0
+		} else {
+			p.metrics.listPerPoll.Set(measured)
+		}
+		p.stretch(start, pl.recent, measured)
 	}
 	end := p.now()
 	elapsed := end.Sub(start)
 	p.metrics.pollDuration.Observe(elapsed.Seconds())
 
 	if err == nil {
-		p.relist = false
+		if pl.done && !pl.sweepStart.Before(p.relistSince) {
+			p.relistSince = time.Time{} // a sweep begun since the request has ended
+		}
 		p.ledger.UpdatePosition(func(pos *ledger.Position) {
 			if pl.done {
 				pos.LastFullScan = pl.sweepStart
@@ -245,8 +253,6 @@ func (p *Poller) Poll(ctx context.Context) error {
 			pos.SweepStart, pos.SweepNext = pl.sweepStart, pl.sweepNext
 			pos.LastSuccess = end
 		})
-	} else {
-		p.relist = relist // asked for, not done
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
 	p.pruneGrains(start)

@@ -94,7 +94,7 @@ func (p *Poller) settleNotified(id string, at time.Time) {
 	}
 	if !known {
 		if len(p.settling) >= maxSettling {
-			p.relist = true
+			p.relistSince = p.now()
 			return
 		}
 		if p.ledger.Has(ledger.CallRecords, id) {
