@@ -90,10 +90,11 @@ func TestSimulatedDay(t *testing.T) {
 			// every 20 s to 40 (TestListLimiterWindow; here it runs fast, the
 			// day is simulated); the plan keeps a poll's requests to its
 			// budget, 90 % of what Graph allows over the interval in force,
-			// so that the limiter does not hold the next poll back, up to
-			// the records that appeared since their start times were last
-			// listed, and never beyond what Graph allows.
-			if r.listMaxShare > 1/listBudgetShare {
+			// so that the limiter does not hold the next poll back. The
+			// plan's estimate lags by the records that appeared since their
+			// grain was last listed or ingested: up to 3 % over the budget
+			// in BENCHMARKS.md's days; 5 % is the bound.
+			if r.listMaxShare > 1.05 {
 				t.Errorf("a poll made %.2f times its budget of list requests (90 %% of Graph's limit over its interval)", r.listMaxShare)
 			}
 			if r.perDay >= 25000 && float64(r.fetchRequests)/r.ingested > 1.05 {
