@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 var updateDecoded = flag.Bool("update-decoded", false, "rewrite testdata/*.decoded.golden from UnmarshalCallRecord")

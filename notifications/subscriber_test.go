@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 

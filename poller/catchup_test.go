@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 // A fetched body without startDateTime is de-duplicated by the start time

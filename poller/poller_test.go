@@ -19,7 +19,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 

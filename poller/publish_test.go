@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 // A save publishes a new snapshot when the series changed since the last

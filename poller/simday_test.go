@@ -18,8 +18,8 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )

@@ -17,8 +17,8 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/sites"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/sites"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 // ExpandedPath is the documented example record, relative to this module's

@@ -13,8 +13,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 

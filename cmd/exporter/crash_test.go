@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/poller"

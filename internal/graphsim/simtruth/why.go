@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 // Buildings is a building file as the truth reads it: every network with

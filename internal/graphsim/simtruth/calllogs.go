@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
 // Buckets of the call-log families.

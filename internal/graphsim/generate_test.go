@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 )
 
 var genStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)

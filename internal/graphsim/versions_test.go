@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graphsim"
-	"github.com/teams-exporter/teams-exporter/graphsim/simtruth"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 )
 
 // TestNextVersionAddsLateTelemetry: each next version raises the version,
