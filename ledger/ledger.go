@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/collector"
+	"github.com/teams-exporter/teams-exporter/graph"
 )
 
 // Kind names a kind of item the ledger ingests exactly once. Each kind has
@@ -96,6 +97,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Collector configures the store of series. Its clock is Now.
 	Collector collector.Options
+	// SaveInterval is the least time between two saves that SaveIfDue
+	// makes: it bounds how much ingestion a crash makes the exporter
+	// repeat, and how long an ingested item waits to be scraped; default
+	// 15s.
+	SaveInterval time.Duration
 }
 
 // Ledger owns what has been ingested and what has been saved. Observing an
@@ -119,8 +125,9 @@ type Ledger struct {
 	cut     *collector.Snapshot // the series at the last cut
 	changed bool                // series changed since cut was made
 
-	saveMu sync.Mutex // one writer of the state file at a time
-	saved  atomic.Pointer[collector.Snapshot]
+	saveMu   sync.Mutex // one writer of the state file at a time
+	saved    atomic.Pointer[collector.Snapshot]
+	lastSave time.Time // of the last save attempt, by now; saveMu
 
 	lock    *stateLock // of the state file, from Open to Close
 	metrics saveMetrics
@@ -165,6 +172,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = 15 * time.Second
 	}
 	cfg.Collector.Now = cfg.Now
 	l := &Ledger{
@@ -273,21 +283,61 @@ func (l *Ledger) idsOf(kind Kind) *idSet {
 	return s
 }
 
-// Observe applies an item's observations to the store and marks its id, as
+// observe applies an item's observations to the store and marks its id, as
 // one step, unless the id is marked already; it reports whether it did.
-// observe runs under the ledger's lock: it must only apply observations
-// (collector.Collector.Ingest, or an Ingest of another kind of item).
-func (l *Ledger) Observe(kind Kind, it Item, observe func(*collector.Collector)) bool {
+// fn runs under the ledger's lock: it must only apply observations.
+func (l *Ledger) observe(kind Kind, it Item, fn func(*collector.Collector)) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ids := l.idsOf(kind)
 	if _, seen := ids.get(it.ID); seen {
 		return false
 	}
-	observe(l.col)
+	if fn != nil {
+		fn(l.col)
+	}
 	ids.put(it.ID, makeEntry(it.Start, it.Version))
 	l.changed = true
 	return true
+}
+
+// RecordStats tells the caller of IngestCallRecord what one record gave
+// beside its observations.
+type RecordStats struct {
+	// SegmentsWithoutClient counts segments with no client endpoint; they
+	// add nothing to stream and network metrics.
+	SegmentsWithoutClient int
+}
+
+// IngestCallRecord observes a call record and marks its id, unless it was
+// ingested before (false). The id is kept with start, the start time the
+// listing gave, by which the record is listed and pruned: a fetched body
+// without one (or with another) would be pruned at once and ingested again
+// on every poll.
+func (l *Ledger) IngestCallRecord(rec *graph.CallRecord, start time.Time) (RecordStats, bool) {
+	var st collector.Stats
+	ok := l.observe(CallRecords, Item{ID: rec.ID, Start: start, Version: rec.Version}, func(c *collector.Collector) { st = c.Ingest(rec) })
+	return RecordStats{SegmentsWithoutClient: st.SegmentsWithoutClient}, ok
+}
+
+// IngestDirectRoutingCall observes a direct-routing call-log row and marks
+// its id, unless it was ingested before (false).
+func (l *Ledger) IngestDirectRoutingCall(row *graph.DirectRoutingCall) bool {
+	return l.observe(DirectRoutingCalls, Item{ID: row.ID, Start: row.Start}, func(c *collector.Collector) { c.IngestDirectRoutingCall(row) })
+}
+
+// IngestPSTNCall observes a PSTN call-log row and marks its id, unless it
+// was ingested before (false).
+func (l *Ledger) IngestPSTNCall(row *graph.PSTNCall) bool {
+	return l.observe(PSTNCalls, Item{ID: row.ID, Start: row.Start}, func(c *collector.Collector) { c.IngestPSTNCall(row) })
+}
+
+// MarkMalformed marks the id of an item that cannot be read, without
+// observing anything, so that it is counted and logged once rather than on
+// every poll that lists it again; false if it was marked before. Its start
+// is unknown: the caller gives the time to prune it by.
+func (l *Ledger) MarkMalformed(kind Kind, it Item) bool {
+	return l.observe(kind, it, nil)
 }
 
 // Select returns the listed ids (with the version listed) not ingested yet.
@@ -390,6 +440,41 @@ func (l *Ledger) Snapshot() *collector.Snapshot { return l.saved.Load() }
 func (l *Ledger) Save() error {
 	l.saveMu.Lock()
 	defer l.saveMu.Unlock()
+	return l.saveLocked()
+}
+
+// SaveIfDue saves when something changed since the last save and
+// SaveInterval has passed since it, by the ledger's clock. It returns how
+// long until a save is due, 0 when nothing waits to be saved. The ledger
+// alone decides when to save: callers call it whenever they like (after
+// ingesting, on a timer of the returned duration) and at the points they
+// must be durable (Save).
+func (l *Ledger) SaveIfDue() time.Duration {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	if !l.pending() {
+		return 0
+	}
+	if wait := l.cfg.SaveInterval - l.now().Sub(l.lastSave); wait > 0 {
+		return wait
+	}
+	_ = l.saveLocked() // counted and logged there
+	if l.pending() {
+		return l.cfg.SaveInterval // it failed: retried after the interval
+	}
+	return 0
+}
+
+// pending reports whether anything changed since the last cut.
+func (l *Ledger) pending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// saveLocked is Save; saveMu must be held.
+func (l *Ledger) saveLocked() error {
+	l.lastSave = l.now()
 	st := l.cutState()
 	if err := l.write(st); err != nil {
 		l.metrics.saves.WithLabelValues("error").Inc()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
@@ -54,7 +53,7 @@ type callLog struct {
 	source  string
 	kind    ledger.Kind
 	what    string // for log lines
-	list    func(ctx context.Context, from, to time.Time, ingest func(id string, start time.Time, err error, observe func(*collector.Collector)) error) error
+	list    func(ctx context.Context, from, to time.Time, row func(id string, err error, ingest func(*ledger.Ledger) bool) error) error
 	enabled prometheus.Gauge
 
 	mu  sync.Mutex
@@ -90,9 +89,9 @@ func newCallLogs(cfg CallLogConfig, reg prometheus.Registerer) []*callLog {
 	if cfg.DirectRoutingCalls {
 		logs = append(logs, &callLog{
 			source: SourceDirectRoutingCalls, kind: ledger.DirectRoutingCalls, what: "direct-routing call log",
-			list: func(ctx context.Context, from, to time.Time, ingest func(string, time.Time, error, func(*collector.Collector)) error) error {
+			list: func(ctx context.Context, from, to time.Time, fn func(string, error, func(*ledger.Ledger) bool) error) error {
 				return src.ListDirectRoutingCalls(ctx, from, to, func(row graph.DirectRoutingCall, err error) error {
-					return ingest(row.ID, row.Start, err, func(c *collector.Collector) { c.IngestDirectRoutingCall(&row) })
+					return fn(row.ID, err, func(l *ledger.Ledger) bool { return l.IngestDirectRoutingCall(&row) })
 				})
 			},
 		})
@@ -100,9 +99,9 @@ func newCallLogs(cfg CallLogConfig, reg prometheus.Registerer) []*callLog {
 	if cfg.PSTNCalls {
 		logs = append(logs, &callLog{
 			source: SourcePSTNCalls, kind: ledger.PSTNCalls, what: "PSTN call log",
-			list: func(ctx context.Context, from, to time.Time, ingest func(string, time.Time, error, func(*collector.Collector)) error) error {
+			list: func(ctx context.Context, from, to time.Time, fn func(string, error, func(*ledger.Ledger) bool) error) error {
 				return src.ListPSTNCalls(ctx, from, to, func(row graph.PSTNCall, err error) error {
-					return ingest(row.ID, row.Start, err, func(c *collector.Collector) { c.IngestPSTNCall(&row) })
+					return fn(row.ID, err, func(l *ledger.Ledger) bool { return l.IngestPSTNCall(&row) })
 				})
 			},
 		})
@@ -143,13 +142,13 @@ func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool
 // Graph refuses is off, and does not count as failing).
 func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time, full bool) bool {
 	var res callLogResult
-	err := l.list(ctx, from, to, func(id string, start time.Time, rowErr error, observe func(*collector.Collector)) error {
+	err := l.list(ctx, from, to, func(id string, rowErr error, ingest func(*ledger.Ledger) bool) error {
 		res.listed++
 		if rowErr != nil {
 			p.malformedRow(l, id, to, rowErr, &res)
 			return nil
 		}
-		if p.ledger.Observe(l.kind, ledger.Item{ID: id, Start: start}, observe) {
+		if ingest(p.ledger) {
 			res.ingested++
 		}
 		return nil
@@ -178,7 +177,7 @@ func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time
 // in the ledger without observations, so that it is counted and logged
 // once, not on every poll that lists it again.
 func (p *Poller) malformedRow(l *callLog, id string, now time.Time, err error, res *callLogResult) {
-	if id != "" && !p.ledger.Observe(l.kind, ledger.Item{ID: id, Start: now}, func(*collector.Collector) {}) {
+	if id != "" && !p.ledger.MarkMalformed(l.kind, ledger.Item{ID: id, Start: now}) {
 		return // skipped on an earlier poll
 	}
 	res.malformed++

@@ -36,25 +36,3 @@ func (p *Poller) takeNotified() {
 	}
 	p.updateSettling()
 }
-
-// betweenPollsSave is the least time between two saves of records ingested
-// between polls (settled or notified). A save writes the whole state file
-// and publishes a new snapshot: records settling one by one would otherwise
-// write it every SaveInterval all day long (5,760 times), while a minute
-// bounds both the writes (1,440 a day at most) and how long an ingested
-// record waits to be scraped.
-const betweenPollsSave = time.Minute
-
-// saveIfDue saves records ingested between polls once betweenPollsSave (or
-// the longer SaveInterval) has passed since the last save, and returns how
-// long until it is due otherwise.
-func (p *Poller) saveIfDue() time.Duration {
-	if !p.unsaved {
-		return 0
-	}
-	if wait := max(p.cfg.SaveInterval, betweenPollsSave) - p.now().Sub(p.lastSave); wait > 0 {
-		return wait
-	}
-	_ = p.save() // the ledger counts and logs a failure
-	return 0
-}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
@@ -218,7 +217,7 @@ func TestRestartedPollerStretchesBeforeItsFirstPlan(t *testing.T) {
 	// 60 at each poll.
 	for i := range 40000 {
 		start := now.Add(5*time.Minute - time.Duration(i+1)*(2*time.Hour/40000))
-		l.Observe(ledger.CallRecords, ledger.Item{ID: fmt.Sprintf("r%d", i), Start: start, Version: 1}, func(*collector.Collector) {})
+		l.MarkMalformed(ledger.CallRecords, ledger.Item{ID: fmt.Sprintf("r%d", i), Start: start, Version: 1}) // ids only
 	}
 	l.UpdatePosition(func(pos *ledger.Position) { pos.LastSuccess, pos.SweepStart = now, now })
 	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, l)

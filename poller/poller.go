@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
@@ -28,9 +27,6 @@ type Config struct {
 	Lookback         time.Duration
 	RecentWindow     time.Duration
 	FullScanInterval time.Duration
-	// SaveInterval bounds how much ingestion a crash can make the exporter
-	// repeat during a long poll; default 15s.
-	SaveInterval time.Duration
 	// ProgressInterval is how often, by Now, a poll still running logs what
 	// it has listed, fetched and ingested so far; default 30s.
 	ProgressInterval time.Duration
@@ -57,7 +53,7 @@ type Config struct {
 }
 
 // Poller polls Graph and hands each record to the ledger, which observes it
-// exactly once and saves; the poller decides what to fetch, when to save,
+// exactly once and decides when to save; the poller decides what to fetch
 // and whether the exporter is ready.
 type Poller struct {
 	cfg     Config
@@ -68,9 +64,6 @@ type Poller struct {
 	now     func() time.Time
 
 	callLogs []*callLog
-
-	lastSave time.Time // of the last save attempt; only the polling goroutine uses it
-	unsaved  bool      // records ingested between polls since the last save; polling goroutine only
 
 	// Only the polling goroutine uses these.
 	settling     map[string]pendingRecord // records waiting to settle (settle.go)
@@ -109,9 +102,6 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.SaveInterval == 0 {
-		cfg.SaveInterval = 15 * time.Second
 	}
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = 30 * time.Second
@@ -152,7 +142,7 @@ func (p *Poller) Run(ctx context.Context) {
 	for {
 		_ = p.Poll(ctx)
 		if !p.waitForPoll(ctx, notified) {
-			_ = p.save() // the ledger counts and logs a failure
+			_ = p.ledger.Save() // the last one; the ledger counts and logs a failure
 			return
 		}
 	}
@@ -176,7 +166,7 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 			settle.Reset(wait)
 			settled = settle.C
 		}
-		if wait := p.saveIfDue(); wait > 0 {
+		if wait := p.ledger.SaveIfDue(); wait > 0 {
 			saveTimer.Reset(wait)
 			saveDue = saveTimer.C
 		}
@@ -258,7 +248,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.pruneGrains(start)
 	p.updateSettling()
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
-	_ = p.save() // the ledger counts and logs a failure, whatever the poll's outcome
+	_ = p.ledger.Save() // the ledger counts and logs a failure, whatever the poll's outcome
 
 	if ctx.Err() != nil {
 		// Shutdown, not a Graph failure: what was ingested is saved, the
@@ -388,28 +378,24 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 	return res, ctx.Err()
 }
 
-// saveWhile saves whenever a save is due until done is closed, so that a
-// long poll does not leave much ingestion to repeat after a crash.
+// saveWhile lets the ledger save whenever it is due until done is closed,
+// so that a long poll does not leave much ingestion to repeat after a
+// crash.
 func (p *Poller) saveWhile(done <-chan struct{}) {
-	t := time.NewTicker(p.cfg.SaveInterval)
+	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-t.C:
-			if p.now().Sub(p.lastSave) < p.cfg.SaveInterval {
-				continue
+			wait := p.ledger.SaveIfDue()
+			if wait <= 0 {
+				wait = time.Second // nothing waits: look again soon
 			}
-			_ = p.save() // the ledger counts and logs a failure
+			t.Reset(wait)
 		}
 	}
-}
-
-// save saves the ledger, remembering when it was attempted.
-func (p *Poller) save() error {
-	p.lastSave, p.unsaved = p.now(), false
-	return p.ledger.Save()
 }
 
 // list returns the window's records, one per id, at the highest version
@@ -439,9 +425,8 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 // is listed and pruned: a fetched body without one (or with another) would
 // be pruned at once and ingested again on every poll.
 func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
-	var stats collector.Stats
-	it := ledger.Item{ID: rec.ID, Start: listedStart, Version: rec.Version}
-	if !p.ledger.Observe(ledger.CallRecords, it, func(c *collector.Collector) { stats = c.Ingest(rec) }) {
+	stats, ok := p.ledger.IngestCallRecord(rec, listedStart)
+	if !ok {
 		return false
 	}
 	p.metrics.ingested.Inc()

@@ -231,14 +231,9 @@ func (p *Poller) fetchSettled(ctx context.Context) {
 			ingested.Add(1)
 		}
 	})
-	// Records settle a few at a time: saving after each fetch would write
-	// the whole state and drop the snapshot's cached encodings every few
-	// seconds. Save once per betweenPollsSave at most; waitForPoll saves
-	// what is left when it has passed. Nothing ingested, nothing to save.
-	if ingested.Load() > 0 {
-		p.unsaved = true
-	}
-	p.saveIfDue()
+	// The ledger saves when due; waitForPoll asks it again when the
+	// interval has passed.
+	p.ledger.SaveIfDue()
 	p.log.Debug("fetched settled records", "due", len(due), "ingested", ingested.Load())
 }
 

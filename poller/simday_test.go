@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
@@ -208,7 +207,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 		sched.plan(e)
 	}
 	sched.applyUntil(day, func(r graphsim.Record) {
-		p.ledger.Observe(ledger.CallRecords, ledger.Item{ID: r.ID, Start: r.StartDateTime, Version: 1}, func(*collector.Collector) {})
+		p.ledger.MarkMalformed(ledger.CallRecords, ledger.Item{ID: r.ID, Start: r.StartDateTime, Version: 1}) // ids only
 	})
 	p.ledger.UpdatePosition(func(pos *ledger.Position) {
 		pos.LastSuccess, pos.LastFullScan = day.Add(-interval), day.Add(-simdayFullScan)

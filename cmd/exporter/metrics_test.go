@@ -60,7 +60,7 @@ func TestMetricsMatchPromhttp(t *testing.T) {
 		if err := graph.UnmarshalCallRecord(b, &rec); err != nil {
 			t.Fatal(err)
 		}
-		l.Observe(ledger.CallRecords, ledger.Item{ID: rec.ID, Start: rec.StartDateTime}, func(c *collector.Collector) { c.Ingest(&rec) })
+		l.IngestCallRecord(&rec, rec.StartDateTime)
 	}
 	if err := l.Save(); err != nil {
 		t.Fatal(err)
