@@ -1,6 +1,6 @@
 // Package collector turns Microsoft Teams call records (package graph) into
 // call-quality observations: stream and network histograms, the CQD-style
-// stream classification and per-call counters described in README.md.
+// stream classification and per-call counters described in docs/metrics.md.
 //
 // The collector keeps its own aggregate store (label set -> classic bucket
 // counts, sum, count, native buckets, last exemplar) instead of using

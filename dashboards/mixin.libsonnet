@@ -10,7 +10,7 @@
 //   (import 'mixin.libsonnet') + {
 //     _config+:: {
 //       jobSelector: 'job="teams"',
-//       runbookURLBase: 'https://wiki.example.com/teams-exporter',
+//       runbookURLPattern: 'https://wiki.example.com/teams-exporter/%s',
 //       alerts+: {
 //         TeamsExporterPollsFailing: { 'for': '15m', thresholds: { '1800': '3600' } },
 //         TeamsCallQualityPoorAudioStreamsHigh: { labels: { severity: 'critical' } },
@@ -21,7 +21,9 @@ local rules = std.parseYaml(importstr 'rules/teams-exporter.rules.yml');
 
 // What the rules file is written with, which _config replaces.
 local fileJobSelector = 'job="teams-exporter"';
-local fileRunbookURLBase = 'https://github.com/teams-exporter/teams-exporter/blob/main/README.md';
+// The rules file's runbook_url of an alert is this with %s replaced by the
+// alert's name: its page in docs/runbooks/.
+local fileRunbookURLPattern = 'https://github.com/teams-exporter/teams-exporter/blob/main/docs/runbooks/%s.md';
 
 local comparisons = ['>=', '<=', '==', '!=', '>', '<'];
 
@@ -35,8 +37,10 @@ local replaceThreshold(expr, from, to) =
   _config+:: {
     // Selects the exporter's scrape job in the alerts on the target itself.
     jobSelector: fileJobSelector,
-    // runbook_url of every alert is this, '#', and the alert's section.
-    runbookURLBase: fileRunbookURLBase,
+    // runbook_url of every alert: this with %s replaced by the alert's
+    // name (e.g. 'https://wiki.example.com/teams/%s' or
+    // 'https://runbooks.example.com/teams.html#%s').
+    runbookURLPattern: fileRunbookURLPattern,
     // Per alert name: 'for', labels to add or change, and thresholds (the
     // number literal an expression compares with, as written in the rules
     // file, to the one to use).
@@ -56,7 +60,7 @@ local replaceThreshold(expr, from, to) =
       rule {
         expr: expr,
         annotations+: {
-          runbook_url: std.strReplace(super.runbook_url, fileRunbookURLBase, config.runbookURLBase),
+          runbook_url: std.strReplace(config.runbookURLPattern, '%s', rule.alert),
         },
         labels+: std.get(o, 'labels', {}),
       } + (if std.objectHas(o, 'for') then { 'for': o['for'] } else {}),

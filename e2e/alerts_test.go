@@ -24,12 +24,12 @@ import (
 )
 
 // alertmanagerExample is the example Alertmanager configuration the
-// README's alerting section points to; the test runs it as it is, with only
+// alerting page (docs/alerts.md) points to; the test runs it as it is, with only
 // a webhook added to its default receiver.
 const alertmanagerExample = "deploy/compose/alertmanager/alertmanager.yml"
 
 // runbookBase is the runbook base URL the test's rules are generated with
-// (the mixin's _config.runbookURLBase): the notification must carry it,
+// (the mixin's _config.runbookURLPattern): the notification must carry it,
 // absolute, whatever the rules file says.
 const runbookBase = "https://runbooks.example.com/teams-exporter"
 
@@ -40,7 +40,7 @@ const runbookBase = "https://runbooks.example.com/teams-exporter"
 // race detector on a loaded runner, so that only Graph's failure fires it. The alerts that fire in the test have no 'for', as
 // their conditions hold from the first evaluation the test needs.
 const testMixinConfig = `{
-  runbookURLBase: '` + runbookBase + `',
+  runbookURLPattern: '` + runbookBase + `/%s',
   alerts+: {
     TeamsExporterPollsFailing: { 'for': '0s', thresholds: { '1800': '20' } },
     TeamsExporterGraphAuthenticationFailing: { 'for': '0s' },
@@ -508,8 +508,8 @@ func TestAlertsReachAlertmanager(t *testing.T) {
 		if err != nil || !u.IsAbs() || u.Host == "" {
 			t.Errorf("%s: runbook_url %q is not an absolute URL", w.name, a.Annotations["runbook_url"])
 		}
-		if want := runbookBase + "#" + strings.ToLower(w.name); a.Annotations["runbook_url"] != want {
-			t.Errorf("%s: runbook_url %q, want %q (the mixin's runbookURLBase and the alert's README section)", w.name, a.Annotations["runbook_url"], want)
+		if want := runbookBase + "/" + w.name; a.Annotations["runbook_url"] != want {
+			t.Errorf("%s: runbook_url %q, want %q (the mixin's runbookURLPattern with the alert's name)", w.name, a.Annotations["runbook_url"], want)
 		}
 	}
 

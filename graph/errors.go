@@ -26,7 +26,7 @@ var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
 // ErrRecordBounds is matched (errors.Is) by a record that holds more than a
 // record may (sessions, segments per session, media per segment, streams
 // per media, or elements in all): it is also ErrMalformed, a problem of
-// that record. See the README's Reliability section for the bounds.
+// that record. See docs/design.md, "Reliability tests", for the bounds.
 var ErrRecordBounds = fmt.Errorf("%w: record exceeds a bound", ErrMalformed)
 
 // Error is a non-success answer from Graph. Message is Graph's own error

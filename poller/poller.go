@@ -21,7 +21,7 @@ type Source interface {
 	GetCallRecords(ctx context.Context, ids []string, fn func(id string, rec *graph.CallRecord, err error))
 }
 
-// Config configures a Poller; see the configuration table in README.md.
+// Config configures a Poller; see the configuration table in docs/configuration.md.
 type Config struct {
 	Interval         time.Duration
 	Lookback         time.Duration

@@ -3,7 +3,7 @@
 // shown per site without exposing a subnet or an address.
 //
 // Administrators already keep this file for CQD, so it is read exactly as
-// CQD takes it (see README.md, "The building file"): comma- or tab-separated,
+// CQD takes it (see docs/configuration.md, "The building file"): comma- or tab-separated,
 // no header, 14 or 15 columns in CQD's order. A network is a row's
 // NetworkIP/NetworkRange; supernets are allowed and, where networks overlap,
 // the longest prefix wins (CQD rejects overlaps; an exporter that refused a

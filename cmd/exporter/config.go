@@ -23,7 +23,7 @@ import (
 
 const envPrefix = "TEAMS_EXPORTER"
 
-// config is the configuration table of the README; every field is read from
+// config is the configuration table of docs/configuration.md; every field is read from
 // TEAMS_EXPORTER_<split_words>. The tags are the whole documentation: `-h`
 // prints each variable with its `default` and `desc`, and the start-up line
 // shows each value, except those of fields tagged `secret:"true"`, which

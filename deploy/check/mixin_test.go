@@ -17,8 +17,9 @@ const (
 	rulesPath = "dashboards/rules/teams-exporter.rules.yml"
 	// scrapeJob is the job label the rules expect.
 	scrapeJob = "teams-exporter"
-	// runbookBase is where the rules file's runbook URLs point.
-	runbookBase = "https://github.com/teams-exporter/teams-exporter/blob/main/README.md"
+	// runbookBase is where the rules file's runbook URLs point: an alert's
+	// is this, its name and ".md".
+	runbookBase = "https://github.com/teams-exporter/teams-exporter/blob/main/docs/runbooks/"
 )
 
 type ruleGroup struct {
@@ -93,12 +94,12 @@ func TestMixinIsTheRulesFile(t *testing.T) {
 	}
 }
 
-// TestMixinConfig: _config sets the job selector, the runbook base URL,
+// TestMixinConfig: _config sets the job selector, the runbook URL pattern,
 // an alert's for, labels and thresholds.
 func TestMixinConfig(t *testing.T) {
 	m := evalMixin(t, `{
   jobSelector: 'job="teams", cluster="eu"',
-  runbookURLBase: 'https://wiki.example.com/teams',
+  runbookURLPattern: 'https://wiki.example.com/teams#%s',
   alerts+: { TeamsExporterPollsFailing: { 'for': '15m', thresholds: { '1800': '3600' }, labels: { severity: 'critical', team: 'uc' } } },
 }`)
 	alerts := map[string]map[string]any{}
@@ -112,7 +113,7 @@ func TestMixinConfig(t *testing.T) {
 	}
 	for name, r := range alerts {
 		url := r["annotations"].(map[string]any)["runbook_url"].(string)
-		if want := "https://wiki.example.com/teams#" + strings.ToLower(name); url != want {
+		if want := "https://wiki.example.com/teams#" + name; url != want {
 			t.Errorf("%s: runbook_url %s, want %s", name, url, want)
 		}
 		if strings.Contains(r["expr"].(string), `job="teams-exporter"`) {
@@ -136,30 +137,43 @@ func TestMixinConfig(t *testing.T) {
 }
 
 // TestRunbookURLs: every alert of the rules file has an absolute runbook
-// URL into README.md, whose section of that name exists.
+// URL ending in docs/runbooks/<alert>.md, and that page exists and is titled
+// with the alert's name; every page of docs/runbooks/ belongs to an alert.
+// A new alert needs its runbook.
 func TestRunbookURLs(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
+	alerts := map[string]bool{}
 	for _, g := range rulesFileGroups(t) {
 		for _, r := range g.Rules {
 			name, ok := r["alert"].(string)
 			if !ok {
 				continue
 			}
-			n++
+			alerts[name] = true
 			url, _ := r["annotations"].(map[string]any)["runbook_url"].(string)
-			if want := runbookBase + "#" + strings.ToLower(name); url != want {
+			if want := runbookBase + name + ".md"; url != want {
 				t.Errorf("%s: runbook_url %q, want %q", name, url, want)
 			}
-			if !strings.Contains(string(readme), "\n### "+name+"\n") {
-				t.Errorf("%s: README.md has no section ### %s", name, name)
+			page := filepath.Join(repoRoot, "docs", "runbooks", name+".md")
+			b, err := os.ReadFile(page)
+			if err != nil {
+				t.Errorf("%s has no runbook: %v (write docs/runbooks/%s.md)", name, err, name)
+				continue
+			}
+			if !strings.HasPrefix(string(b), "# "+name+"\n") {
+				t.Errorf("%s: docs/runbooks/%s.md does not begin with the title # %s", name, name, name)
 			}
 		}
 	}
-	if n < 5 {
-		t.Fatalf("only %d alerts", n)
+	if len(alerts) < 5 {
+		t.Fatalf("only %d alerts", len(alerts))
+	}
+	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "runbooks", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		if name := strings.TrimSuffix(filepath.Base(p), ".md"); !alerts[name] {
+			t.Errorf("docs/runbooks/%s.md: no alert %s in %s", name, name, rulesPath)
+		}
 	}
 }

@@ -124,7 +124,7 @@ func round(v float64, decimals int) float64 {
 }
 func ms(v float64) *Duration { return Dur(time.Duration(math.Round(v)) * time.Millisecond) }
 
-// Platforms the exporter knows (README.md), and a member past clientPlatform's sentinel.
+// Platforms the exporter knows (docs/metrics.md), and a member past clientPlatform's sentinel.
 var (
 	platforms       = []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknown", "quantumPhone"}
 	platformWeights = []float64{34, 14, 10, 10, 10, 4, 7, 3, 1.5, 2, 1}

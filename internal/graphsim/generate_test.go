@@ -106,7 +106,7 @@ func TestGenerateVariety(t *testing.T) {
 	if tr[`teams_exporter_skipped_total{reason="no_client_endpoint"}`] == 0 {
 		t.Error("no segment without a client endpoint")
 	}
-	// Every call-quality family (README.md) is observed.
+	// Every call-quality family (docs/metrics.md) is observed.
 	for _, name := range simtruth.HistogramFamilies() {
 		if !hasFamily(tr, name+"_count") {
 			t.Errorf("family %s never observed", name)

@@ -115,7 +115,7 @@ func formatBound(b float64) string {
 	return strconv.FormatFloat(b, 'g', -1, 64)
 }
 
-// The call-quality families (README.md), with their classic buckets.
+// The call-quality families (docs/metrics.md), with their classic buckets.
 var (
 	jitterBuckets      = []float64{.005, .01, .02, .03, .05, .075, .1, .2, .5}
 	lossBuckets        = []float64{.001, .005, .01, .02, .05, .1, .2, .5}
