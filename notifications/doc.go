@@ -18,6 +18,14 @@
 // because Graph gives up on an answer after 3 seconds and then throttles the
 // endpoint.
 //
+// Every body, whatever carried it (the webhook, or an event hub), goes
+// through Receiver.Deliver. It reads the body as a stream of tokens and
+// checks each item's clientState as soon as the item is read, so a flood of
+// anonymous bodies costs the decoder's buffer, not the bodies: Graph may
+// batch notifications of several subscriptions in one POST, so a foreign
+// item is refused alone. A few bodies are read at once; one more is
+// refused unread (503, which Graph retries) rather than queued.
+//
 // The Subscriber creates the subscription, renews it well before it expires,
 // answers reauthorizationRequired by renewing and subscriptionRemoved by
 // creating it again, and reuses its own subscription after a restart (found

@@ -1,16 +1,13 @@
 package notifications
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,13 +22,21 @@ const (
 	LifecyclePath    = "/notifications/lifecycle"
 )
 
-// Limits on what the endpoints accept.
+// Limits on what a delivery may hold.
 const (
 	// MaxBodyBytes bounds a notification body. Graph batches notifications
 	// into one POST; 1 MiB holds thousands of them.
 	MaxBodyBytes = 1 << 20
+	// MaxItems bounds the notifications of one body: a Graph notification
+	// is about 600 bytes, so 1 MiB holds under 2,000.
+	MaxItems = 5000
 	// MaxClientStateLen is Graph's own limit on a subscription's clientState.
 	MaxClientStateLen = 128
+	// DefaultMaxBodiesInFlight is the default number of bodies read at
+	// once. Each costs at most about a body's size (the decoder's buffer
+	// when a single token is that long), usually a few KiB; reading one
+	// takes milliseconds, so a handful serves a tenant's bursts.
+	DefaultMaxBodiesInFlight = 8
 	// maxValidationToken bounds the token echoed in the handshake. Graph's
 	// tokens are opaque and a few hundred characters long.
 	maxValidationToken = 4096
@@ -45,7 +50,7 @@ const (
 // Results counted in teams_exporter_notifications_total.
 const (
 	ResultAccepted  = "accepted"  // a change notification queued (or already queued)
-	ResultRejected  = "rejected"  // a request answered with 4xx
+	ResultRejected  = "rejected"  // a body refused, or one item of an accepted body refused
 	ResultLifecycle = "lifecycle" // a lifecycle notification accepted
 )
 
@@ -56,27 +61,36 @@ const (
 	EventMissed                  = "missed"
 )
 
+// lifecycleEvents are the events the receiver knows: the values of the
+// event label of teams_exporter_notification_lifecycle_events_total.
+var lifecycleEvents = []string{EventReauthorizationRequired, EventSubscriptionRemoved, EventMissed}
+
 // Config configures a Receiver.
 type Config struct {
 	// ClientState is the secret Graph echoes in every notification; at
 	// most 128 characters. It is never logged.
 	ClientState string
 	// QueueSize bounds the queue of notified ids; default DefaultQueueSize.
-	QueueSize  int
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	QueueSize int
+	// MaxBodiesInFlight bounds the bodies read at once; default
+	// DefaultMaxBodiesInFlight. One more is refused at once (ErrBusy).
+	MaxBodiesInFlight int
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+	Now               func() time.Time
 }
 
-// Receiver is the http.Handler of the notification endpoints. It queues the
+// Receiver takes Graph's change notifications: through its http.Handler
+// (the webhook endpoints) or Deliver (any other transport). It queues the
 // ids of notified records for the poller, and lifecycle events for the
 // Subscriber and the poller. It never calls Graph, so it answers in
 // microseconds whatever Graph is doing.
 type Receiver struct {
-	secret [sha256.Size]byte
-	log    *slog.Logger
-	now    func() time.Time
-	queue  *queue
+	secret  [sha256.Size]byte
+	log     *slog.Logger
+	now     func() time.Time
+	queue   *queue
+	reading chan struct{} // a token per body being read
 
 	notified chan struct{} // capacity 1: ids were queued
 
@@ -108,6 +122,9 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
+	if cfg.MaxBodiesInFlight <= 0 {
+		cfg.MaxBodiesInFlight = DefaultMaxBodiesInFlight
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +139,7 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		queue:     newQueue(cfg.QueueSize),
+		reading:   make(chan struct{}, cfg.MaxBodiesInFlight),
 		notified:  make(chan struct{}, 1),
 		reauth:    map[string]bool{},
 		removed:   map[string]bool{},
@@ -192,96 +210,132 @@ func (r *Receiver) TakeRelist() bool {
 	return relist
 }
 
-// ServeHTTP implements http.Handler for NotificationPath and LifecyclePath.
-func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	lifecycle := false
-	switch req.URL.Path {
-	case NotificationPath:
-	case LifecyclePath:
-		lifecycle = true
+// Items says which notifications a delivery channel may carry.
+type Items uint8
+
+// The kinds of notification. Graph posts change notifications and
+// lifecycle events to different URLs, so the webhook accepts one kind per
+// path; a channel that carries both (an event hub) accepts AnyItems.
+const (
+	ChangeItems Items = 1 << iota
+	LifecycleItems
+	AnyItems = ChangeItems | LifecycleItems
+)
+
+// Result is what Deliver made of one body.
+type Result struct {
+	// Accepted is the change notifications whose record ids were queued
+	// (or were already queued).
+	Accepted int
+	// Lifecycle is the lifecycle events recorded.
+	Lifecycle int
+	// Rejected is the items refused one by one, the rest being accepted: a
+	// foreign clientState, or an item with the right clientState that the
+	// exporter does not understand.
+	Rejected int
+}
+
+// Errors of Deliver. The webhook answers them with 503, 403, 413 and 400.
+var (
+	// ErrBusy: as many bodies as allowed are being read; this one was not
+	// read. Graph retries a webhook's 5xx; another channel retries later.
+	ErrBusy = errors.New("too many notification bodies being read at once")
+	// ErrForbidden: no item carries the subscription's clientState.
+	ErrForbidden = errors.New("no notification carries the subscription's clientState")
+	// ErrTooLarge: more than MaxBodyBytes bytes or MaxItems items.
+	ErrTooLarge = errors.New("notification body too large")
+	// ErrMalformed: not a notification collection, not read to its end, or
+	// no item in it usable.
+	ErrMalformed = errors.New("malformed notification body")
+)
+
+// Deliver reads one body of Graph notifications (a
+// changeNotificationCollection, {"value":[...]}) and queues what it holds.
+// It is the single entry of every delivery channel, so that each body gets
+// the same checks, bounds and counting: the webhook's handler calls it, and
+// so must any other transport (an event hub's event body).
+//
+// The body is read as a stream and never held whole. Each item's
+// clientState is compared (in constant time) as soon as the item has been
+// read: a foreign item is rejected alone and counted in Result.Rejected,
+// and nothing else about it is looked at. Items that pass are used only if
+// the whole body is read without error: a body cut short queues nothing.
+// allow says which kinds of items this channel may carry; an item of
+// another kind is rejected alone.
+//
+// A nil error means at least one item was used. Otherwise the error wraps
+// ErrBusy (nothing read), ErrForbidden (no item had the clientState),
+// ErrTooLarge or ErrMalformed, with the reason; it never holds the secret
+// or a record id. ctx ends the reading early (ErrMalformed).
+//
+// At most Config.MaxBodiesInFlight bodies are read at once; Deliver never
+// waits for a turn but returns ErrBusy, so that an overloaded webhook
+// answers at once and a flood cannot queue goroutines.
+//
+// Deliver counts every body and item in teams_exporter_notifications_total
+// and logs refusals (rate-limited); the caller counts nothing again.
+func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Result, error) {
+	select {
+	case r.reading <- struct{}{}:
+		defer func() { <-r.reading }()
 	default:
-		r.reject(w, http.StatusNotFound, "unknown path")
-		return
+		r.metrics.busy.Inc()
+		r.warn("notification body refused unread: too many being read at once", "in_flight", cap(r.reading))
+		return Result{}, ErrBusy
 	}
-	if req.URL.Query().Has("validationToken") {
-		r.validate(w, req)
-		return
-	}
-	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		r.reject(w, http.StatusMethodNotAllowed, "method "+clip(req.Method)+" without a validation token")
-		return
-	}
-	if !isJSON(req.Header.Get("Content-Type")) {
-		r.reject(w, http.StatusUnsupportedMediaType, "content type is not application/json")
-		return
-	}
-	if req.ContentLength > MaxBodyBytes {
-		r.reject(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			r.reject(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB")
+	var (
+		got     batch
+		items   int
+		matched int
+		problem string // the first problem of an item with the right clientState
+	)
+	err := decodeBody(ctx, body, func(it *item) {
+		items++
+		if !r.secretMatchesBytes(it.clientState) {
+			got.rejected++
 			return
 		}
-		// A sender too slow for the server's read timeout, or one that
-		// hung up: nobody reads the answer, but it is counted.
-		r.reject(w, http.StatusBadRequest, "body not read: "+err.Error())
-		return
+		matched++
+		if why := got.add(it, allow); why != "" {
+			got.rejected++
+			if problem == "" {
+				problem = why
+			}
+		}
+	})
+	switch {
+	case errors.Is(err, errBodyTooLarge) || errors.Is(err, errTooManyItems):
+		err = fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case err != nil:
+		err = fmt.Errorf("%w: %s", ErrMalformed, clipErr(err))
+	case items == 0:
+		err = fmt.Errorf("%w: no notifications in value", ErrMalformed)
+	case matched == 0:
+		err = ErrForbidden
+	case got.used == 0:
+		err = fmt.Errorf("%w: %s", ErrMalformed, problem)
 	}
-	batch, status, why := r.parse(body, lifecycle)
-	if status != 0 {
-		r.reject(w, status, why)
-		return
+	if err != nil {
+		r.metrics.notifications.WithLabelValues(ResultRejected).Inc()
+		r.warn("notification body rejected", "reason", err.Error(), "items", items)
+		return Result{}, err
 	}
-	r.accept(batch)
-	w.WriteHeader(http.StatusAccepted)
+	r.accept(got)
+	if got.rejected > 0 {
+		r.metrics.notifications.WithLabelValues(ResultRejected).Add(float64(got.rejected))
+		r.warn("notifications rejected in an accepted body", "rejected", got.rejected,
+			"foreign", items-matched, "reason", problem)
+	}
+	return Result{Accepted: len(got.changes), Lifecycle: len(got.lifecycle), Rejected: got.rejected}, nil
 }
 
-// validate answers Graph's handshake for a new subscription: the token,
-// URL-decoded, as text/plain with 200, within 10 seconds.
-func (r *Receiver) validate(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost && req.Method != http.MethodGet {
-		w.Header().Set("Allow", "POST, GET")
-		r.reject(w, http.StatusMethodNotAllowed, "validation with method "+clip(req.Method))
-		return
-	}
-	token := req.URL.Query().Get("validationToken")
-	if token == "" || len(token) > maxValidationToken {
-		r.reject(w, http.StatusBadRequest, "validation token empty or too long")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	// The token is echoed verbatim, as Graph requires; a browser must not
-	// take it for markup.
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, token)
-	r.log.Info("answered Graph's validation of the notification URL", "path", req.URL.Path)
-}
-
-// notification is one item of Graph's changeNotificationCollection; only the
-// fields the exporter needs are read.
-type notification struct {
-	SubscriptionID string `json:"subscriptionId"`
-	ClientState    string `json:"clientState"`
-	ChangeType     string `json:"changeType"`
-	Resource       string `json:"resource"`
-	ResourceData   *struct {
-		ID string `json:"id"`
-	} `json:"resourceData"`
-	LifecycleEvent string `json:"lifecycleEvent"`
-}
-
-// parsed is a request's notifications once all of them are known good.
-type parsed struct {
+// batch is what the matching items of one body carry, kept until the body
+// has been read to its end. It is bounded by MaxItems.
+type batch struct {
 	changes   []change
-	lifecycle []notification
+	lifecycle []lifecycleItem
+	used      int // items used, including deleted records (nothing to fetch)
+	rejected  int
 }
 
 type change struct {
@@ -289,98 +343,95 @@ type change struct {
 	updated bool
 }
 
-// parse reads and checks a whole request; any bad item refuses it all, with
-// the status to answer and why (never the secret, never an id).
-func (r *Receiver) parse(body []byte, lifecycle bool) (parsed, int, string) {
-	var coll struct {
-		Value []notification `json:"value"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&coll); err != nil {
-		return parsed{}, http.StatusBadRequest, "malformed JSON: " + clip(err.Error())
-	}
-	if dec.More() {
-		return parsed{}, http.StatusBadRequest, "malformed JSON: data after the object"
-	}
-	if len(coll.Value) == 0 {
-		return parsed{}, http.StatusBadRequest, "no notifications in value"
-	}
-	// Every clientState first: a request with one forged item is forged.
-	for i := range coll.Value {
-		if !r.secretMatches(coll.Value[i].ClientState) {
-			return parsed{}, http.StatusForbidden, "clientState does not match"
-		}
-	}
-	var out parsed
-	for i := range coll.Value {
-		n := &coll.Value[i]
-		if lifecycle != (n.LifecycleEvent != "") {
-			return parsed{}, http.StatusBadRequest, "lifecycle and change notifications on the wrong path"
-		}
-		if lifecycle {
-			switch n.LifecycleEvent {
-			case EventReauthorizationRequired, EventSubscriptionRemoved, EventMissed:
-			default:
-				return parsed{}, http.StatusBadRequest, "unknown lifecycle event " + clip(n.LifecycleEvent)
-			}
-			if len(n.SubscriptionID) > maxRecordIDLen {
-				return parsed{}, http.StatusBadRequest, "subscription id too long"
-			}
-			out.lifecycle = append(out.lifecycle, *n)
-			continue
-		}
-		id, err := recordID(n)
-		if err != nil {
-			return parsed{}, http.StatusBadRequest, err.Error()
-		}
-		switch n.ChangeType {
-		case "created", "updated":
-			out.changes = append(out.changes, change{id: id, updated: n.ChangeType == "updated"})
-		case "deleted":
-			// Nothing to fetch: a deleted record cannot be ingested.
-		default:
-			return parsed{}, http.StatusBadRequest, "unknown change type " + clip(n.ChangeType)
-		}
-	}
-	return out, 0, ""
+type lifecycleItem struct {
+	event        string // one of lifecycleEvents
+	subscription string
 }
 
-// secretMatches compares in constant time, over hashes so that not even
-// the length of the secret leaks through timing.
-func (r *Receiver) secretMatches(s string) bool {
-	h := sha256.Sum256([]byte(s))
+// add takes an item whose clientState matched, or says what is wrong with
+// it (never an id).
+func (b *batch) add(it *item, allow Items) string {
+	if it.problem != "" {
+		return it.problem
+	}
+	if len(it.lifecycleEvent) > 0 {
+		if allow&LifecycleItems == 0 {
+			return "lifecycle notification on the change notification channel"
+		}
+		event := ""
+		for _, e := range lifecycleEvents {
+			if string(it.lifecycleEvent) == e {
+				event = e
+			}
+		}
+		if event == "" {
+			return "unknown lifecycle event " + clip(string(it.lifecycleEvent))
+		}
+		if len(it.subscriptionID) > maxRecordIDLen {
+			return "subscription id too long"
+		}
+		b.lifecycle = append(b.lifecycle, lifecycleItem{event: event, subscription: string(it.subscriptionID)})
+		b.used++
+		return ""
+	}
+	if allow&ChangeItems == 0 {
+		return "change notification on the lifecycle channel"
+	}
+	id, err := recordID(it.resource, it.resourceDataID)
+	if err != nil {
+		return err.Error()
+	}
+	switch string(it.changeType) {
+	case "created", "updated":
+		b.changes = append(b.changes, change{id: id, updated: string(it.changeType) == "updated"})
+	case "deleted":
+		// Nothing to fetch: a deleted record cannot be ingested.
+	default:
+		return "unknown change type " + clip(string(it.changeType))
+	}
+	b.used++
+	return ""
+}
+
+// secretMatchesBytes compares in constant time, over hashes so that not
+// even the length of the secret leaks through timing.
+func (r *Receiver) secretMatchesBytes(s []byte) bool {
+	h := sha256.Sum256(s)
 	return subtle.ConstantTimeCompare(h[:], r.secret[:]) == 1
 }
 
 // recordID reads the record id from resourceData.id and the resource path
 // ("communications/callRecords/{id}"), which must agree when both are set.
-func recordID(n *notification) (string, error) {
-	fromPath := ""
-	if n.Resource != "" {
+func recordID(resource, dataID []byte) (string, error) {
+	var fromPath []byte
+	if len(resource) > 0 {
 		const prefix = "communications/callrecords/" // Graph's case varies
-		res := strings.TrimPrefix(n.Resource, "/")
-		if len(res) <= len(prefix) || !strings.EqualFold(res[:len(prefix)], prefix) {
+		res := resource
+		if res[0] == '/' {
+			res = res[1:]
+		}
+		if len(res) <= len(prefix) || !equalFoldASCII(res[:len(prefix)], prefix) {
 			return "", errors.New("resource is not a call record")
 		}
 		fromPath = res[len(prefix):]
 	}
 	id := fromPath
-	if n.ResourceData != nil && n.ResourceData.ID != "" {
-		if fromPath != "" && !strings.EqualFold(fromPath, n.ResourceData.ID) {
+	if len(dataID) > 0 {
+		if len(fromPath) > 0 && !equalFoldASCII(fromPath, string(dataID)) {
 			return "", errors.New("resource and resourceData.id disagree")
 		}
-		id = n.ResourceData.ID
+		id = dataID
 	}
 	if !validRecordID(id) {
 		return "", errors.New("record id missing or not a Graph id")
 	}
-	return id, nil
+	return string(id), nil
 }
 
 // validRecordID accepts what Graph's call record ids look like (UUIDs; to be
 // safe any letters, digits and dashes), nothing that could be a path.
-func validRecordID(id string) bool {
-	if id == "" || len(id) > maxRecordIDLen {
+func validRecordID[S ~string | ~[]byte](id S) bool {
+	if len(id) == 0 || len(id) > maxRecordIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -395,8 +446,8 @@ func isIDByte(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-'
 }
 
-// accept queues a checked request's ids and records its lifecycle events.
-func (r *Receiver) accept(p parsed) {
+// accept queues a read body's ids and records its lifecycle events.
+func (r *Receiver) accept(p batch) {
 	now := r.now()
 	dropped := 0
 	for _, c := range p.changes {
@@ -419,14 +470,15 @@ func (r *Receiver) accept(p parsed) {
 	r.mu.Lock()
 	subscriptionEvent := false
 	for _, n := range p.lifecycle {
-		r.log.Info("lifecycle notification", "event", n.LifecycleEvent, "subscription", n.SubscriptionID)
-		switch n.LifecycleEvent {
+		r.metrics.lifecycleEvents.WithLabelValues(n.event).Inc()
+		r.log.Info("lifecycle notification", "event", n.event, "subscription", n.subscription)
+		switch n.event {
 		case EventMissed:
 			r.relist = true
 		case EventReauthorizationRequired:
-			subscriptionEvent = addBounded(r.reauth, n.SubscriptionID) || subscriptionEvent
+			subscriptionEvent = addBounded(r.reauth, n.subscription) || subscriptionEvent
 		case EventSubscriptionRemoved:
-			subscriptionEvent = addBounded(r.removed, n.SubscriptionID) || subscriptionEvent
+			subscriptionEvent = addBounded(r.removed, n.subscription) || subscriptionEvent
 		}
 	}
 	r.mu.Unlock()
@@ -453,29 +505,17 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// reject answers status and counts the request as rejected.
-func (r *Receiver) reject(w http.ResponseWriter, status int, why string) {
-	r.metrics.notifications.WithLabelValues(ResultRejected).Inc()
-	r.warn("notification request rejected", "status", status, "reason", why)
-	http.Error(w, http.StatusText(status), status)
-}
-
 // warn logs at warn level at most once every 10 seconds (a flood of bad
-// requests must not flood the log; the metric counts them all), at debug
+// requests must not flood the log; the metrics count them all), at debug
 // level otherwise.
 func (r *Receiver) warn(msg string, args ...any) {
-	now := time.Now().UnixNano()
+	now := r.now().UnixNano()
 	last := r.lastWarn.Load()
 	if now-last >= int64(10*time.Second) && r.lastWarn.CompareAndSwap(last, now) {
 		r.log.Warn(msg, args...)
 		return
 	}
 	r.log.Debug(msg, args...)
-}
-
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
 }
 
 // clip bounds text taken from a request before it reaches a log line.
@@ -485,4 +525,15 @@ func clip(s string) string {
 		s = s[:n] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// clipErr is a decoding error for a log line: the decoder quotes the
+// offending input, which is bounded here like any other.
+func clipErr(err error) string {
+	s := err.Error()
+	const n = 160
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
 }
