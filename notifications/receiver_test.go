@@ -41,7 +41,7 @@ func startReceiver(t *testing.T, cfg Config, tune func(*http.Server)) (*Receiver
 	}
 	srv := NewServer(ln.Addr().String(), r, discardLogger())
 	if tune != nil {
-		tune(srv)
+		tune(srv.Server)
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })

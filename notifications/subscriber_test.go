@@ -366,7 +366,7 @@ func (f *frontDoor) serve(t *testing.T, clientState string) *Receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.current.Store(NewServer("", r, discardLogger()))
+	f.current.Store(NewServer("", r, discardLogger()).Server)
 	return r
 }
 

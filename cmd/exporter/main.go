@@ -228,6 +228,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	}
 
 	srv := newWebServer(routes(cfg, metrics, p.Ready, logger))
+	reg.MustRegister(connectionsShed("metrics", srv.limit.Shed))
 	listener, err := srv.listen(cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("%s_LISTEN_ADDRESS: %w", envPrefix, err)
@@ -236,6 +237,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	var healthListener net.Listener
 	if cfg.HealthListenAddress != "" {
 		health = healthServer(p.Ready)
+		reg.MustRegister(connectionsShed("health", health.limit.Shed))
 		if healthListener, err = health.listen(cfg.HealthListenAddress); err != nil {
 			listener.Close()
 			return fmt.Errorf("%s_HEALTH_LISTEN_ADDRESS: %w", envPrefix, err)

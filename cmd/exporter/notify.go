@@ -23,7 +23,7 @@ import (
 // on its own listener, and the subscriber once Graph can be called.
 type notifier struct {
 	receiver *notifications.Receiver
-	server   *http.Server
+	server   *notifications.Server
 	served   chan error
 	log      *slog.Logger
 
@@ -56,6 +56,7 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 		return nil, fmt.Errorf("%s_NOTIFICATION_LISTEN_ADDRESS: %w", envPrefix, err)
 	}
 	n := &notifier{receiver: r, server: notifications.NewServer(cfg.NotificationListenAddress, r, log), served: make(chan error, 1), log: log}
+	reg.MustRegister(connectionsShed("notifications", n.server.ConnectionsShed))
 	go func() { n.served <- n.server.Serve(ln) }()
 	log.Info("serving change notifications", "address", ln.Addr().String(), "url", redactedURL(cfg.NotificationURL))
 	return n, nil
