@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,28 +89,67 @@ type handler struct {
 
 // ServeHTTP serves one scrape: the registry's families encoded now, the
 // snapshot's as encoded for it, in name order.
+//
+// The in-flight limit covers the encoding only. The body is encoded into
+// memory under it, then written outside it, with a write deadline of its
+// own: a client that reads slowly, or not at all, holds its connection
+// until that deadline, never a slot, so it cannot keep other scrapes out.
+// Holding a body costs little: the snapshot's families are referenced, not
+// copied (they are immutable), and only the registry's families and a zstd
+// stream are encoded into new memory.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.encode(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(body.size))
+	// A deadline error means the writer has none to set (a test's
+	// recorder); the server's own write timeout still applies.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeBudget(body.size)))
+	_ = body.writeTo(w) // an error is the client's: it went away or stalled
+}
+
+// writeBudget is the time a client gets to read a body of size bytes: 10
+// seconds, and 1 Mbit/s beyond.
+func writeBudget(size int) time.Duration {
+	const perSecond = 128 << 10
+	return 10*time.Second + time.Duration(size)*time.Second/perSecond
+}
+
+// encode encodes a scrape under the in-flight limit and sets its headers;
+// false when it has answered already (503, 500).
+func (h *handler) encode(w http.ResponseWriter, r *http.Request) (*response, bool) {
 	if h.inFlight != nil {
 		select {
 		case h.inFlight <- struct{}{}:
 			defer func() { <-h.inFlight }()
 		default:
 			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", cap(h.inFlight)), http.StatusServiceUnavailable)
-			return
+			return nil, false
 		}
 	}
 	mfs, err := h.gatherer.Gather()
 	if err != nil {
 		h.fail(w, "gathering", err)
-		return
+		return nil, false
 	}
 	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	snap, err := h.current().Encode(format)
 	if err != nil {
 		h.fail(w, "encoding", err)
-		return
+		return nil, false
 	}
 	coding := negotiateEncoding(r.Header.Get("Accept-Encoding"))
+	out := &response{}
+	body := newBodyWriter(out, coding)
+	err = writeMerged(body, format, mfs, snap.Families, nameFilter(r))
+	if err == nil {
+		err = body.close()
+	}
+	if err != nil {
+		h.fail(w, "encoding", err)
+		return nil, false
+	}
 	hdr := w.Header()
 	hdr.Add("Vary", "Accept")
 	hdr.Add("Vary", "Accept-Encoding")
@@ -118,15 +157,50 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if coding != "identity" {
 		hdr.Set("Content-Encoding", coding)
 	}
-	body := newBodyWriter(w, coding)
-	err = writeMerged(body, format, mfs, snap.Families, nameFilter(r))
-	if err == nil {
-		err = body.close()
+	return out, true
+}
+
+// response is a scrape's body in memory: parts encoded now, which it owns,
+// and parts of the snapshot, shared.
+type response struct {
+	parts [][]byte
+	owned bool // the last part is owned: appended to
+	size  int
+}
+
+// Write copies p.
+func (b *response) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if err != nil && !errors.Is(err, errWrite) {
-		h.errors.WithLabelValues("encoding").Inc()
-		h.logger.Error("encode metrics", "err", err)
+	if b.owned {
+		last := &b.parts[len(b.parts)-1]
+		*last = append(*last, p...)
+	} else {
+		b.parts = append(b.parts, append(make([]byte, 0, max(len(p), 4<<10)), p...))
+		b.owned = true
 	}
+	b.size += len(p)
+	return len(p), nil
+}
+
+// share appends p without copying it; p must never change.
+func (b *response) share(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	b.parts = append(b.parts, p)
+	b.owned = false
+	b.size += len(p)
+}
+
+func (b *response) writeTo(w io.Writer) error {
+	for _, p := range b.parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *handler) fail(w http.ResponseWriter, cause string, err error) {
@@ -192,9 +266,6 @@ func writeMerged(body bodyWriter, format expfmt.Format, mfs []*dto.MetricFamily,
 	return body.fresh(buf.Bytes())
 }
 
-// errWrite marks a failure to write the response: the client went away.
-var errWrite = errors.New("write response")
-
 // bodyWriter writes the response body in one content coding: fresh bytes
 // are encoded now, cached families are taken as the snapshot encoded them.
 type bodyWriter interface {
@@ -203,7 +274,7 @@ type bodyWriter interface {
 	close() error
 }
 
-func newBodyWriter(w io.Writer, coding string) bodyWriter {
+func newBodyWriter(w *response, coding string) bodyWriter {
 	switch coding {
 	case "gzip":
 		return &gzipBody{w: w}
@@ -213,25 +284,22 @@ func newBodyWriter(w io.Writer, coding string) bodyWriter {
 	return identityBody{w}
 }
 
-type identityBody struct{ w io.Writer }
+type identityBody struct{ w *response }
 
-func (b identityBody) fresh(p []byte) error { return wrapWrite(b.w.Write(p)) }
-func (b identityBody) cached(ef *collector.EncodedFamily) error {
-	return wrapWrite(b.w.Write(ef.Plain))
+func (b identityBody) fresh(p []byte) error {
+	_, err := b.w.Write(p)
+	return err
 }
-func (identityBody) close() error { return nil }
-
-func wrapWrite(_ int, err error) error {
-	if err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
-	}
+func (b identityBody) cached(ef *collector.EncodedFamily) error {
+	b.w.share(ef.Plain)
 	return nil
 }
+func (identityBody) close() error { return nil }
 
 // gzipBody writes one gzip member (RFC 1952) by hand: a header, deflate
 // segments, the CRC-32 and size of the content.
 type gzipBody struct {
-	w       io.Writer
+	w       *response
 	zw      *flate.Writer // nil until the header is written
 	crc     uint32
 	size    uint32 // mod 2^32, as RFC 1952 says
@@ -245,9 +313,7 @@ func (b *gzipBody) start() error {
 	if b.zw != nil {
 		return nil
 	}
-	if _, err := b.w.Write(gzipHeader); err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
-	}
+	_, _ = b.w.Write(gzipHeader)
 	b.zw, _ = flate.NewWriter(b.w, flate.DefaultCompression) // a valid level never fails
 	return nil
 }
@@ -259,7 +325,8 @@ func (b *gzipBody) fresh(p []byte) error {
 	b.crc = crc32.Update(b.crc, crc32.IEEETable, p)
 	b.size += uint32(len(p))
 	b.pending = true
-	return wrapWrite(b.zw.Write(p))
+	_, err := b.zw.Write(p)
+	return err
 }
 
 func (b *gzipBody) cached(ef *collector.EncodedFamily) error {
@@ -269,13 +336,11 @@ func (b *gzipBody) cached(ef *collector.EncodedFamily) error {
 	if b.pending {
 		// End the fresh bytes at a byte boundary before the segment.
 		if err := b.zw.Flush(); err != nil {
-			return fmt.Errorf("%w: %w", errWrite, err)
+			return err
 		}
 		b.pending = false
 	}
-	if _, err := b.w.Write(ef.Deflated); err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
-	}
+	b.w.share(ef.Deflated)
 	b.zw.Reset(b.w) // no back-references into what came before
 	// Hashing 11 MB costs about a millisecond.
 	b.crc = crc32.Update(b.crc, crc32.IEEETable, ef.Plain)
@@ -288,17 +353,18 @@ func (b *gzipBody) close() error {
 		return err
 	}
 	if err := b.zw.Close(); err != nil {
-		return fmt.Errorf("%w: %w", errWrite, err)
+		return err
 	}
 	var trailer [8]byte
 	binary.LittleEndian.PutUint32(trailer[:4], b.crc)
 	binary.LittleEndian.PutUint32(trailer[4:], b.size)
-	return wrapWrite(b.w.Write(trailer[:]))
+	_, err := b.w.Write(trailer[:])
+	return err
 }
 
 // zstdBody compresses the whole body now, at zstd's fastest level.
 type zstdBody struct {
-	w  io.Writer
+	w  *response
 	zw *zstd.Encoder
 }
 
@@ -310,7 +376,8 @@ func (b *zstdBody) fresh(p []byte) error {
 		}
 		b.zw = zw
 	}
-	return wrapWrite(b.zw.Write(p))
+	_, err := b.zw.Write(p)
+	return err
 }
 
 func (b *zstdBody) cached(ef *collector.EncodedFamily) error { return b.fresh(ef.Plain) }
@@ -319,7 +386,7 @@ func (b *zstdBody) close() error {
 	if err := b.fresh(nil); err != nil {
 		return err
 	}
-	return wrapWrite(0, b.zw.Close())
+	return b.zw.Close()
 }
 
 // negotiateEncoding picks the content coding of a response from an
