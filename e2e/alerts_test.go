@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
@@ -234,17 +235,8 @@ type tenantServer struct {
 
 func startTenant(t *testing.T) *tenantServer {
 	t.Helper()
-	tenant := graphsim.New(graphsim.Options{TenantID: tenantID, ClientID: clientID, ClientSecret: secret})
-	srv, err := graphsim.NewTLSServer(tenant.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	certFile := filepath.Join(t.TempDir(), "tenant-ca.pem")
-	if err := os.WriteFile(certFile, srv.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tenantServer{tenant: tenant, url: srv.URL, certFile: certFile}
+	srv := simtest.Start(t, graphsim.Options{TenantID: tenantID, ClientID: clientID, ClientSecret: secret})
+	return &tenantServer{tenant: srv.Tenant, url: srv.URL, certFile: srv.CertFile(t)}
 }
 
 // startTenantExporter runs the exporter against ts with the client secret

@@ -3,7 +3,6 @@ package graph_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -20,12 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
@@ -76,7 +72,7 @@ func (o *simObserver) count(key string) int {
 
 type simRig struct {
 	tenant *graphsim.Tenant
-	srv    *graphsim.Server
+	srv    *simtest.Server
 	client *graph.Client
 	obs    *simObserver
 	logs   *testrun.Output
@@ -88,33 +84,19 @@ type simRig struct {
 func startSim(t *testing.T, opts graphsim.Options, tune func(*graph.Config)) *simRig {
 	t.Helper()
 	opts.TenantID, opts.ClientID, opts.ClientSecret = simTenant, simClient, simSecret
-	tenant := graphsim.New(opts)
-	srv, err := graphsim.NewTLSServer(tenant.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(srv.CertPEM)
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
-	cred, err := azidentity.NewClientSecretCredential(simTenant, simClient, simSecret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: httpClient},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rig := &simRig{tenant: tenant, srv: srv, obs: &simObserver{}, logs: &testrun.Output{}, roots: roots}
+	sim := simtest.Start(t, opts)
+	tenant, roots := sim.Tenant, sim.Sim.CertPool
+	rig := &simRig{tenant: tenant, srv: sim, obs: &simObserver{}, logs: &testrun.Output{}, roots: roots}
 	cfg := graph.Config{
-		BaseURL: srv.URL, Credential: cred, HTTPClient: httpClient, Observer: rig.obs,
+		BaseURL: sim.URL, Credential: sim.Credential, HTTPClient: sim.HTTPClient, Observer: rig.obs,
 		Logger:   slog.New(slog.NewTextHandler(rig.logs, nil)),
 		ListRate: 1000, TenantRate: 10000, BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
-	rig.client, err = graph.New(cfg)
-	if err != nil {
+	var err error
+	if rig.client, err = graph.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

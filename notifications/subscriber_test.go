@@ -13,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
@@ -41,24 +39,12 @@ func startTenant(t *testing.T, opts graphsim.Options) (*graphsim.Tenant, *graph.
 	t.Helper()
 	opts.TenantID, opts.ClientID, opts.ClientSecret = "t", "c", "s"
 	opts.Notifications.LoopbackHTTP = true
-	tenant := graphsim.New(opts)
-	srv, err := graphsim.NewTLSServer(tenant.Handler())
+	sim := simtest.Start(t, opts)
+	client, err := graph.New(graph.Config{BaseURL: sim.URL, Credential: sim.Credential, HTTPClient: sim.HTTPClient, MaxRetries: 1, BackoffBase: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Close() })
-	cred, err := azidentity.NewClientSecretCredential("t", "c", "s", &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := graph.New(graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), MaxRetries: 1, BackoffBase: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tenant, client
+	return sim.Tenant, client
 }
 
 type subscriberRig struct {

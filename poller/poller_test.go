@@ -11,15 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/teams-exporter/teams-exporter/collector"
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
@@ -37,20 +35,9 @@ func newTestPoller(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs
 // (such as a building file's map).
 func newTestPollerCollecting(t *testing.T, tenant *graphsim.Tenant, stateFile string, logs io.Writer, tune func(*graph.Config, *Config), col collector.Options) (*Poller, *prometheus.Registry) {
 	t.Helper()
-	srv, err := graphsim.NewTLSServer(tenant.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cred, err := azidentity.NewClientSecretCredential("t", "c", "s", &azidentity.ClientSecretCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"}, Transport: srv.Client()},
-		DisableInstanceDiscovery: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := simtest.Serve(t, tenant)
 	reg := prometheus.NewRegistry()
-	gc := graph.Config{BaseURL: srv.URL, Credential: cred, HTTPClient: srv.Client(), ListRate: 1000, TenantRate: 10000}
+	gc := graph.Config{BaseURL: sim.URL, Credential: sim.Credential, HTTPClient: sim.HTTPClient, ListRate: 1000, TenantRate: 10000}
 	pc := Config{
 		Interval: time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
 		Registerer: reg,

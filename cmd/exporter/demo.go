@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -10,10 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
@@ -72,14 +67,8 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		go tenant.RunDelivery(liveCtx, 2*time.Second)
 	}
 
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12}}}
-	cred, err := azidentity.NewClientSecretCredential(demoTenantID, demoClientID, demoSecret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: azcore.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL + "/"},
-			Transport: graph.ObserveTokenRequests(httpClient, obs),
-		},
-		DisableInstanceDiscovery: true,
-	})
+	httpClient := srv.Client()
+	cred, err := srv.Credential(tenant, graph.ObserveTokenRequests(httpClient, obs))
 	if err != nil {
 		stopLive()
 		srv.Close()

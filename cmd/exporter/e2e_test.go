@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtruth"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
@@ -61,7 +62,7 @@ const (
 
 type tenantServer struct {
 	tenant   *graphsim.Tenant
-	srv      *graphsim.Server
+	srv      *simtest.Server
 	certFile string
 }
 
@@ -74,21 +75,12 @@ func startTenant(t *testing.T, wrap func(http.Handler) http.Handler) *tenantServ
 // certificate credentials, say).
 func startTenantWith(t *testing.T, opts graphsim.Options, wrap func(http.Handler) http.Handler) *tenantServer {
 	t.Helper()
-	tenant := graphsim.New(opts)
-	var h http.Handler = tenant.Handler()
+	var mw []graphsim.Middleware
 	if wrap != nil {
-		h = wrap(h)
+		mw = append(mw, wrap)
 	}
-	srv, err := graphsim.NewTLSServer(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	certFile := filepath.Join(t.TempDir(), "tenant-ca.pem")
-	if err := os.WriteFile(certFile, srv.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &tenantServer{tenant: tenant, srv: srv, certFile: certFile}
+	srv := simtest.Start(t, opts, mw...)
+	return &tenantServer{tenant: srv.Tenant, srv: srv, certFile: srv.CertFile(t)}
 }
 
 type exporterProc struct {

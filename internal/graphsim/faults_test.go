@@ -205,7 +205,7 @@ func TestFaultsDeterministicAndRated(t *testing.T) {
 // TestFaultBodies checks each unreadable-body fault on a get and on the
 // same get inside a $batch: a 200 whose body is broken as documented.
 func TestFaultBodies(t *testing.T) {
-	fixture, err := os.ReadFile("../graph/testdata/callrecord-expanded.json")
+	fixture, err := os.ReadFile("../../graph/testdata/callrecord-expanded.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -423,7 +423,7 @@ func TestGetAndSessionPaging(t *testing.T) {
 func TestAddRawFixture(t *testing.T) {
 	tenant, srv := startTenant(t, Options{})
 	tok := fetchToken(t, srv)
-	raw, err := os.ReadFile("../graph/testdata/callrecord-expanded.json")
+	raw, err := os.ReadFile("../../graph/testdata/callrecord-expanded.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,11 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
 // Server is an HTTPS server on a loopback port with a self-signed
@@ -77,6 +82,25 @@ func (s *Server) Client() *http.Client {
 		TLSClientConfig:   &tls.Config{RootCAs: s.CertPool, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2: true,
 	}}
+}
+
+// Credential returns a real azidentity client-secret credential of
+// tenant's application (Options.TenantID, ClientID, ClientSecret) that asks
+// s for its tokens, as the exporter's credential asks Entra ID, through
+// transport (s.Client() if nil). tenant is the one s serves.
+func (s *Server) Credential(tenant *Tenant, transport policy.Transporter) (*azidentity.ClientSecretCredential, error) {
+	if transport == nil {
+		transport = s.Client()
+	}
+	o := tenant.opts
+	cred, err := azidentity.NewClientSecretCredential(o.TenantID, o.ClientID, o.ClientSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: s.URL + "/"}, Transport: transport},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("simulated tenant credential: %w", err)
+	}
+	return cred, nil
 }
 
 // Close stops the server and closes open connections.

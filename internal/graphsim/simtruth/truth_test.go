@@ -228,7 +228,7 @@ func TestTruthWhyByHand(t *testing.T) {
 // TestTruthOfFixture: the peer-to-peer example record from Microsoft's docs,
 // observed once from each client.
 func TestTruthOfFixture(t *testing.T) {
-	raw, err := os.ReadFile("../../graph/testdata/callrecord-expanded.json")
+	raw, err := os.ReadFile("../../../graph/testdata/callrecord-expanded.json")
 	if err != nil {
 		t.Fatal(err)
 	}
