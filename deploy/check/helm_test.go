@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,18 +15,29 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
 const chartDir = repoRoot + "/deploy/helm/teams-exporter"
 
 // chartCases are the values the chart is linted and rendered with: its
-// defaults, and each way of giving credentials with the toggles on.
+// defaults, each way of giving credentials, and each option with its
+// toggles on. check, when set, looks at what the case turns on.
 var chartCases = []struct {
 	name   string
 	values string
+	check  func(t *testing.T, r rendered)
 }{
-	{"defaults", ``},
+	{"defaults", ``, func(t *testing.T, r rendered) {
+		if r.dep.Name != "teams-exporter" || !strings.HasPrefix(r.ctr.Image, "ghcr.io/teams-exporter/teams-exporter:") {
+			t.Errorf("release teams-exporter: Deployment %s, image %s", r.dep.Name, r.ctr.Image)
+		}
+		checkNoNotifications(t, r)
+		if len(r.ctr.EnvFrom) != 0 {
+			t.Errorf("envFrom %v without a Secret", r.ctr.EnvFrom)
+		}
+	}},
 	{"secret, basic auth, operator objects", `
 azure: {create: true, tenantId: 00000000-0000-0000-0000-000000000001, clientId: 00000000-0000-0000-0000-000000000002, clientSecret: not-a-real-secret}
 webConfig:
@@ -39,19 +51,108 @@ serviceMonitor:
     password: {name: scrape-auth, key: password}
 prometheusRule: {enabled: true, labels: {release: kube-prometheus-stack}}
 extraEnv: {AZURE_AUTHORITY_HOST: "https://login.microsoftonline.us/"}
-`},
+`, func(t *testing.T, r rendered) {
+		if _, ok := r.env["AZURE_CLIENT_ID"]; ok {
+			t.Error("AZURE_CLIENT_ID is a plain variable besides the chart's Secret")
+		}
+		mountedFile(t, r, r.env["TEAMS_EXPORTER_WEB_CONFIG_FILE"], "Secret", "teams-exporter-web-config", "web-config.yml")
+	}},
 	{"existing secret and claim, workload identity", `
 azure: {existingSecret: my-azure-credentials}
 persistence: {existingClaim: my-claim}
 serviceAccount: {create: true, annotations: {azure.workload.identity/client-id: 00000000-0000-0000-0000-000000000002}}
 podLabels: {azure.workload.identity/use: "true"}
 image: {repository: registry.example.com/teams-exporter, tag: 1.2.3}
-`},
-	{"no persistence", `persistence: {enabled: false}`},
+`, nil},
+	{"workload identity without a Secret", `
+serviceAccount: {create: true, annotations: {azure.workload.identity/client-id: 00000000-0000-0000-0000-000000000002}}
+podLabels: {azure.workload.identity/use: "true"}
+`, checkWorkloadIdentity},
+	{"no persistence", `persistence: {enabled: false}`, nil},
+	{"notifications with an Ingress", `
+config: {TEAMS_EXPORTER_NOTIFICATION_URL: "https://teams-exporter.example.com/notifications"}
+azure: {existingSecret: my-azure-credentials}
+notifications:
+  ingress:
+    enabled: true
+    className: nginx
+    annotations: {cert-manager.io/cluster-issuer: letsencrypt}
+    tls: [{hosts: [teams-exporter.example.com], secretName: teams-exporter-tls}]
+`, func(t *testing.T, r rendered) {
+		checkNotifications(t, r, 9869, "teams-exporter.example.com")
+		ing := r.byKind["Ingress"][0].value.(*networkingv1.Ingress)
+		if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != "nginx" || ing.Annotations["cert-manager.io/cluster-issuer"] != "letsencrypt" {
+			t.Errorf("Ingress class %v, annotations %v", ing.Spec.IngressClassName, ing.Annotations)
+		}
+		if len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "teams-exporter-tls" || !slices.Equal(ing.Spec.TLS[0].Hosts, []string{"teams-exporter.example.com"}) {
+			t.Errorf("Ingress TLS %v", ing.Spec.TLS)
+		}
+	}},
+	{"notifications on another port, host set, no Ingress", `
+config: {TEAMS_EXPORTER_NOTIFICATION_URL: "https://calls.example.org:8443/notifications"}
+ports: {notifications: 9999}
+`, func(t *testing.T, r rendered) { checkNotifications(t, r, 9999, "") }},
+	{"notifications through Event Hubs", `
+config:
+  TEAMS_EXPORTER_NOTIFICATION_URL: "EventHub:https://teams.vault.azure.net/secrets/hub?tenantId=00000000-0000-0000-0000-000000000001"
+  TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB: teams.servicebus.windows.net/callrecords
+`, checkNoNotifications},
+	{"files: extra volumes, building ConfigMap, certificate", `
+azure: {tenantId: 00000000-0000-0000-0000-000000000001, clientId: 00000000-0000-0000-0000-000000000002, clientCertificate: {existingSecret: teams-exporter-certificate}}
+buildingFile: {existingConfigMap: teams-exporter-buildings, key: sites.tsv}
+extraEnvFrom: [{secretRef: {name: teams-exporter-proxy}}, {configMapRef: {name: teams-exporter-settings, optional: true}}]
+extraVolumes: [{name: ca, configMap: {name: corporate-ca}}]
+extraVolumeMounts: [{name: ca, mountPath: /etc/ssl/corporate, readOnly: true}]
+extraEnv: {SSL_CERT_DIR: /etc/ssl/corporate}
+`, func(t *testing.T, r rendered) {
+		mountedFile(t, r, r.env["TEAMS_EXPORTER_BUILDING_FILE"], "ConfigMap", "teams-exporter-buildings", "sites.tsv")
+		mountedFile(t, r, r.env["AZURE_CLIENT_CERTIFICATE_PATH"], "Secret", "teams-exporter-certificate", "certificate.pem")
+		if r.env["AZURE_TENANT_ID"] != "00000000-0000-0000-0000-000000000001" || r.env["AZURE_CLIENT_ID"] != "00000000-0000-0000-0000-000000000002" {
+			t.Errorf("tenant %q and client %q are not passed", r.env["AZURE_TENANT_ID"], r.env["AZURE_CLIENT_ID"])
+		}
+		if _, ok := r.env["AZURE_CLIENT_SECRET"]; ok || len(r.byKind["Secret"]) != 0 {
+			t.Error("a client secret besides the certificate")
+		}
+		if len(r.ctr.EnvFrom) != 2 || r.ctr.EnvFrom[0].SecretRef == nil || r.ctr.EnvFrom[0].SecretRef.Name != "teams-exporter-proxy" ||
+			r.ctr.EnvFrom[1].ConfigMapRef == nil || r.ctr.EnvFrom[1].ConfigMapRef.Optional == nil || !*r.ctr.EnvFrom[1].ConfigMapRef.Optional {
+			t.Errorf("extraEnvFrom is not the container's envFrom: %v", r.ctr.EnvFrom)
+		}
+		mountedFile(t, r, "/etc/ssl/corporate/ca.pem", "ConfigMap", "corporate-ca", "")
+	}},
+	{"certificate in the chart's Secret", `
+azure: {create: true, tenantId: 00000000-0000-0000-0000-000000000001, clientId: 00000000-0000-0000-0000-000000000002, clientCertificate: {existingSecret: cert, key: tls.pfx}}
+`, func(t *testing.T, r rendered) {
+		mountedFile(t, r, r.env["AZURE_CLIENT_CERTIFICATE_PATH"], "Secret", "cert", "tls.pfx")
+	}},
+	{"nameOverride", `nameOverride: calls`, func(t *testing.T, r rendered) {
+		if r.dep.Name != "teams-exporter-calls" || r.svc.Name != "teams-exporter-calls" {
+			t.Errorf("Deployment %s, Service %s, want teams-exporter-calls", r.dep.Name, r.svc.Name)
+		}
+	}},
+	{"fullnameOverride", `fullnameOverride: calls`, func(t *testing.T, r rendered) {
+		if r.dep.Name != "calls" || r.svc.Name != "calls" || r.dep.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "calls-state" {
+			t.Errorf("Deployment %s, Service %s, want calls", r.dep.Name, r.svc.Name)
+		}
+	}},
 }
 
-// helmTemplate renders the chart with values.
-func helmTemplate(t *testing.T, values string) []byte {
+// rendered is the chart rendered with one case's values.
+type rendered struct {
+	byKind map[string][]object
+	dep    *appsv1.Deployment
+	svc    *corev1.Service
+	ctr    corev1.Container
+	env    map[string]string
+}
+
+// helmRelease is the release name of the rendered cases: the one the
+// README's install command uses.
+const helmRelease = "teams-exporter"
+
+// helmRun renders the chart with values as release and lints it; it
+// returns the rendered stream and what helm template and helm lint
+// --strict said when they failed ("" when they passed).
+func helmRun(t *testing.T, release, values string) (out []byte, templateErr, lintErr string) {
 	t.Helper()
 	helm := needTool(t, "helm")
 	// Not under t.TempDir(): its name carries the subtest's, commas
@@ -65,12 +166,26 @@ func helmTemplate(t *testing.T, values string) []byte {
 	if err := os.WriteFile(file, []byte(values), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(helm, "template", "teams", chartDir, "--namespace", "monitoring", "-f", file).Output()
+	out, err = exec.Command(helm, "template", release, chartDir, "--namespace", "monitoring", "-f", file).Output()
 	if err != nil {
-		t.Fatalf("helm template: %v\n%s", err, stderrOf(err))
+		templateErr = fmt.Sprintf("%v: %s", err, stderrOf(err))
 	}
 	if lint, err := exec.Command(helm, "lint", "--strict", chartDir, "-f", file).CombinedOutput(); err != nil {
-		t.Errorf("helm lint --strict: %v\n%s", err, lint)
+		lintErr = fmt.Sprintf("%v: %s", err, lint)
+	}
+	return out, templateErr, lintErr
+}
+
+// helmTemplate renders the chart with values; helm template and helm lint
+// --strict must pass.
+func helmTemplate(t *testing.T, values string) []byte {
+	t.Helper()
+	out, templateErr, lintErr := helmRun(t, helmRelease, values)
+	if templateErr != "" {
+		t.Fatalf("helm template: %s", templateErr)
+	}
+	if lintErr != "" {
+		t.Errorf("helm lint --strict: %s", lintErr)
 	}
 	return out
 }
@@ -108,6 +223,9 @@ func TestHelmChart(t *testing.T) {
 			}
 			env := map[string]string{}
 			for _, e := range ctr.Env {
+				if _, dup := env[e.Name]; dup {
+					t.Errorf("variable %s is set twice", e.Name)
+				}
 				env[e.Name] = e.Value
 			}
 			if env["TEAMS_EXPORTER_STATE_FILE"] != "/var/lib/teams-exporter/state.json" || ctr.VolumeMounts[0].MountPath != "/var/lib/teams-exporter" {
@@ -124,10 +242,13 @@ func TestHelmChart(t *testing.T) {
 				if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].SecretRef.Name != s.Name {
 					t.Errorf("the chart's Secret %s is not what the container reads (%v)", s.Name, ctr.EnvFrom)
 				}
-				for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
+				for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID"} {
 					if s.StringData[k] == "" {
 						t.Errorf("Secret lacks %s", k)
 					}
+				}
+				if (s.StringData["AZURE_CLIENT_SECRET"] == "") == (env["AZURE_CLIENT_CERTIFICATE_PATH"] == "") {
+					t.Errorf("want a client secret or a certificate, one of them: secret %v, certificate %q", s.StringData["AZURE_CLIENT_SECRET"] != "", env["AZURE_CLIENT_CERTIFICATE_PATH"])
 				}
 			}
 			state := pod.Volumes[0]
@@ -155,8 +276,189 @@ func TestHelmChart(t *testing.T) {
 			for _, o := range byKind["PrometheusRule"] {
 				checkPrometheusRuleSpec(t, o.source, o.value.(*monitoringv1.PrometheusRule))
 			}
+			if tc.check != nil {
+				tc.check(t, rendered{byKind: byKind, dep: dep, svc: svc, ctr: ctr, env: env})
+			}
 		})
 	}
+}
+
+// TestHelmRefusesMistakes: values.schema.json and the templates turn a
+// misspelt key, a wrong type or a contradiction into a failure of helm
+// template and of helm lint --strict, not a chart rendered without it.
+func TestHelmRefusesMistakes(t *testing.T) {
+	for _, tc := range []struct{ name, values, want string }{
+		{"unknown top-level key", `serviceMonitr: {enabled: true}`, "serviceMonitr"},
+		{"unknown nested key", `serviceMonitor: {enabeld: true}`, "enabeld"},
+		{"misspelt variable", `config: {TEAMS_EXPORTER_POLL_INTERVALL: 1m}`, "TEAMS_EXPORTER_POLL_INTERVALL"},
+		{"variable the chart sets", `config: {TEAMS_EXPORTER_LISTEN_ADDRESS: ":1"}`, "TEAMS_EXPORTER_LISTEN_ADDRESS"},
+		{"port as a string", `ports: {notifications: "9869"}`, "notifications"},
+		{"boolean as a string", `persistence: {enabled: "yes"}`, "enabled"},
+		{"Ingress without a webhook URL", `notifications: {ingress: {enabled: true, host: teams-exporter.example.com}}`, "TEAMS_EXPORTER_NOTIFICATION_URL"},
+		{"Ingress for an Event Hubs URL", `
+config: {TEAMS_EXPORTER_NOTIFICATION_URL: "EventHub:https://teams.vault.azure.net/secrets/hub?tenantId=x"}
+notifications: {ingress: {enabled: true}}`, "TEAMS_EXPORTER_NOTIFICATION_URL"},
+		{"Ingress for another path", `
+config: {TEAMS_EXPORTER_NOTIFICATION_URL: "https://teams-exporter.example.com/graph"}
+notifications: {ingress: {enabled: true}}`, "/notifications"},
+		{"building file twice", `
+config: {TEAMS_EXPORTER_BUILDING_FILE: /data/b.csv}
+buildingFile: {existingConfigMap: buildings}`, "TEAMS_EXPORTER_BUILDING_FILE"},
+		{"secret and certificate", `
+azure: {create: true, tenantId: t, clientId: c, clientSecret: s, clientCertificate: {existingSecret: cert}}`, "/azure/clientSecret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, templateErr, lintErr := helmRun(t, helmRelease, tc.values)
+			for what, err := range map[string]string{"helm template": templateErr, "helm lint --strict": lintErr} {
+				if err == "" {
+					t.Errorf("%s passed", what)
+				} else if !strings.Contains(err, tc.want) {
+					t.Errorf("%s failed without naming %q: %s", what, tc.want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHelmObjectNames: objects are named after the release, with the
+// chart's name unless the release name holds it.
+func TestHelmObjectNames(t *testing.T) {
+	for release, want := range map[string]string{"teams-exporter": "teams-exporter", "teams": "teams-teams-exporter", "prod-teams-exporter": "prod-teams-exporter"} {
+		out, templateErr, _ := helmRun(t, release, "")
+		if templateErr != "" {
+			t.Fatal(templateErr)
+		}
+		for _, o := range decodeStrictly(t, release, out) {
+			if d, ok := o.value.(*appsv1.Deployment); ok && d.Name != want {
+				t.Errorf("release %s: Deployment %s, want %s", release, d.Name, want)
+			}
+		}
+	}
+}
+
+// checkNotifications: the container declares the notification port and
+// the listener listens on it, the Service exposes it, and an Ingress (when
+// host is set) routes the two notification paths, and nothing else, to
+// it.
+func checkNotifications(t *testing.T, r rendered, port int32, host string) {
+	t.Helper()
+	if containerPort(r.ctr, "notifications") != port || r.env["TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS"] != fmt.Sprintf(":%d", port) {
+		t.Errorf("container ports %v, listener %q, want notifications on %d", r.ctr.Ports, r.env["TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS"], port)
+	}
+	sp := servicePort(r.svc, "notifications")
+	if sp == nil || sp.TargetPort.String() != "notifications" {
+		t.Fatalf("the Service does not expose the notification port: %v", r.svc.Spec.Ports)
+	}
+	ings := r.byKind["Ingress"]
+	if host == "" {
+		if len(ings) != 0 {
+			t.Errorf("%d Ingresses, none asked for", len(ings))
+		}
+		return
+	}
+	if len(ings) != 1 {
+		t.Fatalf("%d Ingresses, want 1", len(ings))
+	}
+	ing := ings[0].value.(*networkingv1.Ingress)
+	if ing.Spec.DefaultBackend != nil || len(ing.Spec.Rules) != 1 || ing.Spec.Rules[0].Host != host || ing.Spec.Rules[0].HTTP == nil {
+		t.Fatalf("Ingress rules %s, want one for host %s and no default backend", toYAML(ing.Spec.Rules), host)
+	}
+	var paths []string
+	for _, p := range ing.Spec.Rules[0].HTTP.Paths {
+		paths = append(paths, p.Path)
+		b := p.Backend.Service
+		if p.PathType == nil || *p.PathType != networkingv1.PathTypeExact || b == nil || b.Name != r.svc.Name || servicePort(r.svc, b.Port.Name) != sp {
+			t.Errorf("path %s: type %v, backend %s, want Exact to %s:notifications", p.Path, p.PathType, toYAML(p.Backend), r.svc.Name)
+		}
+	}
+	if !slices.Equal(paths, []string{"/notifications", "/notifications/lifecycle"}) {
+		t.Errorf("Ingress paths %v, want only the notification endpoints", paths)
+	}
+}
+
+// checkNoNotifications: without an https notification URL (polling, or
+// Event Hubs delivery) no notification port is declared or exposed.
+func checkNoNotifications(t *testing.T, r rendered) {
+	t.Helper()
+	if containerPort(r.ctr, "notifications") != 0 || servicePort(r.svc, "notifications") != nil || len(r.byKind["Ingress"]) != 0 {
+		t.Errorf("a notification port or Ingress without a webhook: %v, %v, %d Ingresses", r.ctr.Ports, r.svc.Spec.Ports, len(r.byKind["Ingress"]))
+	}
+}
+
+// checkWorkloadIdentity: the pod runs as the annotated service account,
+// with the webhook's label, and reads no Secret.
+func checkWorkloadIdentity(t *testing.T, r rendered) {
+	t.Helper()
+	pod := r.dep.Spec.Template
+	if len(r.ctr.EnvFrom) != 0 || len(r.byKind["Secret"]) != 0 {
+		t.Errorf("workload identity reads a Secret: envFrom %v, %d Secrets", r.ctr.EnvFrom, len(r.byKind["Secret"]))
+	}
+	if pod.Labels["azure.workload.identity/use"] != "true" {
+		t.Errorf("pod labels %v lack azure.workload.identity/use", pod.Labels)
+	}
+	sas := r.byKind["ServiceAccount"]
+	if len(sas) != 1 {
+		t.Fatalf("%d ServiceAccounts, want 1", len(sas))
+	}
+	sa := sas[0].value.(*corev1.ServiceAccount)
+	if pod.Spec.ServiceAccountName != sa.Name || sa.Annotations["azure.workload.identity/client-id"] == "" {
+		t.Errorf("pod runs as %q, the annotated account is %s (%v)", pod.Spec.ServiceAccountName, sa.Name, sa.Annotations)
+	}
+}
+
+// servicePort is the Service's port named name, or nil.
+func servicePort(svc *corev1.Service, name string) *corev1.ServicePort {
+	for i, p := range svc.Spec.Ports {
+		if p.Name == name {
+			return &svc.Spec.Ports[i]
+		}
+	}
+	return nil
+}
+
+// mountedFile: path is a file of the container's mount of a volume of kind
+// (ConfigMap or Secret) named source, at key (any key when ""), mounted as
+// a directory (not a subPath, which a ConfigMap or Secret update never
+// reaches) and read-only.
+func mountedFile(t *testing.T, r rendered, path, kind, source, key string) {
+	t.Helper()
+	if path == "" {
+		t.Errorf("no path for %s %s", kind, source)
+		return
+	}
+	for _, m := range r.ctr.VolumeMounts {
+		dir := strings.TrimSuffix(m.MountPath, "/") + "/"
+		if !strings.HasPrefix(path, dir) {
+			continue
+		}
+		if m.SubPath != "" || m.SubPathExpr != "" || !m.ReadOnly {
+			t.Errorf("%s: mount %s is a subPath or writable", path, m.Name)
+		}
+		for _, v := range r.dep.Spec.Template.Spec.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			var name string
+			var items []corev1.KeyToPath
+			switch {
+			case kind == "ConfigMap" && v.ConfigMap != nil:
+				name, items = v.ConfigMap.Name, v.ConfigMap.Items
+			case kind == "Secret" && v.Secret != nil:
+				name, items = v.Secret.SecretName, v.Secret.Items
+			}
+			file := strings.TrimPrefix(path, dir)
+			if name != source {
+				t.Errorf("%s: volume %s is not %s %s", path, v.Name, kind, source)
+			}
+			if key != "" && !slices.Contains(items, corev1.KeyToPath{Key: key, Path: file}) && (len(items) != 0 || file != key) {
+				t.Errorf("%s: volume %s does not hold key %s there (items %v)", path, v.Name, key, items)
+			}
+			return
+		}
+		t.Errorf("%s: mount %s has no volume", path, m.Name)
+		return
+	}
+	t.Errorf("%s is in no mount of the container (%v)", path, r.ctr.VolumeMounts)
 }
 
 func kindsOf(objs []object) []string {
@@ -197,7 +499,8 @@ func checkPrometheusRuleSpec(t *testing.T, where string, pr *monitoringv1.Promet
 
 // chartSetVariables are the variables the chart sets from other values.
 var chartSetVariables = []string{
-	"TEAMS_EXPORTER_LISTEN_ADDRESS", "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS", "TEAMS_EXPORTER_STATE_FILE", "TEAMS_EXPORTER_WEB_CONFIG_FILE",
+	"TEAMS_EXPORTER_LISTEN_ADDRESS", "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS", "TEAMS_EXPORTER_NOTIFICATION_LISTEN_ADDRESS",
+	"TEAMS_EXPORTER_STATE_FILE", "TEAMS_EXPORTER_WEB_CONFIG_FILE",
 }
 
 // TestHelmValuesCoverEveryVariable: values.yaml's config has every

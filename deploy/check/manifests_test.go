@@ -11,6 +11,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -35,6 +36,8 @@ func newObject(apiVersion, kind string) any {
 		return &corev1.PersistentVolumeClaim{}
 	case "v1 ServiceAccount":
 		return &corev1.ServiceAccount{}
+	case "networking.k8s.io/v1 Ingress":
+		return &networkingv1.Ingress{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}
 	case "monitoring.coreos.com/v1 PrometheusRule":
