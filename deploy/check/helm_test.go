@@ -206,27 +206,14 @@ func TestHelmChart(t *testing.T) {
 	for _, tc := range chartCases {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := decodeStrictly(t, tc.name, helmTemplate(t, tc.values))
-			byKind := map[string][]object{}
 			for _, o := range objs {
-				byKind[o.kind] = append(byKind[o.kind], o)
 				checkObject(t, o)
 			}
-			if len(byKind["Deployment"]) != 1 || len(byKind["Service"]) != 1 {
-				t.Fatalf("want one Deployment and one Service, got %v", kindsOf(objs))
-			}
-			dep := byKind["Deployment"][0].value.(*appsv1.Deployment)
-			svc := byKind["Service"][0].value.(*corev1.Service)
+			r := renderedOf(t, objs)
+			byKind, dep, svc, ctr, env := r.byKind, r.dep, r.svc, r.ctr, r.env
 			pod := dep.Spec.Template.Spec
-			ctr := pod.Containers[0]
 			if !subset(svc.Spec.Selector, dep.Spec.Template.Labels) || !subset(dep.Spec.Selector.MatchLabels, dep.Spec.Template.Labels) {
 				t.Error("the Service's or the Deployment's selector does not match the pod labels")
-			}
-			env := map[string]string{}
-			for _, e := range ctr.Env {
-				if _, dup := env[e.Name]; dup {
-					t.Errorf("variable %s is set twice", e.Name)
-				}
-				env[e.Name] = e.Value
 			}
 			if env["TEAMS_EXPORTER_STATE_FILE"] != "/var/lib/teams-exporter/state.json" || ctr.VolumeMounts[0].MountPath != "/var/lib/teams-exporter" {
 				t.Errorf("state file %q is not on the state volume %v", env["TEAMS_EXPORTER_STATE_FILE"], ctr.VolumeMounts)
@@ -277,7 +264,7 @@ func TestHelmChart(t *testing.T) {
 				checkPrometheusRuleSpec(t, o.source, o.value.(*monitoringv1.PrometheusRule))
 			}
 			if tc.check != nil {
-				tc.check(t, rendered{byKind: byKind, dep: dep, svc: svc, ctr: ctr, env: env})
+				tc.check(t, r)
 			}
 		})
 	}
@@ -390,8 +377,13 @@ func checkNoNotifications(t *testing.T, r rendered) {
 func checkWorkloadIdentity(t *testing.T, r rendered) {
 	t.Helper()
 	pod := r.dep.Spec.Template
-	if len(r.ctr.EnvFrom) != 0 || len(r.byKind["Secret"]) != 0 {
-		t.Errorf("workload identity reads a Secret: envFrom %v, %d Secrets", r.ctr.EnvFrom, len(r.byKind["Secret"]))
+	for _, from := range r.ctr.EnvFrom {
+		if from.SecretRef != nil && (from.SecretRef.Optional == nil || !*from.SecretRef.Optional) {
+			t.Errorf("workload identity needs the Secret %s", from.SecretRef.Name)
+		}
+	}
+	if len(r.byKind["Secret"]) != 0 {
+		t.Errorf("%d Secrets with workload identity", len(r.byKind["Secret"]))
 	}
 	if pod.Labels["azure.workload.identity/use"] != "true" {
 		t.Errorf("pod labels %v lack azure.workload.identity/use", pod.Labels)
