@@ -22,7 +22,39 @@ const (
 	maxStreamsPerMedia   = 32    // per media
 	maxStringsPerArray   = 64    // modalities and any other list of strings
 	maxElementsPerAnswer = 50000 // sessions, segments, media, streams and strings in one answer
+	// maxPageItems bounds the records of a list page, the rows of a
+	// call-log page, the subscriptions listed and the answers of a $batch:
+	// Graph's hold at most 999, 1,000, 100 and 20.
+	maxPageItems = 10000
 )
+
+// What a body may hold after decompression, by operation, below the
+// client's MaxBodyBytes: a list page of 999 records (six fields each, the
+// $select) is about 400 KB, a call-log page of 1,000 rows a few MB; a
+// record with its sessions can be tens of MB.
+const (
+	maxListBodyBytes    = 16 << 20
+	maxCallLogBodyBytes = 32 << 20
+	// A subscription is a few hundred bytes; a page holds at most 100.
+	maxSubscriptionBodyBytes = 4 << 20
+)
+
+// maxBodyFor is the size limit of op's bodies after decompression.
+func (c *Client) maxBodyFor(op Operation) int64 {
+	switch op {
+	case OpList:
+		return min(c.maxBody, maxListBodyBytes)
+	case OpPSTNCalls, OpDirectRoutingCalls:
+		return min(c.maxBody, maxCallLogBodyBytes)
+	case OpSubscription:
+		return min(c.maxBody, maxSubscriptionBodyBytes)
+	}
+	return c.maxBody
+}
+
+// ErrPageBounds is matched by a list or call-log page that holds more
+// items than any page Graph sends; it is also ErrMalformed.
+var ErrPageBounds = fmt.Errorf("%w: page exceeds a bound", ErrMalformed)
 
 // errAnswerBudget marks an answer holding more elements than
 // maxElementsPerAnswer: for one record that is the record's problem
@@ -44,6 +76,10 @@ func (b *budget) options() jsonv2.Options {
 		boundedSlice[Media](b, maxMediaPerSegment, "media in a segment"),
 		boundedSlice[MediaStream](b, maxStreamsPerMedia, "streams in a media"),
 		boundedSlice[string](b, maxStringsPerArray, "strings in a list"),
+		boundedPage[CallRecord](b, "records in a list page"),
+		boundedPage[jsontext.Value](b, "rows in a call-log page"),
+		boundedPage[Subscription](b, "subscriptions in a page"),
+		boundedPage[batchResponseItem](b, "answers in a $batch"),
 		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, item *batchItemBody) error {
 			return item.decode(dec, b)
 		}),
@@ -54,6 +90,17 @@ func (b *budget) options() jsonv2.Options {
 // (null is a nil slice; each element starts from zero), refusing more than
 // limit elements or more than the budget has left before decoding them.
 func boundedSlice[T any](b *budget, limit int, what string) *jsonv2.Unmarshalers {
+	return bounded[T](b, limit, ErrRecordBounds, what)
+}
+
+// boundedPage decodes the items of a page as boundedSlice does, refusing
+// more than maxPageItems with ErrPageBounds: a few KiB of gzip that inflate
+// into a page of millions of empty records would otherwise cost gigabytes.
+func boundedPage[T any](b *budget, what string) *jsonv2.Unmarshalers {
+	return bounded[T](b, maxPageItems, ErrPageBounds, what)
+}
+
+func bounded[T any](b *budget, limit int, over error, what string) *jsonv2.Unmarshalers {
 	return jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, s *[]T) error {
 		switch dec.PeekKind() {
 		case 'n':
@@ -89,7 +136,7 @@ func boundedSlice[T any](b *budget, limit int, what string) *jsonv2.Unmarshalers
 				return err
 			}
 			if len(out) >= limit {
-				return fmt.Errorf("%w: more than %d %s", ErrRecordBounds, limit, what)
+				return fmt.Errorf("%w: more than %d %s", over, limit, what)
 			}
 			if b.left--; b.left < 0 {
 				return errAnswerBudget

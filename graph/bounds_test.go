@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hostileBody is a gzip body of about gzipBytes that decodes into a record
@@ -150,4 +152,58 @@ func TestListLimiterWindow(t *testing.T) {
 		}
 	}
 	// The limiter this replaced (burst 9 at 1.8/s) allowed 45.
+}
+
+// A 12 KiB gzip page inflating to 12 MiB of empty items ({"value":[{},...]})
+// cost 1.8 GiB of heap as a list page and 317 MiB as a call-log page. Every
+// page is now decoded within the element budget: the error names the
+// operation, the refusal is counted, and the heap stays small.
+func TestHostilePages(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		op   Operation
+		list func(*Client) error
+	}{
+		{OpList, func(c *Client) error {
+			return c.ListCallRecords(ctx, from, from.Add(time.Hour), func(CallRecord) error { return nil })
+		}},
+		{OpPSTNCalls, func(c *Client) error {
+			return c.ListPSTNCalls(ctx, from, from.Add(time.Hour), func(PSTNCall, error) error { return nil })
+		}},
+		{OpDirectRoutingCalls, func(c *Client) error {
+			return c.ListDirectRoutingCalls(ctx, from, from.Add(time.Hour), func(DirectRoutingCall, error) error { return nil })
+		}},
+		{OpSubscription, func(c *Client) error {
+			_, err := c.ListSubscriptions(ctx)
+			return err
+		}},
+	}
+	body, decoded := hostileBody(t, "x", `"value":[`, `]`, 13<<10)
+	if len(body) > 14<<10 || decoded < 12<<20 {
+		t.Fatalf("hostile page %d bytes decoding to %d: not the attack", len(body), decoded)
+	}
+	srv := gzipServer(body)
+	defer srv.Close()
+	for _, tt := range tests {
+		t.Run(string(tt.op), func(t *testing.T) {
+			c, obs := newTestClient(t, srv, nil)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			err := tt.list(c)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), string(tt.op)) {
+				t.Errorf("err = %v; want ErrMalformed naming %s", err, tt.op)
+			}
+			if obs.refused[tt.op] != 1 {
+				t.Errorf("refused bodies counted %v, want 1 for %s", obs.refused, tt.op)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d-byte gzip page of %d bytes: %d bytes allocated", len(body), decoded, alloc)
+			if alloc > 64<<20 {
+				t.Errorf("a %d-byte gzip page allocated %d MiB", len(body), alloc>>20)
+			}
+		})
+	}
 }

@@ -45,6 +45,12 @@ type PageObserver interface {
 	ObserveListPage(records int)
 }
 
+// BodyObserver is implemented by an Observer that also counts the answers
+// refused unread or half-read: malformed, or over a size or element bound.
+type BodyObserver interface {
+	ObserveRefusedBody(op Operation)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) ObserveRequest(Operation, string, time.Duration) {}
@@ -411,9 +417,12 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
 		return c.failure(op, resp)
 	}
-	err = c.decode(resp, v)
+	err = c.decode(resp, c.maxBodyFor(op), v)
 	c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
 	if err != nil {
+		if bo, ok := c.obs.(BodyObserver); ok && (errors.Is(err, ErrMalformed) || errors.Is(err, ErrBodyTooLarge)) {
+			bo.ObserveRefusedBody(op)
+		}
 		err = fmt.Errorf("decode %s response: %w", op, err)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead) || ctx.Err() != nil {
 			return 0, err // cut off mid-body: worth another try
@@ -471,16 +480,17 @@ func (c *Client) retryAfter(op Operation, status int, header string) time.Durati
 	return max(ra.wait, time.Millisecond)
 }
 
-// decode reads at most maxBody bytes of JSON into v, refusing a body whose
-// declared length is over the limit without reading it.
-func (c *Client) decode(resp *http.Response, v any) error {
+// decode reads at most limit bytes of JSON (after decompression) into v,
+// within the element budget of one answer, refusing a body whose declared
+// length is over the limit without reading it.
+func (c *Client) decode(resp *http.Response, limit int64, v any) error {
 	if v == nil {
 		return nil // no answer expected (204 No Content); the body is drained on close
 	}
-	if resp.ContentLength > c.maxBody {
+	if resp.ContentLength > limit {
 		return fmt.Errorf("%w (%d bytes declared)", ErrBodyTooLarge, resp.ContentLength)
 	}
-	lr := &limitedReader{r: resp.Body, n: c.maxBody}
+	lr := &limitedReader{r: resp.Body, n: limit}
 	if err := decodeJSON(lr, v, newBudget()); err != nil {
 		if lr.exceeded {
 			return ErrBodyTooLarge

@@ -32,6 +32,16 @@ type countingObserver struct {
 	mu        sync.Mutex
 	requests  map[string]int
 	throttled int
+	refused   map[Operation]int
+}
+
+func (o *countingObserver) ObserveRefusedBody(op Operation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.refused == nil {
+		o.refused = map[Operation]int{}
+	}
+	o.refused[op]++
 }
 
 func (o *countingObserver) ObserveRequest(op Operation, code string, _ time.Duration) {

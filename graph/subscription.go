@@ -108,6 +108,9 @@ func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) 
 		if err := c.getJSON(ctx, OpSubscription, next, &page); err != nil {
 			return nil, fmt.Errorf("list subscriptions: %w", err)
 		}
+		if len(all)+len(page.Value) > maxPageItems {
+			return nil, fmt.Errorf("list subscriptions: %w: more than %d subscriptions", ErrPageBounds, maxPageItems)
+		}
 		all = append(all, page.Value...)
 		if page.NextLink != "" {
 			if err := c.sameOrigin(page.NextLink); err != nil {

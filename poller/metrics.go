@@ -98,6 +98,7 @@ type GraphMetrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
+	refused   *prometheus.CounterVec
 	lists     atomic.Int64 // list requests made, for the poll cadence
 	listPage  prometheus.Gauge
 
@@ -132,7 +133,11 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 			Help: "Records in the last full list page Microsoft Graph returned: the page size Graph really gives, whatever the exporter asked for (0 until a listing needed a second page).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.throttled, m.listPage)
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "teams_exporter_graph_bodies_refused_total",
+		Help: "Answers of Microsoft Graph refused as they were read, by operation: malformed, or over a bound of size (after decompression), items per page or elements. A listing refused fails its poll; a record refused is skipped.",
+	}, []string{"operation"})
+	reg.MustRegister(m.requests, m.duration, m.throttled, m.listPage, m.refused)
 	return m
 }
 
@@ -170,6 +175,11 @@ func (m *GraphMetrics) failingLongerThan(d time.Duration) bool {
 
 // ObserveListPage implements graph.PageObserver.
 func (m *GraphMetrics) ObserveListPage(records int) { m.listPage.Set(float64(records)) }
+
+// ObserveRefusedBody implements graph.BodyObserver.
+func (m *GraphMetrics) ObserveRefusedBody(op graph.Operation) {
+	m.refused.WithLabelValues(string(op)).Inc()
+}
 
 // ObserveThrottled implements graph.Observer.
 func (m *GraphMetrics) ObserveThrottled(graph.Operation) { m.throttled.Inc() }
