@@ -128,6 +128,9 @@ type Ledger struct {
 	saveMu   sync.Mutex // one writer of the state file at a time
 	saved    atomic.Pointer[collector.Snapshot]
 	lastSave time.Time // of the last save attempt, by now; saveMu
+	// begun numbers the saves as they start (before their cut); durable
+	// is the number of the last one that succeeded. See SaveMark.
+	begun, durable atomic.Uint64
 
 	lock    *stateLock // of the state file, from Open to Close
 	metrics saveMetrics
@@ -475,6 +478,7 @@ func (l *Ledger) pending() bool {
 // saveLocked is Save; saveMu must be held.
 func (l *Ledger) saveLocked() error {
 	l.lastSave = l.now()
+	n := l.begun.Add(1)
 	st := l.cutState()
 	if err := l.write(st); err != nil {
 		l.metrics.saves.WithLabelValues("error").Inc()
@@ -484,8 +488,31 @@ func (l *Ledger) saveLocked() error {
 	l.metrics.saves.WithLabelValues("success").Inc()
 	l.metrics.lastSave.Set(float64(st.SavedAt.UnixNano()) / 1e9)
 	l.saved.Store(st.Series)
+	l.durable.Store(n)
 	return nil
 }
+
+// SaveMark returns a mark of the saves begun so far. What the ledger held
+// before the mark was taken (an id Has reported, say) is on disk once
+// SavedSince(mark) is true: a save begun after the mark, and so cut after
+// it, has succeeded. A reader of a durable source (an event hub) takes a
+// mark once what an event carried is ingested, and lets the source forget
+// the event only when that holds: a crash before loses nothing. When
+// nothing changed since the last save's cut and that save succeeded, the
+// mark is one SavedSince already holds for: the ledger may not save again
+// before something changes.
+func (l *Ledger) SaveMark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.begun.Load()
+	if !l.changed && n > 0 && l.durable.Load() == n {
+		return n - 1
+	}
+	return n
+}
+
+// SavedSince reports whether a save begun after mark has succeeded.
+func (l *Ledger) SavedSince(mark uint64) bool { return l.durable.Load() > mark }
 
 // write writes st to the state file, through its symbolic links: a link
 // stays a link, its target is replaced.
