@@ -49,6 +49,7 @@ const DefaultLifetime = graph.MaxSubscriptionLifetime - 30*time.Minute
 type SubscriberConfig struct {
 	// NotificationURL is the public HTTPS URL at which Graph reaches
 	// NotificationPath; lifecycle notifications go to it plus "/lifecycle".
+	// An EventHub: URL (see EventHubScheme) takes both.
 	NotificationURL string
 	ClientState     string // never logged
 	Receiver        *Receiver
@@ -134,8 +135,16 @@ func NewSubscriber(cfg SubscriberConfig, g Subscriptions) (*Subscriber, error) {
 // URL: the same with "/lifecycle" appended to its path. It checks that the
 // notification URL is an absolute HTTPS URL, as Graph requires, or an HTTP
 // one on a loopback host (the demo's simulated tenant calls the listener
-// directly, with no ingress to terminate TLS).
+// directly, with no ingress to terminate TLS). An EventHub: URL is its own
+// lifecycle URL: lifecycle events arrive in the same hub, told apart by
+// their lifecycleEvent.
 func LifecycleURL(notificationURL string) (string, error) {
+	if IsEventHubURL(notificationURL) {
+		if _, err := ParseEventHubURL(notificationURL); err != nil {
+			return "", fmt.Errorf("notification URL: %w", err)
+		}
+		return notificationURL, nil
+	}
 	u, err := url.Parse(notificationURL)
 	if err != nil || u.Host == "" || !schemeAllowed(u) {
 		return "", fmt.Errorf("notification URL %q: want an absolute https URL", notificationURL)
