@@ -163,7 +163,8 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.", clip(clientID), t.opts.TenantID))
 		return
 	}
-	if status, code, n, msg := checkScope(f.Get("scope"), r); status != 0 {
+	audience, status, code, n, msg := t.checkScope(f.Get("scope"), r)
+	if status != 0 {
 		entraError(w, status, code, n, msg)
 		return
 	}
@@ -195,7 +196,7 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 		entraError(w, http.StatusBadRequest, "invalid_request", 90014, "The claims parameter is malformed: "+clip(err.Error()))
 		return
 	}
-	tok, life := t.issueToken()
+	tok, life := t.issueToken(audience)
 	secs := int(life / time.Second)
 	b, _ := json.Marshal(map[string]any{
 		"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok,
@@ -204,9 +205,37 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkScope requires exactly one resource scope, "{graph}/.default", where
-// {graph} is this server (the Graph URL a client of the simulator uses);
-// MSAL's openid, offline_access and profile are accepted beside it.
-func checkScope(scope string, r *http.Request) (status int, code string, aadsts int, msg string) {
+// {graph} is this server (the Graph URL a client of the simulator uses), or
+// one of Options.Audiences; MSAL's openid, offline_access and profile are
+// accepted beside it. It returns the audience of another resource, "" for
+// Graph.
+func (t *Tenant) checkScope(scope string, r *http.Request) (audience string, status int, code string, aadsts int, msg string) {
+	audience = t.otherAudience(scope)
+	if audience != "" {
+		return audience, 0, "", 0, ""
+	}
+	status, code, aadsts, msg = checkGraphScope(scope, r)
+	return "", status, code, aadsts, msg
+}
+
+// otherAudience returns the resource of scope if it is one of
+// Options.Audiences.
+func (t *Tenant) otherAudience(scope string) string {
+	for _, s := range strings.Fields(scope) {
+		res := strings.TrimSuffix(s, "/.default")
+		if res == s {
+			continue
+		}
+		for _, a := range t.opts.Audiences {
+			if strings.EqualFold(strings.TrimSuffix(a, "/"), res) {
+				return a
+			}
+		}
+	}
+	return ""
+}
+
+func checkGraphScope(scope string, r *http.Request) (status int, code string, aadsts int, msg string) {
 	var resources []string
 	for _, s := range strings.Fields(scope) {
 		switch s {

@@ -44,7 +44,7 @@ func FuzzHandler(f *testing.F) {
 	}
 	tenant := New(Options{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret})
 	tenant.Add(simpleRecord("a", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), 3))
-	tok, _ := tenant.issueToken()
+	tok, _ := tenant.issueToken("")
 	h := tenant.Handler()
 	f.Fuzz(func(t *testing.T, method, target, prefer, body string) {
 		if !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n#") || !validMethod(method) {

@@ -95,7 +95,7 @@ func (t *Tenant) listPage(cur *listCursor, size int) ([]listed, bool) {
 		if cur.Filter.aboveHi(s.start) {
 			break
 		}
-		if !cur.Filter.contains(s.start) || !t.retained(s) {
+		if !cur.Filter.contains(s.start) || !t.retained(s) || len(t.unlisted) > 0 && t.unlisted[s.id] {
 			continue
 		}
 		if len(page) == size {

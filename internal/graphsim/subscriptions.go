@@ -53,6 +53,28 @@ type NotificationOptions struct {
 	// GrantLifetime, if set, shortens every expiration granted to at most
 	// this far ahead, as a service may grant less than a client asks for.
 	GrantLifetime time.Duration
+	// EventHub publishes the notifications of subscriptions whose URL is
+	// an EventHub: URL (see eventhub.go); nil refuses such URLs.
+	EventHub EventHubPublisher
+	// KeyVault maps a Key Vault secret's URL (https://<vault>/secrets/<name>)
+	// to the Event Hubs connection string it holds, for the Key Vault form
+	// of EventHub: URLs.
+	KeyVault map[string]string
+}
+
+// SetEventHub sets the publisher of Event Hubs delivery
+// (NotificationOptions.EventHub), for a hub started after the tenant
+// (whose token endpoint checks the hub's tokens).
+func (t *Tenant) SetEventHub(p EventHubPublisher) {
+	t.subs.mu.Lock()
+	defer t.subs.mu.Unlock()
+	t.opts.Notifications.EventHub = p
+}
+
+func (t *Tenant) eventHub() EventHubPublisher {
+	t.subs.mu.Lock()
+	defer t.subs.mu.Unlock()
+	return t.opts.Notifications.EventHub
 }
 
 // granted is the expiration the tenant grants for the one asked.
@@ -320,6 +342,16 @@ func (t *Tenant) rngLocked() *rand.Rand {
 // answered with 2xx within the 3 seconds Graph waits.
 func (t *Tenant) post(ctx context.Context, link string, value []map[string]any) bool {
 	body, _ := json.Marshal(map[string]any{"value": value})
+	if isEventHubURL(link) {
+		ok := t.publishEvent(ctx, link, body)
+		t.count(func(s *NotificationStats) {
+			s.Posts++
+			if !ok {
+				s.FailedPosts++
+			}
+		})
+		return ok
+	}
 	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, link, bytes.NewReader(body))
@@ -458,9 +490,9 @@ func (t *Tenant) createSubscription(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "InvalidRequest", "notificationUrl is required.")
 		return
 	}
-	for _, u := range []string{req.NotificationURL, req.LifecycleNotificationURL} {
-		if u == "" {
-			continue // no lifecycle URL: no lifecycle notifications
+	for i, u := range []string{req.NotificationURL, req.LifecycleNotificationURL} {
+		if u == "" || i == 1 && u == req.NotificationURL {
+			continue // no lifecycle URL: no lifecycle notifications; the same hub: validated once
 		}
 		if msg := t.checkNotificationURL(u); msg != "" {
 			graphError(w, r, http.StatusBadRequest, "InvalidRequest", msg)
@@ -552,6 +584,13 @@ func (t *Tenant) checkExpiration(exp time.Time) string {
 }
 
 func (t *Tenant) checkNotificationURL(link string) string {
+	if isEventHubURL(link) {
+		if t.eventHub() == nil {
+			return "The simulated tenant has no event hub to deliver to."
+		}
+		_, _, msg := t.eventHubTarget(link)
+		return msg
+	}
 	u, err := url.Parse(link)
 	if err != nil || u.Host == "" {
 		return "The notification URL is not a valid absolute URL."
@@ -572,6 +611,11 @@ func (t *Tenant) checkNotificationURL(link string) string {
 // the token, URL-decoded, as the body.
 func (t *Tenant) validateURL(ctx context.Context, link string) bool {
 	t.count(func(s *NotificationStats) { s.Validations++ })
+	if isEventHubURL(link) {
+		// No handshake: the validation message goes into the hub, and the
+		// subscription is created if the hub takes it.
+		return t.publishEvent(ctx, link, validationEvent())
+	}
 	token := "Validation: Testing client application reachability for subscription Request-Id: " + newUUID()
 	u, err := url.Parse(link)
 	if err != nil {

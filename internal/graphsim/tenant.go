@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,10 @@ type Options struct {
 	// Notifications configures change notifications: delivery, and the
 	// faults of delivery (lost, repeated, out-of-order notifications).
 	Notifications NotificationOptions
+	// Audiences are other resources (https://host) for which the token
+	// endpoint issues tokens too, as Entra does for an Event Hubs
+	// namespace; ValidToken checks them. Graph refuses them.
+	Audiences []string
 	// Now is the tenant's clock (token expiry, Bump, RunLive, Retention);
 	// default time.Now.
 	Now func() time.Time
@@ -64,14 +69,16 @@ type Tenant struct {
 	opts  Options
 	certs []*x509.Certificate
 
-	mu    sync.RWMutex
-	byID  map[string]*stored
-	order []*stored // sorted by startDateTime, then id
+	mu       sync.RWMutex
+	byID     map[string]*stored
+	order    []*stored       // sorted by startDateTime, then id
+	unlisted map[string]bool // ids the list does not return (AddUnlisted)
 
 	tokMu       sync.Mutex
-	tokens      map[string]time.Time // access token -> expiry
-	challenged  map[string]string    // access token -> the claims challenge that revoked it
-	outstanding map[string]bool      // claims challenges not answered yet
+	tokens      map[string]time.Time  // access token -> expiry
+	otherTokens map[string]otherToken // tokens for Options.Audiences
+	challenged  map[string]string     // access token -> the claims challenge that revoked it
+	outstanding map[string]bool       // claims challenges not answered yet
 	claimSeq    int64
 	claims      claimsCounters
 
@@ -144,7 +151,7 @@ func (t *Tenant) AddRaw(recordJSON []byte) error {
 	if err != nil {
 		return fmt.Errorf("add raw record: %w", err)
 	}
-	t.notifyPut(t.put(s), s.id)
+	t.notifyPut(t.put(s, false), s.id)
 	return nil
 }
 
@@ -162,7 +169,31 @@ func (t *Tenant) Add(recs ...Record) {
 		if err != nil {
 			panic(fmt.Sprintf("graphsim: add record: %v", err))
 		}
-		t.notifyPut(t.put(s), s.id)
+		t.notifyPut(t.put(s, false), s.id)
+	}
+}
+
+// AddUnlisted adds records that get returns and change notifications
+// announce, but that the list does not return (yet), as when Graph's
+// listing lags its notifications: only a notification finds them. Adding
+// one again with Add lists it.
+func (t *Tenant) AddUnlisted(recs ...Record) {
+	for _, r := range recs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			panic(fmt.Sprintf("graphsim: marshal record: %v", err))
+		}
+		s, err := t.parseStored(b)
+		if err != nil {
+			panic(fmt.Sprintf("graphsim: add record: %v", err))
+		}
+		t.mu.Lock()
+		if t.unlisted == nil {
+			t.unlisted = map[string]bool{}
+		}
+		t.unlisted[s.id] = true
+		t.mu.Unlock()
+		t.notifyPut(t.put(s, true), s.id)
 	}
 }
 
@@ -197,9 +228,12 @@ func (t *Tenant) notifyPut(replaced bool, id string) {
 }
 
 // put stores s and reports whether it replaced a record with its id.
-func (t *Tenant) put(s *stored) (replaced bool) {
+func (t *Tenant) put(s *stored, unlisted bool) (replaced bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !unlisted {
+		delete(t.unlisted, s.id)
+	}
 	old, replaced := t.byID[s.id]
 	if replaced {
 		t.removeLocked(old)
@@ -339,7 +373,7 @@ func (t *Tenant) Requests() RequestStats {
 }
 
 // issueToken mints an opaque access token valid for TokenLifetime.
-func (t *Tenant) issueToken() (string, time.Duration) {
+func (t *Tenant) issueToken(audience string) (string, time.Duration) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	tok := base64.RawURLEncoding.EncodeToString(b)
@@ -352,8 +386,37 @@ func (t *Tenant) issueToken() (string, time.Duration) {
 			delete(t.challenged, k)
 		}
 	}
+	if audience != "" {
+		// Another resource's token: Graph refuses it.
+		for k, o := range t.otherTokens {
+			if !now.Before(o.exp) {
+				delete(t.otherTokens, k)
+			}
+		}
+		if t.otherTokens == nil {
+			t.otherTokens = map[string]otherToken{}
+		}
+		t.otherTokens[tok] = otherToken{audience: audience, exp: now.Add(t.opts.TokenLifetime)}
+		return tok, t.opts.TokenLifetime
+	}
 	t.tokens[tok] = now.Add(t.opts.TokenLifetime)
 	return tok, t.opts.TokenLifetime
+}
+
+// otherToken is a token issued for one of Options.Audiences.
+type otherToken struct {
+	audience string
+	exp      time.Time
+}
+
+// ValidToken reports whether tok is a token the tenant issued for
+// audience (one of Options.Audiences) and not expired: what another
+// simulated resource (an event hub's broker) checks.
+func (t *Tenant) ValidToken(tok, audience string) bool {
+	t.tokMu.Lock()
+	defer t.tokMu.Unlock()
+	o, ok := t.otherTokens[tok]
+	return ok && strings.EqualFold(o.audience, audience) && t.now().Before(o.exp)
 }
 
 type tokenState int

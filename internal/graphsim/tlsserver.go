@@ -34,6 +34,9 @@ type Server struct {
 	CertPool *x509.CertPool
 	// Addr is the listening address, "127.0.0.1:port".
 	Addr string
+	// ServerTLS is the server's TLS configuration (its certificate), for
+	// another simulated service on loopback that clients trust alike.
+	ServerTLS *tls.Config
 
 	srv  *http.Server
 	done chan struct{}
@@ -54,15 +57,17 @@ func NewTLSServer(h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulated tenant listen: %w", err)
 	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s := &Server{
-		URL:      "https://" + ln.Addr().String(),
-		Addr:     ln.Addr().String(),
-		CertPEM:  certPEM,
-		CertPool: pool,
-		done:     make(chan struct{}),
+		ServerTLS: serverTLS.Clone(),
+		URL:       "https://" + ln.Addr().String(),
+		Addr:      ln.Addr().String(),
+		CertPEM:   certPEM,
+		CertPool:  pool,
+		done:      make(chan struct{}),
 		srv: &http.Server{
 			Handler:           h,
-			TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+			TLSConfig:         serverTLS,
 			ReadHeaderTimeout: 10 * time.Second,
 			// Clients that do not trust the certificate would fill logs
 			// with handshake errors; they see their own error anyway.
