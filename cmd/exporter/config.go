@@ -52,8 +52,12 @@ type config struct {
 
 	NotificationURL           string `split_words:"true" desc:"public HTTPS URL at which Graph reaches /notifications (through your ingress); empty: polling only"`
 	NotificationListenAddress string `split_words:"true" default:":9869" desc:"host:port of the listener of /notifications and /notifications/lifecycle"`
-	NotificationClientState   secret `split_words:"true" secret:"true" desc:"secret Graph echoes in every notification (required with a notification URL); never logged"`
-	BuildingFile              string `split_words:"true" desc:"CQD building data file (.csv or .tsv) mapping subnets to sites, for the site families; reloaded on SIGHUP"`
+	NotificationClientState   secret `split_words:"true" secret:"true" desc:"secret Graph echoes in every notification (required with a notification URL or event hub); never logged"`
+
+	NotificationEventHub                 string `split_words:"true" desc:"Event Hubs delivery instead of a webhook: the hub <namespace>.servicebus.windows.net/<hub>, read through its Kafka endpoint (TLS, port 9093; host:port/hub for another broker); no inbound port is needed. The subscription's URL is then TEAMS_EXPORTER_NOTIFICATION_URL if it is an EventHub: URL, else the role-based one built from the hub and AZURE_TENANT_ID"`
+	NotificationEventHubConsumerGroup    string `split_words:"true" default:"$Default" desc:"the hub's consumer group the exporter reads with; its committed offsets keep the exporter's place in each partition"`
+	NotificationEventHubConnectionString secret `split_words:"true" secret:"true" desc:"connection string with Listen rights to read the hub with (SASL PLAIN); empty: an Entra token of the Azure credential (SASL OAUTHBEARER), whose identity needs Azure Event Hubs Data Receiver; never logged"`
+	BuildingFile                         string `split_words:"true" desc:"CQD building data file (.csv or .tsv) mapping subnets to sites, for the site families; reloaded on SIGHUP"`
 }
 
 // secret is a configuration value that must never be printed: it formats
@@ -314,6 +318,12 @@ func (c *config) validate() error {
 // Graph can call (https), a client state Graph accepts, and a listener of
 // their own.
 func (c *config) validateNotifications() error {
+	if c.NotificationEventHub != "" || notifications.IsEventHubURL(c.NotificationURL) {
+		return c.validateEventHub()
+	}
+	if c.NotificationEventHubConnectionString != "" {
+		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB_CONNECTION_STRING: set without %s_NOTIFICATION_EVENT_HUB", envPrefix, envPrefix)
+	}
 	if c.NotificationURL == "" {
 		if c.NotificationClientState != "" {
 			return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: set without %s_NOTIFICATION_URL; set both to use change notifications", envPrefix, envPrefix)
@@ -339,12 +349,53 @@ func (c *config) validateNotifications() error {
 	return nil
 }
 
+// validateEventHub checks Event Hubs delivery: a hub to read, at most one
+// delivery (an https notification URL is a webhook), and an EventHub: URL
+// that names the hub read.
+func (c *config) validateEventHub() error {
+	if c.NotificationEventHub == "" {
+		return fmt.Errorf("%s_NOTIFICATION_URL: an EventHub: URL needs %s_NOTIFICATION_EVENT_HUB, the hub the exporter reads", envPrefix, envPrefix)
+	}
+	hub, err := notifications.ParseEventHub(c.NotificationEventHub)
+	if err != nil {
+		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: %w", envPrefix, err)
+	}
+	if c.NotificationURL != "" && !notifications.IsEventHubURL(c.NotificationURL) {
+		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB and a webhook %s_NOTIFICATION_URL are both set; use one delivery: leave the URL empty (or set it to an EventHub: URL) for Event Hubs, or unset the event hub for the webhook", envPrefix, envPrefix)
+	}
+	if c.NotificationURL != "" {
+		target, err := notifications.ParseEventHubURL(c.NotificationURL)
+		if err != nil {
+			return fmt.Errorf("%s_NOTIFICATION_URL: %w", envPrefix, err)
+		}
+		if target.Hub != "" && (!strings.EqualFold(target.Namespace, hub.Host) || !strings.EqualFold(target.Hub, hub.Name)) {
+			return fmt.Errorf("%s_NOTIFICATION_URL: Graph would deliver to %s/%s, but %s_NOTIFICATION_EVENT_HUB reads %s/%s", envPrefix, target.Namespace, target.Hub, envPrefix, hub.Host, hub.Name)
+		}
+	}
+	if g := c.NotificationEventHubConsumerGroup; g == "" || len(g) > 256 {
+		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB_CONSUMER_GROUP: want a consumer group name of 1 to 256 characters, got %q", envPrefix, g)
+	}
+	if c.NotificationClientState != "" {
+		if err := notifications.ValidateClientState(string(c.NotificationClientState)); err != nil {
+			return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)
+		}
+	}
+	return nil
+}
+
+// eventHubMode reports whether notifications come through an event hub.
+func (c *config) eventHubMode() bool { return c.NotificationEventHub != "" }
+
+// notificationsOn reports whether change notifications are configured, by
+// webhook or event hub.
+func (c *config) notificationsOn() bool { return c.NotificationURL != "" || c.eventHubMode() }
+
 // requireClientState refuses a notification URL without a client state,
 // except in the demo, which makes one up (its tenant lives in the process).
 // It runs once the -demo flag is known.
 func (c *config) requireClientState() error {
-	if c.NotificationURL != "" && c.NotificationClientState == "" && !c.Demo {
-		return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: required with %s_NOTIFICATION_URL (a secret of at most %d characters that Graph echoes in every notification)",
+	if c.notificationsOn() && c.NotificationClientState == "" && !c.Demo {
+		return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: required with %s_NOTIFICATION_URL or _EVENT_HUB (a secret of at most %d characters that Graph echoes in every notification)",
 			envPrefix, envPrefix, notifications.MaxClientStateLen)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/notifications"
 )
 
 // Demo tenant credentials: they exist only inside this process.
@@ -39,8 +40,17 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		}
 		cfg.BuildingFile = path
 	}
+	hub, err := demoEventHub(cfg)
+	if err != nil {
+		removeState()
+		return nil, err
+	}
+	var audiences []string
+	if hub != nil {
+		audiences = []string{"https://" + hub.Host}
+	}
 	tenant := graphsim.New(graphsim.Options{
-		TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret,
+		TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret, Audiences: audiences,
 		// With a notification URL the demo tenant calls it directly, and
 		// loses, repeats and reorders a few notifications as the real one
 		// may: polling must still find every record.
@@ -60,19 +70,42 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		removeState()
 		return nil, fmt.Errorf("demo tenant: %w", err)
 	}
+	var broker *graphsim.EventHubBroker
+	if hub != nil {
+		// The demo's event hub: a Kafka broker in this process on the
+		// configured loopback port, with the tenant's certificate, taking
+		// the tenant's Entra tokens, into which the tenant publishes.
+		broker, err = graphsim.StartEventHubBroker(graphsim.EventHubBrokerOptions{
+			Hub: hub.Name, Port: hub.Port, TLS: srv.ServerTLS, Tenant: tenant, Audience: "https://" + hub.Host,
+			ConnectionString: string(cfg.NotificationEventHubConnectionString),
+		})
+		if err != nil {
+			srv.Close()
+			removeState()
+			return nil, fmt.Errorf("demo event hub: %w", err)
+		}
+		tenant.SetEventHub(broker.Publisher)
+		logger.Info("demo mode: serving a simulated event hub", "hub", hub.String())
+	}
 	liveCtx, stopLive := context.WithCancel(ctx)
 	go tenant.RunLive(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
 	go tenant.RunLiveCallLogs(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
-	if cfg.NotificationURL != "" {
+	if cfg.notificationsOn() {
 		go tenant.RunDelivery(liveCtx, 2*time.Second)
 	}
 
 	httpClient := srv.Client()
 	cred, err := srv.Credential(tenant, graph.ObserveTokenRequests(httpClient, obs))
-	if err != nil {
+	closeAll := func() {
 		stopLive()
+		if broker != nil {
+			broker.Close()
+		}
 		srv.Close()
 		removeState()
+	}
+	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("demo credential: %w", err)
 	}
 	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs),
@@ -82,12 +115,26 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		credential:     cred,
 		credentialKind: "demo tenant's client secret",
 		httpClient:     httpClient,
-		close: func() {
-			stopLive()
-			srv.Close()
-			removeState()
-		},
+		tenantID:       demoTenantID,
+		tls:            &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12},
+		close:          closeAll,
 	}, nil
+}
+
+// demoEventHub is the hub of TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB, which
+// the demo serves itself: it must be on loopback (127.0.0.1:19093/teams).
+func demoEventHub(cfg *config) (*notifications.EventHub, error) {
+	if !cfg.eventHubMode() {
+		return nil, nil
+	}
+	hub, err := notifications.ParseEventHub(cfg.NotificationEventHub)
+	if err != nil {
+		return nil, configError{fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: %w", envPrefix, err)}
+	}
+	if hub.Host != "127.0.0.1" {
+		return nil, configError{fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: the demo serves its event hub on loopback: use 127.0.0.1:<port>/<hub>, e.g. 127.0.0.1:19093/teams", envPrefix)}
+	}
+	return &hub, nil
 }
 
 // demoDefaults makes the demo lively unless the user chose otherwise: polls

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,7 +132,12 @@ type source struct {
 	credential     azcore.TokenCredential
 	credentialKind string
 	httpClient     *http.Client
-	close          func()
+	// tenantID names the tenant in an EventHub: URL; tls is the TLS
+	// configuration of other services (the event hub), nil for the
+	// system's roots.
+	tenantID string
+	tls      *tls.Config
+	close    func()
 }
 
 // serve runs the exporter until ctx ends; every signal on hup is a reload.
@@ -222,7 +228,10 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	}, client, l)
 	metrics := newMetricsHandler(reg, l, logger)
 	if notify != nil {
-		if err := notify.subscribe(ctx, cfg, client, l, reg); err != nil {
+		if err := notify.subscribe(ctx, cfg, src.tenantID, client, l, reg); err != nil {
+			return err
+		}
+		if err := notify.consume(ctx, cfg, src.credential, src.tls, l, reg); err != nil {
 			return err
 		}
 	}
@@ -287,7 +296,7 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 	if kind == graph.CredentialManagedIdentity {
 		cred = nothingConfigured{cred}
 	}
-	return &source{graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, close: func() {}}, nil
+	return &source{graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: os.Getenv("AZURE_TENANT_ID"), close: func() {}}, nil
 }
 
 // newRegistry returns the registry of the exporter's own metrics, beside

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
+	"github.com/teams-exporter/teams-exporter/notifications/eventhub"
 	"github.com/teams-exporter/teams-exporter/poller"
 )
 
@@ -32,13 +36,17 @@ type notifier struct {
 	// flight while the process exits.
 	stopSubscriber context.CancelFunc
 	subscribed     chan struct{}
+	// stopConsumer and consumed likewise for the event hub's consumer,
+	// which commits what is safe as it stops.
+	stopConsumer context.CancelFunc
+	consumed     chan struct{}
 }
 
 // startNotifications serves the notification endpoints, if a notification
 // URL is configured (nil otherwise). They must answer before the
 // subscription is created: Graph validates the URL while creating it.
 func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*notifier, error) {
-	if cfg.NotificationURL == "" {
+	if !cfg.notificationsOn() {
 		return nil, nil
 	}
 	if cfg.NotificationClientState == "" { // the demo: see requireClientState
@@ -50,6 +58,11 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 	})
 	if err != nil {
 		return nil, configError{fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)}
+	}
+	if cfg.eventHubMode() {
+		// Nothing listens: the consumer reads the hub once the ledger is
+		// open (consume).
+		return &notifier{receiver: r, log: log}, nil
 	}
 	ln, err := net.Listen("tcp", cfg.NotificationListenAddress)
 	if err != nil {
@@ -64,9 +77,13 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 
 // subscribe keeps the subscription alive until ctx ends. The state file
 // (memory) keeps which subscription it created and with which client state.
-func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Client, memory notifications.Memory, reg prometheus.Registerer) error {
+func (n *notifier) subscribe(ctx context.Context, cfg *config, tenant string, client *graph.Client, memory notifications.Memory, reg prometheus.Registerer) error {
+	link, err := notificationURL(cfg, tenant)
+	if err != nil {
+		return configError{err}
+	}
 	s, err := notifications.NewSubscriber(notifications.SubscriberConfig{
-		NotificationURL: cfg.NotificationURL, ClientState: string(cfg.NotificationClientState),
+		NotificationURL: link, ClientState: string(cfg.NotificationClientState),
 		Receiver: n.receiver, Memory: memory, Logger: n.log, Registerer: reg,
 	}, client)
 	if err != nil {
@@ -81,12 +98,78 @@ func (n *notifier) subscribe(ctx context.Context, cfg *config, client *graph.Cli
 	return nil
 }
 
-// close stops the subscriber and the listener; the subscription stays for
-// the next start.
+// consume reads the event hub, in Event Hubs mode, until ctx ends; tlsCfg
+// is nil but in the demo (the system's roots, which SSL_CERT_FILE sets).
+func (n *notifier) consume(ctx context.Context, cfg *config, cred azcore.TokenCredential, tlsCfg *tls.Config, l *ledger.Ledger, reg prometheus.Registerer) error {
+	if !cfg.eventHubMode() {
+		return nil
+	}
+	hub, err := notifications.ParseEventHub(cfg.NotificationEventHub)
+	if err != nil {
+		return configError{fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: %w", envPrefix, err)}
+	}
+	c, err := eventhub.New(eventhub.Config{
+		Hub: hub, ConsumerGroup: cfg.NotificationEventHubConsumerGroup,
+		ConnectionString: string(cfg.NotificationEventHubConnectionString), Credential: cred, TLS: tlsCfg,
+		Receiver: n.receiver, Ledger: ledgerRecords{l},
+		// A notified record is ingested once settled, between polls or at
+		// the next one: an event holds its offset that long, and longer
+		// only if its record cannot be fetched.
+		Hold:   cfg.SettleDelay + 3*cfg.PollInterval + 10*time.Minute,
+		Logger: n.log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, n.stopConsumer = context.WithCancel(ctx)
+	n.consumed = make(chan struct{})
+	go func() {
+		defer close(n.consumed)
+		if err := c.Run(ctx); err != nil {
+			n.log.Error("event hub consumer stopped; polling goes on", "err", err)
+		}
+	}()
+	return nil
+}
+
+// ledgerRecords is the ledger as the event hub's consumer reads it: which
+// call records are ingested, and when that is saved.
+type ledgerRecords struct{ l *ledger.Ledger }
+
+func (r ledgerRecords) Ingested(id string) bool     { return r.l.Has(ledger.CallRecords, id) }
+func (r ledgerRecords) SaveMark() uint64            { return r.l.SaveMark() }
+func (r ledgerRecords) SavedSince(mark uint64) bool { return r.l.SavedSince(mark) }
+
+// notificationURL is the URL the subscription is made with: the one
+// configured, or in Event Hubs mode the role-based EventHub: URL of the
+// hub, for the tenant of the credential.
+func notificationURL(cfg *config, tenant string) (string, error) {
+	if cfg.NotificationURL != "" || !cfg.eventHubMode() {
+		return cfg.NotificationURL, nil
+	}
+	hub, err := notifications.ParseEventHub(cfg.NotificationEventHub)
+	if err != nil {
+		return "", fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: %w", envPrefix, err)
+	}
+	if tenant == "" {
+		return "", fmt.Errorf("%s_NOTIFICATION_URL: the EventHub: URL names your tenant, and AZURE_TENANT_ID is not set: set one of them (EventHub:https://%s/eventhubname/%s?tenantId=<your tenant's domain>)", envPrefix, hub.Host, hub.Name)
+	}
+	return hub.NotificationURL(tenant), nil
+}
+
+// close stops the subscriber, the consumer and the listener; the
+// subscription stays for the next start.
 func (n *notifier) close() error {
 	if n.stopSubscriber != nil {
 		n.stopSubscriber()
 		<-n.subscribed
+	}
+	if n.stopConsumer != nil {
+		n.stopConsumer()
+		<-n.consumed
+	}
+	if n.server == nil {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
