@@ -2,74 +2,55 @@ package notifications
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
-// DeliverEvent takes the body of one event read from an Event Hub: the
-// same changeNotificationCollection a webhook receives, with change and
-// lifecycle notifications in one hub (Graph sends both to the EventHub:
-// URL). It goes through the same checks, queue and counts as a POST, and
-// returns the ids it queued (or found queued already), so that the reader
-// of the hub can tell when they are safe. A rejected body returns none and
-// is counted as rejected; Graph's validation message, which arrives in the
-// hub when a subscription is created, is ignored and not counted.
-func (r *Receiver) DeliverEvent(body []byte) []string {
-	if len(body) > MaxBodyBytes {
-		r.rejectEvent("body larger than 1 MiB")
-		return nil
-	}
-	items := peek(body)
-	if isValidationMessage(items) {
+// DeliverEvent takes the body of one event read from an event hub: the
+// same changeNotificationCollection a webhook receives, change and
+// lifecycle notifications alike (Graph sends both to the EventHub: URL).
+// It goes through Deliver, with its checks, queue and counts, and returns
+// the record ids queued, so that the hub's reader can tell when they are
+// safe. Graph's validation message, which arrives in the hub when a
+// subscription is created, is ignored and not counted. The one error is
+// ErrBusy: the body was not read, and must be delivered again; a body
+// Deliver refuses is counted there and returns no ids.
+func (r *Receiver) DeliverEvent(ctx context.Context, body []byte) ([]string, error) {
+	if isValidationMessage(body) {
 		r.log.Debug("ignored Graph's validation message in the event hub")
-		return nil
+		return nil, nil
 	}
-	// parse refuses a body that mixes the two kinds.
-	lifecycle := len(items) > 0 && items[0].LifecycleEvent != ""
-	p, status, why := r.parse(body, lifecycle)
-	if status != 0 {
-		r.rejectEvent(why)
-		return nil
+	res, err := r.Deliver(ctx, bytes.NewReader(body), AnyItems)
+	if errors.Is(err, ErrBusy) {
+		return nil, err
 	}
-	r.accept(p)
-	ids := make([]string, len(p.changes))
-	for i, c := range p.changes {
-		ids[i] = c.id
-	}
-	return ids
+	return res.IDs, nil
 }
 
-func (r *Receiver) rejectEvent(why string) {
-	r.metrics.notifications.WithLabelValues(ResultRejected).Inc()
-	r.warn("event hub event rejected", "reason", why)
-}
+// maxValidationMessage bounds the body looked at as a validation message:
+// Graph's is about 400 bytes.
+const maxValidationMessage = 2 << 10
 
-// peekItem is what is read of each item to tell the kind of a body
-// before it is checked.
-type peekItem struct {
-	ClientState    string `json:"clientState"`
-	ChangeType     string `json:"changeType"`
-	LifecycleEvent string `json:"lifecycleEvent"`
-}
-
-func peek(body []byte) []peekItem {
-	var coll struct {
-		Value []peekItem `json:"value"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&coll); err != nil {
-		return nil
-	}
-	return coll.Value
-}
-
-// isValidationMessage recognises Graph's validation message for Event
-// Hubs: every field "NA" and a changeType starting with "Validation:".
-// It asks for nothing and carries no client state.
-func isValidationMessage(items []peekItem) bool {
-	if len(items) == 0 {
+// isValidationMessage recognises Graph's validation message for event
+// hubs: every field "NA" and a changeType starting with "Validation:". It
+// asks for nothing and carries no client state, so Deliver would count it
+// as forged.
+func isValidationMessage(body []byte) bool {
+	if len(body) > maxValidationMessage || !bytes.Contains(body, []byte(`"Validation:`)) {
 		return false
 	}
-	for _, it := range items {
+	var coll struct {
+		Value []struct {
+			ClientState string `json:"clientState"`
+			ChangeType  string `json:"changeType"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(body, &coll); err != nil || len(coll.Value) == 0 {
+		return false
+	}
+	for _, it := range coll.Value {
 		if it.ClientState != "NA" || !strings.HasPrefix(it.ChangeType, "Validation:") {
 			return false
 		}

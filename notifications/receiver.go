@@ -233,6 +233,10 @@ type Result struct {
 	// foreign clientState, or an item with the right clientState that the
 	// exporter does not understand.
 	Rejected int
+	// IDs are the record ids of the accepted change notifications, in the
+	// body's order: a channel that must know when they are ingested (an
+	// event hub's consumer) follows them.
+	IDs []string
 }
 
 // Errors of Deliver. The webhook answers them with 503, 403, 413 and 400.
@@ -326,7 +330,11 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 		r.warn("notifications rejected in an accepted body", "rejected", got.rejected,
 			"foreign", items-matched, "reason", problem)
 	}
-	return Result{Accepted: len(got.changes), Lifecycle: len(got.lifecycle), Rejected: got.rejected}, nil
+	ids := make([]string, len(got.changes))
+	for i, c := range got.changes {
+		ids[i] = c.id
+	}
+	return Result{Accepted: len(got.changes), Lifecycle: len(got.lifecycle), Rejected: got.rejected, IDs: ids}, nil
 }
 
 // batch is what the matching items of one body carry, kept until the body

@@ -28,8 +28,9 @@ import (
 // Receiver takes an event's body; *notifications.Receiver implements it.
 type Receiver interface {
 	// DeliverEvent checks and queues a body and returns the record ids it
-	// queued.
-	DeliverEvent(body []byte) []string
+	// queued; an error means the body was not read (too many bodies being
+	// read at once) and must be delivered again.
+	DeliverEvent(ctx context.Context, body []byte) ([]string, error)
 }
 
 // Ledger tells when a notified record is safe; cmd/exporter adapts
@@ -110,10 +111,10 @@ type Consumer struct {
 
 // partition is what is known of one assigned partition.
 type partition struct {
-	held     []heldEvent // read, not committed, in offset order
-	next     int64       // offset after the last event read; -1: none read
-	commit   kgo.EpochOffset
-	commited int64 // the offset last committed; -1: unknown
+	held      []heldEvent // read, not committed, in offset order
+	next      int64       // offset after the last event read; -1: none read
+	commit    kgo.EpochOffset
+	committed int64 // the offset last committed; -1: unknown
 }
 
 // heldEvent is an event read whose offset is not committed yet.
@@ -273,17 +274,35 @@ func (c *Consumer) poll(ctx context.Context, cl *kgo.Client) {
 		c.lastFailure.Store(c.now().UnixNano())
 		c.warn("reading the event hub failed; retrying", "partition", p, "err", err)
 	})
-	fetches.EachRecord(c.handle)
+	for _, rec := range fetches.Records() {
+		if !c.handle(ctx, rec) {
+			// Shutting down: this event and the rest are neither held nor
+			// committed, and are read again at the next start.
+			return
+		}
+	}
 }
 
 // handle delivers one event and holds its offset until what it carried is
-// safe.
-func (c *Consumer) handle(rec *kgo.Record) {
+// safe; false if ctx ended first.
+func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
+	var ids []string
+	for {
+		var err error
+		if ids, err = c.cfg.Receiver.DeliverEvent(ctx, rec.Value); err == nil {
+			break
+		}
+		// The receiver reads a few bodies at once, webhook or hub; this
+		// one waits for its turn.
+		sleep(ctx, 50*time.Millisecond)
+		if ctx.Err() != nil {
+			return false
+		}
+	}
 	c.metrics.events.Inc()
 	if !rec.Timestamp.IsZero() {
 		c.metrics.lastEvent.Set(float64(rec.Timestamp.UnixNano()) / 1e9)
 	}
-	ids := c.cfg.Receiver.DeliverEvent(rec.Value)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.partition(rec.Partition)
@@ -293,13 +312,14 @@ func (c *Consumer) handle(rec *kgo.Record) {
 	// event's effect is redone by a restart anyway: the subscription is
 	// checked and the look-back listed at start.
 	p.held = append(p.held, heldEvent{offset: rec.Offset, epoch: rec.LeaderEpoch, ids: ids, at: c.now(), waiting: len(ids) > 0})
+	return true
 }
 
 // partition returns p's state, made on first use; c.mu held.
 func (c *Consumer) partition(n int32) *partition {
 	p, ok := c.parts[n]
 	if !ok {
-		p = &partition{next: -1, commited: -1, commit: kgo.EpochOffset{Epoch: -1, Offset: -1}}
+		p = &partition{next: -1, committed: -1, commit: kgo.EpochOffset{Epoch: -1, Offset: -1}}
 		c.parts[n] = p
 	}
 	return p
@@ -334,8 +354,8 @@ func (c *Consumer) commitSafe(ctx context.Context, cl *kgo.Client) {
 	c.metrics.commits.WithLabelValues("success").Inc()
 	c.mu.Lock()
 	for n, o := range offsets {
-		if p, ok := c.parts[n]; ok && o.Offset > p.commited {
-			p.commited = o.Offset
+		if p, ok := c.parts[n]; ok && o.Offset > p.committed {
+			p.committed = o.Offset
 		}
 	}
 	c.mu.Unlock()
@@ -350,7 +370,7 @@ func (c *Consumer) safeOffsets() map[int32]kgo.EpochOffset {
 	out := map[int32]kgo.EpochOffset{}
 	for n, p := range c.parts {
 		c.release(p, now)
-		if p.commit.Offset > p.commited {
+		if p.commit.Offset > p.committed {
 			out[n] = p.commit
 		}
 	}
