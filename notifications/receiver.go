@@ -98,6 +98,7 @@ type Receiver struct {
 	reauth    map[string]bool // subscription ids awaiting a renewal
 	removed   map[string]bool // subscription ids Graph removed
 	relist    bool            // the look-back must be listed again
+	relistAt  time.Time       // when, first since the last take
 	lifecycle chan struct{}   // capacity 1: reauth or removed changed
 
 	metrics    *receiverMetrics
@@ -195,19 +196,35 @@ func (r *Receiver) TakeLifecycle() (reauthorize, removed []string) {
 // was created again after Graph removed it.
 func (r *Receiver) RequestRelist() {
 	r.mu.Lock()
-	r.relist = true
+	r.requestRelistLocked()
 	r.mu.Unlock()
+}
+
+func (r *Receiver) requestRelistLocked() {
+	if !r.relist {
+		r.relist, r.relistAt = true, r.now()
+	}
 }
 
 // TakeRelist reports whether the look-back must be listed again, and
 // forgets the request: the caller lists it.
 func (r *Receiver) TakeRelist() bool {
-	spilled := r.queue.takeSpilled()
+	_, relist := r.TakeRelistRequest()
+	return relist
+}
+
+// TakeRelistRequest is TakeRelist with when the look-back was first asked
+// for since the last take: a request that arrived while the caller was
+// already listing it again asks for nothing more.
+func (r *Receiver) TakeRelistRequest() (at time.Time, relist bool) {
+	if r.queue.takeSpilled() {
+		r.RequestRelist()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	relist := r.relist || spilled
-	r.relist = false
-	return relist
+	at, relist = r.relistAt, r.relist
+	r.relist, r.relistAt = false, time.Time{}
+	return at, relist
 }
 
 // Items says which notifications a delivery channel may carry.
@@ -482,7 +499,7 @@ func (r *Receiver) accept(p batch) {
 		r.log.Info("lifecycle notification", "event", n.event, "subscription", n.subscription)
 		switch n.event {
 		case EventMissed:
-			r.relist = true
+			r.requestRelistLocked()
 		case EventReauthorizationRequired:
 			subscriptionEvent = addBounded(r.reauth, n.subscription) || subscriptionEvent
 		case EventSubscriptionRemoved:

@@ -18,6 +18,21 @@ type Notifications interface {
 	Subscribed() bool
 }
 
+// datedRelists is implemented by a Notifications source that also tells
+// when a re-list was asked for (*notifications.Receiver does).
+type datedRelists interface {
+	TakeRelistRequest() (at time.Time, relist bool)
+}
+
+// takeRelist reports (once) that the look-back must be listed again, and
+// since when; now when the source does not tell.
+func takeRelist(n Notifications, now time.Time) (time.Time, bool) {
+	if d, ok := n.(datedRelists); ok {
+		return d.TakeRelistRequest()
+	}
+	return now, n.TakeRelist()
+}
+
 // notifiedGather is the least time between two fetches of settled records,
 // so that records notified (or settling) one by one are fetched several to
 // a $batch.

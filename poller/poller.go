@@ -69,6 +69,7 @@ type Poller struct {
 	settling     map[string]pendingRecord // records waiting to settle (settle.go)
 	settleWarned bool                     // checkSettleWindow logged
 	relistSince  time.Time                // a re-list was asked for at this poll; zero if none is pending
+	relistEnded  time.Time                // when the last re-list ended
 	interval     time.Duration            // the poll interval in force (stretch)
 	stretched    bool                     // the stretch was logged
 	density      float64                  // records per hour of start time in the last slice listed
@@ -188,8 +189,10 @@ func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool
 // ingested yet that has settled, and saves state.
 func (p *Poller) Poll(ctx context.Context) error {
 	start := p.now()
-	if p.cfg.Notifications != nil && p.cfg.Notifications.TakeRelist() {
-		p.relistSince = start
+	if p.cfg.Notifications != nil {
+		if at, ok := takeRelist(p.cfg.Notifications, start); ok {
+			p.requestRelist(at, start)
+		}
 	}
 	p.countIngested()
 	p.stretch(start, p.listsRecent(), 0)
@@ -235,6 +238,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if err == nil {
 		if pl.done && !pl.sweepStart.Before(p.relistSince) {
 			p.relistSince = time.Time{} // a sweep begun since the request has ended
+			p.relistEnded = p.now()
 		}
 		p.ledger.UpdatePosition(func(pos *ledger.Position) {
 			if pl.done {

@@ -94,7 +94,7 @@ func (p *Poller) settleNotified(id string, at time.Time) {
 	}
 	if !known {
 		if len(p.settling) >= maxSettling {
-			p.relistSince = p.now()
+			p.requestRelist(p.now(), p.now())
 			return
 		}
 		if p.ledger.Has(ledger.CallRecords, id) {
@@ -240,4 +240,27 @@ func (p *Poller) fetchSettled(ctx context.Context) {
 // updateSettling publishes the number of records waiting to settle.
 func (p *Poller) updateSettling() {
 	p.metrics.settling.Set(float64(len(p.settling)))
+}
+
+// requestRelist asks, at now, for the look-back to be listed again, as
+// requested at at. A request while a re-list is pending or running changes
+// nothing, so that a missed event replayed (by Graph, or by whoever
+// captured one) costs no more than one re-list:
+//   - while one is pending, it ends when a sweep begun after the first
+//     request ends; moving it forward would keep the sweep under way from
+//     ever ending it;
+//   - a request made while the last re-list was running (before it ended)
+//     is taken as answered by it.
+//
+// A record a coalesced request is about is still listed by the sweep
+// within a full-scan interval, as for any lost notification.
+func (p *Poller) requestRelist(at, now time.Time) {
+	if !p.relistSince.IsZero() {
+		return
+	}
+	if !p.relistEnded.IsZero() && !at.After(p.relistEnded) {
+		p.log.Debug("re-list request made while the last re-list ran; nothing more to list")
+		return
+	}
+	p.relistSince = now
 }
