@@ -18,6 +18,7 @@ func FuzzRecordBounds(f *testing.F) {
 	f.Add([]byte(`{"id":"x","startDateTime":"2026-01-01T00:00:00Z","endDateTime":"9999-01-01T00:00:00Z","sessions":[{"segments":[{"media":[{"callerNetwork":{"linkSpeed":1e300,"delayEventRatio":-0.5},"streams":[{"averageJitter":"P2D","averagePacketLossRate":1e300,"averageVideoFrameLossPercentage":100}]}]}]}]}`))
 	f.Add([]byte(`{"id":"x","sessions":null,"modalities":null}`))
 	f.Add([]byte(`{"id":"x","sessions":[{"segments":[{"media":[{"streams":[{},]}]}]}]}`))
+	f.Add([]byte(`{"id":"x","sessions":[{"segments":[{"caller":{"userAgent":{"productFamily":"` + strings.Repeat("t", 3*MaxShortString) + `","applicationVersion":null}},"media":[{"streams":[{"audioCodec":"` + strings.Repeat("\\u00e9", MaxShortString) + `","videoCodec":"h264"}]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var rec CallRecord
 		err := UnmarshalCallRecord(body, &rec)
@@ -41,12 +42,17 @@ func FuzzRecordBounds(f *testing.F) {
 				t.Fatalf("%d segments decoded", len(s.Segments))
 			}
 			for _, g := range s.Segments {
+				checkShort(t, g.Caller.UserAgent.ProductFamily, g.Caller.UserAgent.ApplicationVersion,
+					g.Callee.UserAgent.ProductFamily, g.Callee.UserAgent.ApplicationVersion)
 				if len(g.Media) > maxMediaPerSegment {
 					t.Fatalf("%d media decoded", len(g.Media))
 				}
 				for _, m := range g.Media {
 					if len(m.Streams) > maxStreamsPerMedia {
 						t.Fatalf("%d streams decoded", len(m.Streams))
+					}
+					for _, st := range m.Streams {
+						checkShort(t, st.AudioCodec, st.VideoCodec)
 					}
 				}
 			}
@@ -56,4 +62,14 @@ func FuzzRecordBounds(f *testing.F) {
 			t.Fatalf("%d implausible values left after dropping them", n)
 		}
 	})
+}
+
+// checkShort fails when a short string kept more than its bound.
+func checkShort(t *testing.T, strs ...ShortString) {
+	t.Helper()
+	for _, s := range strs {
+		if len(s) > MaxShortString+1 {
+			t.Fatalf("short string of %d bytes kept", len(s))
+		}
+	}
 }

@@ -317,3 +317,53 @@ func diffLines(want, got string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestUnmarshalShortStrings: codecs, product family and version arrive as
+// given; null and absent are empty; a value longer than MaxShortString is
+// cut to one byte more, so it stays "another value" without being kept
+// whole; a member of another type refuses the record, as for every field.
+func TestUnmarshalShortStrings(t *testing.T) {
+	long := strings.Repeat("7", 10_000)
+	body := `{"id":"r","sessions":[{"segments":[{
+		"caller":{"userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"windows","productFamily":"azureCommunicationServices","applicationVersion":"1.2.3\n"}},
+		"callee":{"userAgent":{"platform":"macOS","productFamily":null,"applicationVersion":"` + long + `"}},
+		"media":[{"label":"main-video","streams":[
+			{"streamDirection":"callerToCallee","audioCodec":null,"videoCodec":"h264"},
+			{"streamDirection":"calleeToCaller","audioCodec":"unknownFutureValue","videoCodec":"` + long + `"}]}]}]}]}`
+	for name, decode := range map[string]func([]byte, *graph.CallRecord) error{
+		"v2": graph.UnmarshalCallRecord,
+		"v1": func(b []byte, rec *graph.CallRecord) error { return json.Unmarshal(b, rec) },
+	} {
+		var rec graph.CallRecord
+		if err := decode([]byte(body), &rec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		seg := rec.Sessions[0].Segments[0]
+		s := seg.Media[0].Streams
+		cut := graph.ShortString(long[:graph.MaxShortString+1])
+		for _, c := range []struct {
+			what      string
+			got, want graph.ShortString
+		}{
+			{"productFamily", seg.Caller.UserAgent.ProductFamily, "azureCommunicationServices"},
+			{"applicationVersion with a newline", seg.Caller.UserAgent.ApplicationVersion, "1.2.3\n"},
+			{"productFamily null", seg.Callee.UserAgent.ProductFamily, ""},
+			{"applicationVersion of 10,000 bytes", seg.Callee.UserAgent.ApplicationVersion, cut},
+			{"audioCodec null", s[0].AudioCodec, ""},
+			{"videoCodec", s[0].VideoCodec, "h264"},
+			{"audioCodec unknownFutureValue", s[1].AudioCodec, "unknownFutureValue"},
+			{"videoCodec of 10,000 bytes", s[1].VideoCodec, cut},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s: %s = %.80q, want %.80q", name, c.what, c.got, c.want)
+			}
+		}
+	}
+	for _, member := range []string{`"audioCodec":1`, `"videoCodec":{}`, `"audioCodec":["opus"]`} {
+		body := `{"id":"r","sessions":[{"segments":[{"media":[{"streams":[{` + member + `}]}]}]}]}`
+		var rec graph.CallRecord
+		if err := graph.UnmarshalCallRecord([]byte(body), &rec); err == nil || !strings.Contains(err.Error(), "want a JSON string") {
+			t.Errorf("%s: got error %v, want one saying a string was expected", member, err)
+		}
+	}
+}

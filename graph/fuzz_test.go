@@ -26,6 +26,7 @@ func FuzzDecodeCallRecord(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","sessions":[{"segments":[{"media":[{"label":"main-video","streams":[{"streamDirection":"callerToCallee","averageJitter":"PT-1S","averageVideoFrameRate":1e308}]}]}]}]}`))
 	f.Add([]byte(`{"id":"x","sessions":[{"caller":{"userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"quantumPhone"}}}]}`))
+	f.Add([]byte(`{"id":"x","sessions":[{"segments":[{"caller":{"userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"windows","productFamily":"teams","applicationVersion":"1.0.0.2024\n"}},"media":[{"label":"main-audio","callerNetwork":{"connectionType":"wifi"},"streams":[{"streamDirection":"callerToCallee","audioCodec":"satin","videoCodec":null,"packetUtilization":900,"averageJitter":"PT0.1S","averageRoundTripTime":"PT1S"}]},{"label":"main-video","streams":[{"streamDirection":"calleeToCaller","videoCodec":"unknownFutureValue","averageVideoFrameRate":3}]}]}]}]}`))
 	col := collector.New(collector.Options{NativeHistograms: true})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var rec graph.CallRecord

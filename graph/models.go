@@ -89,14 +89,15 @@ func (e Endpoint) IsClient() bool {
 	return e.UserAgent.Role == "" && (e.UserAgent.Platform != "" || e.UserAgent.ProductFamily != "")
 }
 
-// UserAgent merges clientUserAgent (platform, productFamily) and
-// serviceUserAgent (role). The header value is not decoded: it names devices.
+// UserAgent merges clientUserAgent (platform, productFamily,
+// applicationVersion) and serviceUserAgent (role). The header value is not
+// decoded: it names devices.
 type UserAgent struct {
-	ODataType          string `json:"@odata.type"`
-	ApplicationVersion string `json:"applicationVersion"`
-	Platform           string `json:"platform"`
-	ProductFamily      string `json:"productFamily"`
-	Role               string `json:"role"`
+	ODataType          string      `json:"@odata.type"`
+	ApplicationVersion ShortString `json:"applicationVersion"` // the client's version
+	Platform           string      `json:"platform"`
+	ProductFamily      ShortString `json:"productFamily"` // teams, skypeForBusiness, lync, azureCommunicationServices, ...
+	Role               string      `json:"role"`
 }
 
 // Feedback is a user's rating of the call. Its free text is not decoded.
@@ -160,24 +161,28 @@ const (
 
 // MediaStream is the quality of one direction of a media stream.
 type MediaStream struct {
-	StreamID                                 string   `json:"streamId"`
-	StreamDirection                          string   `json:"streamDirection"`
-	AverageAudioDegradation                  Number   `json:"averageAudioDegradation" plausible:"0,5"`
-	AverageJitter                            Duration `json:"averageJitter" plausible:"0,24h"`
-	MaxJitter                                Duration `json:"maxJitter" plausible:"0,24h"`
-	AveragePacketLossRate                    Number   `json:"averagePacketLossRate" plausible:"0,1"`
-	MaxPacketLossRate                        Number   `json:"maxPacketLossRate" plausible:"0,1"`
-	AverageRatioOfConcealedSamples           Number   `json:"averageRatioOfConcealedSamples" plausible:"0,1"`
-	AverageRoundTripTime                     Duration `json:"averageRoundTripTime" plausible:"0,24h"`
-	MaxRoundTripTime                         Duration `json:"maxRoundTripTime" plausible:"0,24h"`
-	PacketUtilization                        Number   `json:"packetUtilization" plausible:"0,1e10"`
-	AverageBandwidthEstimate                 Number   `json:"averageBandwidthEstimate" plausible:"0,1e10"` // bits per second
-	AverageAudioNetworkJitter                Duration `json:"averageAudioNetworkJitter" plausible:"0,24h"`
-	AverageVideoFrameRate                    Number   `json:"averageVideoFrameRate" plausible:"0,1000"`
-	AverageVideoFrameLossPercentage          Number   `json:"averageVideoFrameLossPercentage" plausible:"0,100"` // 0..100
-	AverageVideoPacketLossRate               Number   `json:"averageVideoPacketLossRate" plausible:"0,1"`
-	AverageFreezeDuration                    Duration `json:"averageFreezeDuration" plausible:"0,24h"`
-	PostForwardErrorCorrectionPacketLossRate Number   `json:"postForwardErrorCorrectionPacketLossRate" plausible:"0,1"`
-	LowFrameRateRatio                        Number   `json:"lowFrameRateRatio" plausible:"0,1"`
-	WasMediaBypassed                         *bool    `json:"wasMediaBypassed"`
+	StreamID        string `json:"streamId"`
+	StreamDirection string `json:"streamDirection"`
+	// AudioCodec and VideoCodec are Graph's audioCodec and videoCodec
+	// members (opus, satin, h264, ...), as given.
+	AudioCodec                               ShortString `json:"audioCodec"`
+	VideoCodec                               ShortString `json:"videoCodec"`
+	AverageAudioDegradation                  Number      `json:"averageAudioDegradation" plausible:"0,5"`
+	AverageJitter                            Duration    `json:"averageJitter" plausible:"0,24h"`
+	MaxJitter                                Duration    `json:"maxJitter" plausible:"0,24h"`
+	AveragePacketLossRate                    Number      `json:"averagePacketLossRate" plausible:"0,1"`
+	MaxPacketLossRate                        Number      `json:"maxPacketLossRate" plausible:"0,1"`
+	AverageRatioOfConcealedSamples           Number      `json:"averageRatioOfConcealedSamples" plausible:"0,1"`
+	AverageRoundTripTime                     Duration    `json:"averageRoundTripTime" plausible:"0,24h"`
+	MaxRoundTripTime                         Duration    `json:"maxRoundTripTime" plausible:"0,24h"`
+	PacketUtilization                        Number      `json:"packetUtilization" plausible:"0,1e10"`
+	AverageBandwidthEstimate                 Number      `json:"averageBandwidthEstimate" plausible:"0,1e10"` // bits per second
+	AverageAudioNetworkJitter                Duration    `json:"averageAudioNetworkJitter" plausible:"0,24h"`
+	AverageVideoFrameRate                    Number      `json:"averageVideoFrameRate" plausible:"0,1000"`
+	AverageVideoFrameLossPercentage          Number      `json:"averageVideoFrameLossPercentage" plausible:"0,100"` // 0..100
+	AverageVideoPacketLossRate               Number      `json:"averageVideoPacketLossRate" plausible:"0,1"`
+	AverageFreezeDuration                    Duration    `json:"averageFreezeDuration" plausible:"0,24h"`
+	PostForwardErrorCorrectionPacketLossRate Number      `json:"postForwardErrorCorrectionPacketLossRate" plausible:"0,1"`
+	LowFrameRateRatio                        Number      `json:"lowFrameRateRatio" plausible:"0,1"`
+	WasMediaBypassed                         *bool       `json:"wasMediaBypassed"`
 }

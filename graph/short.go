@@ -1,0 +1,69 @@
+package graph
+
+import (
+	"fmt"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// MaxShortString bounds a ShortString: Graph's enum members and version
+// strings are a few dozen bytes at most.
+const MaxShortString = 64
+
+// ShortString is a string that names something from a small set (an enum
+// member such as a codec or a product family) or a version: short by
+// nature. The exporter keeps what it needs to tell it apart and no more,
+// so a value longer than MaxShortString bytes is cut to MaxShortString+1
+// bytes: still longer than any member or version, so it maps to the label
+// that stands for "another value", and no bigger than that, whatever the
+// sender wrote. A null or absent value is empty.
+type ShortString string
+
+// UnmarshalJSON accepts a JSON string or null; anything else is an error,
+// as for every other typed field.
+func (s *ShortString) UnmarshalJSON(b []byte) error {
+	if isNull(b) {
+		*s = ""
+		return nil
+	}
+	var v string
+	if len(b) == 0 || b[0] != '"' || jsonv2.Unmarshal(b, &v, decodeOptions) != nil {
+		return fmt.Errorf("string: want a JSON string, got %s", truncate(b))
+	}
+	*s = shortString(v)
+	return nil
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON for the JSON v2 decoder.
+func (s *ShortString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		*s = ""
+		return err
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		*s = shortString(tok.String())
+		return nil
+	}
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("string: want a JSON string, got %s", truncate(v))
+}
+
+// shortString cuts v to MaxShortString+1 bytes.
+func shortString(v string) ShortString {
+	if len(v) > MaxShortString+1 {
+		v = v[:MaxShortString+1]
+	}
+	return ShortString(v)
+}
+
+// MarshalJSON writes the string.
+func (s ShortString) MarshalJSON() ([]byte, error) { return jsonv2.Marshal(string(s)) }
