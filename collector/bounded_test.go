@@ -34,6 +34,10 @@ var boundedSpec = map[string][]string{
 	"device":          specLabelValues["device"],
 	"token":           specLabelValues["token"],
 	"site":            specLabelValues["site"],
+	"cause":           specLabelValues["cause"],
+	"codec":           specLabelValues["codec"],
+	"product":         specLabelValues["product"],
+	"client_version":  specLabelValues["client_version"],
 }
 
 // boundedSubnets put a client in each site of boundedBuildings: HQ, Lab
@@ -79,10 +83,10 @@ func boundedStream(dir, quality string) graph.MediaStream {
 // combination: each platform, connection type and media label, both
 // directions, the three qualities, every call type and every rating.
 func boundedRecords() []*graph.CallRecord {
+	recs := boundedWhyRecords()
 	start := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	platforms := []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknownFutureValue"}
 	conns := []string{"wired", "wifi", "mobile", "tunnel", "unknownFutureValue"}
-	var recs []*graph.CallRecord
 	for pi, p := range platforms {
 		for ci, c := range conns {
 			for mi, label := range boundedMediaLabels {
@@ -143,6 +147,76 @@ func boundedRecords() []*graph.CallRecord {
 	return recs
 }
 
+// boundedVersions are the 50 client versions the bounded tests learn
+// first, so that every later one is other.
+func boundedVersions() []string {
+	v := make([]string, maxClientVersions)
+	for i := range v {
+		v[i] = fmt.Sprintf("1.%d.00.%d", i, 1000+i)
+	}
+	return v
+}
+
+// boundedWhyRecords use every value of the why labels: the 50 versions
+// (learned first), every platform, product, version kind, media and
+// quality together; every codec of its media with every quality; every
+// poor cause on every connection type.
+func boundedWhyRecords() []*graph.CallRecord {
+	var recs []*graph.CallRecord
+	add := func(platform, product, version, conn, label string, streams ...graph.MediaStream) {
+		rec := meetingRecord(fmt.Sprintf("why-%d", len(recs)), platform, conn, label, streams...)
+		for _, e := range []*graph.Endpoint{&rec.Sessions[0].Caller, &rec.Sessions[0].Segments[0].Caller} {
+			e.UserAgent.ProductFamily, e.UserAgent.ApplicationVersion = graph.ShortString(product), graph.ShortString(version)
+		}
+		recs = append(recs, rec)
+	}
+	qualities := func(set func(*graph.MediaStream)) []graph.MediaStream {
+		var streams []graph.MediaStream
+		for _, q := range boundedSpec["quality"] {
+			s := boundedStream(graph.CallerToCallee, q)
+			set(&s)
+			streams = append(streams, s)
+		}
+		return streams
+	}
+	keep := func(*graph.MediaStream) {}
+	for _, v := range boundedVersions() {
+		add("windows", "teams", v, "wired", "main-audio", qualities(keep)...)
+	}
+	platforms := []string{"windows", "macOS", "iOS", "android", "web", "ipPhone", "roomSystem", "surfaceHub", "holoLens", "unknownFutureValue"}
+	for _, p := range platforms {
+		for _, product := range []string{"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "", "unknownFutureValue"} {
+			for _, version := range []string{"", "9.9.9"} { // unknown, and other: the 51st
+				for _, label := range boundedMediaLabels {
+					add(p, product, version, "wired", label, qualities(keep)...)
+				}
+			}
+		}
+	}
+	for _, codec := range append(specLabelValues["codec"], "", "unknownFutureValue") {
+		for _, label := range boundedMediaLabels[:3] {
+			add("windows", "teams", "", "wired", label, qualities(func(s *graph.MediaStream) {
+				s.AudioCodec, s.VideoCodec = graph.ShortString(codec), graph.ShortString(codec)
+			})...)
+		}
+	}
+	poor := func(s graph.MediaStream) graph.MediaStream {
+		s.StreamDirection = graph.CallerToCallee
+		s.PacketUtilization = num(1000)
+		return s
+	}
+	for _, conn := range []string{"wired", "wifi", "mobile", "tunnel", "unknownFutureValue"} {
+		add("windows", "teams", "", conn, "main-audio",
+			poor(graph.MediaStream{AverageRoundTripTime: ms(600)}), poor(graph.MediaStream{AveragePacketLossRate: num(0.2)}), poor(graph.MediaStream{AverageJitter: ms(40)}))
+		for _, label := range boundedMediaLabels[1:3] {
+			add("windows", "teams", "", conn, label,
+				poor(graph.MediaStream{AverageVideoFrameLossPercentage: num(60)}), poor(graph.MediaStream{AverageVideoFrameRate: num(1)}),
+				poor(graph.MediaStream{PostForwardErrorCorrectionPacketLossRate: num(0.5)}))
+		}
+	}
+	return recs
+}
+
 // boundedHostilePool holds strings no label may carry, and near misses of
 // valid values.
 var boundedHostilePool = boundedWithUpper(
@@ -172,7 +246,7 @@ func boundedHostile(r *rand.Rand) string {
 
 func boundedHostileEndpoint(r *rand.Rand) graph.Endpoint {
 	e := graph.Endpoint{UserAgent: graph.UserAgent{
-		Platform: boundedHostile(r), ProductFamily: boundedHostile(r), ApplicationVersion: boundedHostile(r),
+		Platform: boundedHostile(r), ProductFamily: graph.ShortString(boundedHostile(r)), ApplicationVersion: graph.ShortString(boundedHostile(r)),
 	}}
 	switch r.IntN(4) {
 	case 0:
@@ -207,7 +281,9 @@ func boundedHostileRecord(r *rand.Rand, i int) *graph.CallRecord {
 			if r.IntN(3) == 0 {
 				dir = []string{graph.CallerToCallee, graph.CalleeToCaller}[r.IntN(2)]
 			}
-			m.Streams = append(m.Streams, boundedStream(dir, boundedSpec["quality"][r.IntN(3)]))
+			s := boundedStream(dir, boundedSpec["quality"][r.IntN(3)])
+			s.AudioCodec, s.VideoCodec = graph.ShortString(boundedHostile(r)), graph.ShortString(boundedHostile(r))
+			m.Streams = append(m.Streams, s)
 		}
 		seg.Media = append(seg.Media, m)
 	}

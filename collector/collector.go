@@ -112,20 +112,21 @@ func (c *Collector) Ingest(rec *graph.CallRecord) Stats {
 		// Clone: the record's strings may point into a large decode buffer.
 		ex.callID = strings.Clone(rec.ID)
 	}
-	var sr *siteResolver
+	in := ingestion{st: &st}
 	if c.sites != nil {
 		// One map for the whole record, even if the file is reloaded
 		// meanwhile.
-		sr = &siteResolver{m: c.sites()}
+		in.sites = &siteResolver{m: c.sites()}
 	}
 	bp := obsPool.Get().(*[]obs)
 	// The observations are computed under the lock too: a learned dim's
 	// value ids are assigned as they are first seen.
 	c.mu.Lock()
-	if sr != nil {
-		sr.ids = c.learned[dimSite]
+	if in.sites != nil {
+		in.sites.ids = c.learned[dimSite]
 	}
-	buf := appendRecord((*bp)[:0], rec, &st, sr)
+	in.versions = c.learned[dimClientVersion]
+	buf := appendRecord((*bp)[:0], rec, &in)
 	for _, o := range buf {
 		if c.apply(o, ex) {
 			st.Observations++

@@ -55,6 +55,9 @@ const (
 	famDeviceGlitches
 	famDeviceHowling
 	famFeedbackTokens
+	famPoorCauses
+	famCodecStreams
+	famClientStreams
 	numFamilies
 )
 
@@ -211,6 +214,14 @@ var families = [numFamilies]*family{
 		help: "Howling or screeching the client's audio device detected (sum of Graph howlingEventCount), by platform."},
 	famFeedbackTokens: {name: "teams_feedback_tokens_total", dims: []dim{dimToken, dimPlatform}, counter: true,
 		help: "Problems users ticked in their feedback: one per feedback token set to true, by token (other: any name not listed) and that endpoint's platform."},
+
+	// Why, one level deeper: see why.go.
+	famPoorCauses: {name: "teams_poor_stream_causes_total", dims: []dim{dimMedia, dimConnection, dimCause}, counter: true,
+		help: "Causes of poor media streams (CQD's Poor Due To): for audio every threshold exceeded (round trip over 500 ms, packet loss over 0.1, jitter over 30 ms), so a stream can count under several; for video and screen sharing the metric that decided (frame_loss, frame_rate, post_fec_packet_loss)." + streamHelpSuffix},
+	famCodecStreams: {name: "teams_codec_streams_total", dims: []dim{dimMedia, dimCodec, dimQuality}, counter: true,
+		help: "Audio, video and screen-sharing streams by codec (Graph audioCodec for audio, videoCodec otherwise; unknown when absent, other when not a documented member), classified as teams_streams_total." + streamHelpSuffix},
+	famClientStreams: {name: "teams_client_streams_total", dims: []dim{dimPlatform, dimProduct, dimClientVersion, dimMedia, dimQuality}, counter: true,
+		help: "Media streams by the client's product family and application version (the first 50 versions seen; later ones other, implausible ones unknown), classified as teams_streams_total." + streamHelpSuffix},
 }
 
 // familyByName finds a family for Restore.

@@ -22,8 +22,8 @@ func TestGoldenExpanded(t *testing.T) {
 		// seen by both clients (24); 4 classified streams; 5 network values
 		// per client (10); records, duration, sessions, feedback (4);
 		// 4 transport and 2 Wi-Fi streams, 2 device event ratios, 4 glitch
-		// rates, 1 feedback token (13).
-		if want := (Stats{Observations: 55}); st != want {
+		// rates, 1 feedback token (13); 4 codec and 4 client streams (8).
+		if want := (Stats{Observations: 63}); st != want {
 			t.Errorf("native=%v: stats %+v, want %+v", native, st, want)
 		}
 		f, err := os.Open(expandedGolden)

@@ -43,14 +43,14 @@ func TestIngestOddData(t *testing.T) {
 			AverageBandwidthEstimate: graph.Number{Value: -8, Valid: true},           // negative
 			AverageVideoFrameRate:    graph.Number{Value: math.Inf(-1), Valid: true}, // -Inf
 			LowFrameRateRatio:        num(0),                                         // a real zero
-		}), Stats{Observations: 6}}, // records, duration, sessions, low frame rate, streams_total, transport_streams
+		}), Stats{Observations: 8}}, // records, duration, sessions, low frame rate, streams_total, transport, codec and client streams
 		{"unknown stream direction", meetingRecord("dir", "windows", "wired", "main-audio",
 			graph.MediaStream{StreamDirection: "sideways", AverageJitter: ms(3)},
 			graph.MediaStream{AverageJitter: ms(3)}), Stats{Observations: 3}},
 		{"nil networks", &graph.CallRecord{Sessions: []graph.Session{{Segments: []graph.Segment{{
 			Caller: clientEndpoint("web"), Callee: clientEndpoint("iOS"),
 			Media: []graph.Media{{Streams: []graph.MediaStream{{StreamDirection: graph.CalleeToCaller, AverageJitter: ms(3)}}}},
-		}}}}}, Stats{Observations: 8}}, // records, sessions, 2x (jitter + streams_total + transport_streams)
+		}}}}}, Stats{Observations: 10}}, // records, sessions, 2x (jitter + streams_total + transport and client streams); media other has no codec
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,9 +71,9 @@ func TestIngestSumOverflow(t *testing.T) {
 	c := New(Options{})
 	st := c.Ingest(lossRecord(math.MaxFloat64, math.MaxFloat64, 1))
 	// records, duration, sessions, 3 loss values minus the one dropped, 3 streams_total,
-	// 3 transport_streams
-	if st.Observations != 11 {
-		t.Errorf("observations %d, want 11", st.Observations)
+	// 3 transport_streams, 3 client streams, 3 codec streams
+	if st.Observations != 17 {
+		t.Errorf("observations %d, want 17", st.Observations)
 	}
 	if _, err := json.Marshal(c.Snapshot()); err != nil {
 		t.Errorf("snapshot not encodable: %v", err)

@@ -38,6 +38,10 @@ const (
 	dimEvent
 	dimDevice
 	dimToken
+	dimCause
+	dimCodec
+	dimProduct
+	dimClientVersion
 	numDims
 )
 
@@ -55,6 +59,10 @@ type dimension struct {
 	max      int
 	valid    func(string) bool
 	overflow string
+	// reserved values are learned when a store begins, before any data,
+	// so that they always have a value id of their own (1, 2, ...);
+	// they count within max.
+	reserved []string
 }
 
 func (d *dimension) learned() bool { return d.values == nil }
@@ -99,6 +107,11 @@ var dims = [numDims]dimension{
 		"low_speech_level", "low_speech_to_noise", "render_not_functioning", "render_zero_volume", "render_mute"}},
 	dimDevice: {name: "device", values: []string{"microphone", "speaker"}},
 	dimToken:  {name: "token", values: []string{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"}},
+	// Why, one level deeper: see why.go.
+	dimCause:         {name: "cause", values: causeValues[:]},
+	dimCodec:         {name: "codec", values: codecValues()},
+	dimProduct:       {name: "product", values: []string{"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "unknown", "other"}},
+	dimClientVersion: {name: "client_version", max: maxClientVersions + 1, valid: isClientVersion, overflow: "other", reserved: []string{"unknown"}},
 }
 
 // validSite accepts what the building file parser accepts as a building
@@ -117,7 +130,12 @@ type learnedValues struct {
 }
 
 func newLearnedValues(d *dimension) *learnedValues {
-	return &learnedValues{d: d, ids: map[string]uint16{}, values: []string{d.overflow}}
+	l := &learnedValues{d: d, ids: map[string]uint16{}, values: []string{d.overflow}}
+	for _, v := range d.reserved {
+		l.ids[v] = uint16(len(l.values))
+		l.values = append(l.values, v)
+	}
+	return l
 }
 
 // id returns the value id of v, learning v if there is room. The caller

@@ -120,6 +120,14 @@ var specLabelValues = map[string][]string{
 		"low_speech_to_noise", "render_not_functioning", "render_zero_volume", "render_mute"},
 	"device": {"microphone", "speaker"},
 	"token":  {"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"},
+	"cause":  {"round_trip", "packet_loss", "jitter", "frame_loss", "frame_rate", "post_fec_packet_loss"},
+	"codec": {"cn", "pcma", "pcmu", "amrWide", "g722", "g7221", "g7221c", "g729", "multiChannelAudio", "muchv2", "opus", "satin",
+		"satinFullband", "rtAudio8", "rtAudio16", "silk", "silkNarrow", "silkWide", "siren", "xmsRta",
+		"av1", "h263", "h264", "h264s", "h264uc", "h265", "rtvc1", "rtVideo", "xrtvc1", "unknown", "other"},
+	"product": {"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "unknown", "other"},
+	// The versions of boundedVersions, and the two values that are not
+	// versions.
+	"client_version": append(boundedVersions(), "unknown", "other"),
 	// The buildings of boundedBuildings, and the two values that are not
 	// buildings.
 	"site": {"HQ", "Lab", "Dublin", "unmapped", "unknown"},

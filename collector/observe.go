@@ -33,9 +33,9 @@ const (
 // never panics on odd data: unknown strings map to fallback label values and
 // values that are not measured, negative, NaN or infinite are left out.
 //
-// sr resolves clients' sites; nil without a building file, and then the
-// site families are not observed.
-func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats, sr *siteResolver) []obs {
+// in holds what the observations need beyond the record: the caller's
+// stats, and the store's learned values.
+func appendRecord(buf []obs, rec *graph.CallRecord, in *ingestion) []obs {
 	ct := callTypeOf(rec.Type)
 	buf = append(buf, obs{famCallRecords, callKey(ct), 1})
 	if !rec.StartDateTime.IsZero() && !rec.EndDateTime.IsZero() && !rec.EndDateTime.Before(rec.StartDateTime) {
@@ -54,7 +54,7 @@ func appendRecord(buf []obs, rec *graph.CallRecord, st *Stats, sr *siteResolver)
 			buf = append(buf, obs{famSessionFailures, seriesKey{uint16(ct), uint16(stageOf(s.FailureInfo.Stage))}, 1})
 		}
 		for j := range s.Segments {
-			buf = appendSegment(buf, &s.Segments[j], st, sr)
+			buf = appendSegment(buf, &s.Segments[j], in)
 		}
 	}
 	return buf
@@ -74,6 +74,17 @@ func appendFeedback(buf []obs, e *graph.Endpoint) []obs {
 		buf = append(buf, obs{famFeedbackTokens, seriesKey{uint16(tokenOf(tok)), uint16(platform)}, 1})
 	}
 	return buf
+}
+
+// ingestion is what observing one record needs beside the record; the
+// caller holds the store's lock.
+type ingestion struct {
+	st *Stats
+	// sites resolves clients' sites; nil without a building file, and
+	// then the site families are not observed.
+	sites *siteResolver
+	// versions are the store's learned client versions.
+	versions *learnedValues
 }
 
 // siteResolver finds the sites of one record's clients: the building
@@ -112,29 +123,53 @@ func (r *siteResolver) id(net *graph.NetworkInfo) uint16 {
 
 // appendSegment observes every media of seg once per client endpoint, from
 // that client's side.
-func appendSegment(buf []obs, seg *graph.Segment, st *Stats, sr *siteResolver) []obs {
+func appendSegment(buf []obs, seg *graph.Segment, in *ingestion) []obs {
 	callerClient, calleeClient := seg.Caller.IsClient(), seg.Callee.IsClient()
 	if !callerClient && !calleeClient {
-		st.SegmentsWithoutClient++
+		in.st.SegmentsWithoutClient++
 		return buf
 	}
+	caller, callee := newClient(&seg.Caller.UserAgent, true), newClient(&seg.Callee.UserAgent, false)
 	for k := range seg.Media {
 		m := &seg.Media[k]
 		media := mediaOf(m.Label)
 		if callerClient {
-			buf = appendSide(buf, m, media, platformOf(seg.Caller.UserAgent.Platform), m.CallerNetwork, m.CallerDevice, true, sr)
+			buf = appendSide(buf, m, media, &caller, m.CallerNetwork, m.CallerDevice, in)
 		}
 		if calleeClient {
-			buf = appendSide(buf, m, media, platformOf(seg.Callee.UserAgent.Platform), m.CalleeNetwork, m.CalleeDevice, false, sr)
+			buf = appendSide(buf, m, media, &callee, m.CalleeNetwork, m.CalleeDevice, in)
 		}
 	}
 	return buf
 }
 
-// appendSide appends the observations of one client endpoint (the caller's
-// side when caller is true): its network, its device, and every stream from
-// its point of view.
-func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.NetworkInfo, dev *graph.DeviceInfo, caller bool, sr *siteResolver) []obs {
+// client is the observing client endpoint of one side of a segment.
+type client struct {
+	platform, product uint8
+	caller            bool // the caller's side
+	version           graph.ShortString
+	// versionID is the learned value id of version, once looked up: a
+	// version is learned only when a stream is observed with it, so that
+	// every learned value is in a series (and so in the state).
+	versionID uint16
+	looked    bool
+}
+
+func newClient(ua *graph.UserAgent, caller bool) client {
+	return client{platform: platformOf(ua.Platform), product: productOf(ua.ProductFamily), caller: caller, version: ua.ApplicationVersion}
+}
+
+func (c *client) versionIn(versions *learnedValues) uint16 {
+	if !c.looked {
+		c.versionID, c.looked = versions.id(clientVersionOf(c.version)), true
+	}
+	return c.versionID
+}
+
+// appendSide appends the observations of one client endpoint: its
+// network, its device, and every stream from its point of view.
+func appendSide(buf []obs, m *graph.Media, media uint8, cl *client, net *graph.NetworkInfo, dev *graph.DeviceInfo, in *ingestion) []obs {
+	platform := cl.platform
 	conn, transport := connUnknown, transportUnknown
 	var band, radio uint8
 	if net != nil {
@@ -155,12 +190,12 @@ func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.Net
 		buf = appendDevice(buf, dev, platform)
 	}
 	var site uint16
-	if sr != nil {
-		site = sr.id(net)
+	if in.sites != nil {
+		site = in.sites.id(net)
 	}
 	for i := range m.Streams {
 		s := &m.Streams[i]
-		dir, ok := streamDirection(s.StreamDirection, caller)
+		dir, ok := streamDirection(s.StreamDirection, cl.caller)
 		if !ok {
 			continue
 		}
@@ -170,11 +205,29 @@ func appendSide(buf []obs, m *graph.Media, media, platform uint8, net *graph.Net
 		if conn == connWifi {
 			buf = append(buf, obs{famWifiStreams, seriesKey{uint16(media), uint16(band), uint16(radio), uint16(quality)}, 1})
 		}
-		if sr != nil {
+		if in.sites != nil {
 			buf = appendSiteStream(buf, s, site, media, dir, conn, quality)
 		}
+		buf = appendWhy(buf, s, media, conn, quality, cl, in.versions)
 	}
 	return buf
+}
+
+// appendWhy observes one stream's poor causes, codec, and client product
+// and version.
+func appendWhy(buf []obs, s *graph.MediaStream, media, conn, quality uint8, cl *client, versions *learnedValues) []obs {
+	if quality == qualityPoor {
+		for cause, ok := range poorCauses(media, s) {
+			if ok {
+				buf = append(buf, obs{famPoorCauses, seriesKey{uint16(media), uint16(conn), uint16(cause)}, 1})
+			}
+		}
+	}
+	if codec, ok := codecOf(media, s); ok {
+		buf = append(buf, obs{famCodecStreams, seriesKey{uint16(media), uint16(codec), uint16(quality)}, 1})
+	}
+	key := seriesKey{uint16(cl.platform), uint16(cl.product), cl.versionIn(versions), uint16(media), uint16(quality)}
+	return append(buf, obs{famClientStreams, key, 1})
 }
 
 // appendSiteStream observes one stream by the client's site.
