@@ -179,8 +179,8 @@ func (g *gen) client(u person) client {
 	if g.chance(0.3) {
 		p = g.platform()
 	}
-	c := client{user: u, platform: p, version: fmt.Sprintf("%d.%d.%d", 24000+g.r.IntN(900), g.r.IntN(800), g.r.IntN(9000))}
-	c.family = weighted(g, []string{"teams", "skypeForBusiness", "lync", "unknown", "azureCommunicationServices"}, []float64{90, 3, 1, 1, 5})
+	c := client{user: u, platform: p, version: g.clientVersion()}
+	c.family = weighted(g, []string{"teams", "skypeForBusiness", "lync", "unknown", "azureCommunicationServices", ""}, []float64{90, 3, 1, 1, 5, 0.5})
 	c.header = g.headerValue(p, c.version)
 	c.conn = g.connectionType(p)
 	c.location, c.ip, c.subnet = g.address(c.conn)
@@ -190,6 +190,38 @@ func (g *gen) client(u person) client {
 	}
 	c.capture, c.render = g.audioDevices(p, u.first)
 	return c
+}
+
+// Client versions a tenant runs at once: a few builds of the new Teams as
+// they roll out, the classic client, none (some devices send no version)
+// and one that is not a version string. WorseAudioVersion is the build
+// that rolled out last and made audio worse: its clients' audio streams
+// see a network one condition worse than the others.
+var (
+	clientVersions = []string{"24215.1007.3082.1590", "24243.1309.3132.617", "24277.3502.3161.3003", "24295.605.3225.8804",
+		WorseAudioVersion, "1.7.00.33761", "1.6.00.4472", "", "Teams (preview)"}
+	clientVersionWeights = []float64{8, 15, 20, 30, 15, 6, 2, 3, 1}
+)
+
+// WorseAudioVersion is the client version whose audio is worse.
+const WorseAudioVersion = "25010.1104.3368.4271"
+
+// clientVersion draws a version. It takes three draws, as it always did,
+// so the records of a seed change only in their versions.
+func (g *gen) clientVersion() string {
+	x := (float64(g.r.IntN(900))*800*9000 + float64(g.r.IntN(800))*9000 + float64(g.r.IntN(9000))) / (900 * 800 * 9000)
+	total := 0.0
+	for _, w := range clientVersionWeights {
+		total += w
+	}
+	x *= total
+	for i, w := range clientVersionWeights {
+		if x < w {
+			return clientVersions[i]
+		}
+		x -= w
+	}
+	return clientVersions[len(clientVersions)-1]
 }
 
 var deviceModels = map[string][]string{
@@ -722,6 +754,9 @@ func (g *gen) media(pm plannedMedia, caller, callee *client) Media {
 		m.CallerDevice, m.CalleeDevice = g.device(caller), g.device(callee)
 	}
 	cond := max(condCaller, condCallee)
+	if MediaKind(pm.label) == "audio" && (worseAudio(caller) || worseAudio(callee)) {
+		cond = min(bad, cond+1)
+	}
 	if pm.callerToCallee {
 		m.Streams = append(m.Streams, g.stream(pm.label, CallerToCallee, cond))
 	}
@@ -733,6 +768,10 @@ func (g *gen) media(pm plannedMedia, caller, callee *client) Media {
 	}
 	return m
 }
+
+// worseAudio reports whether c runs the client version whose audio is
+// worse.
+func worseAudio(c *client) bool { return c != nil && c.version == WorseAudioVersion }
 
 // serverMedia is a media between two servers (a PSTN hop).
 func (g *gen) serverMedia(label string) Media {
@@ -937,7 +976,9 @@ func (g *gen) rttMS(c condition) *Duration {
 }
 
 func (g *gen) audioStream(s *MediaStream, c condition) {
-	s.AudioCodec = weighted(g, []string{"opus", "satin", "silk", "g722", "pcmu", "satinFullband"}, []float64{40, 30, 10, 8, 7, 5})
+	// unknown: Graph's own; lyra: a member newer than the exporter.
+	s.AudioCodec = weighted(g, []string{"opus", "satin", "silk", "g722", "pcmu", "satinFullband", "silkWide", "g7221c", "unknown", "lyra"},
+		[]float64{40, 30, 10, 8, 7, 5, 2, 1, 1, 0.5})
 	s.AverageJitter = g.jitterMS(c, [3]float64{6, 15, 45})
 	if s.AverageJitter != nil {
 		s.MaxJitter = ms(float64(time.Duration(*s.AverageJitter)/time.Millisecond) * g.uniform(1.2, 3))
@@ -992,7 +1033,9 @@ func (g *gen) bandwidth(c condition, medians [3]float64) *int64 {
 }
 
 func (g *gen) videoStream(s *MediaStream, c condition, sharing bool) {
-	s.VideoCodec = weighted(g, []string{"h264", "h264s", "av1", "h265", "rtVideo", "xrtvc1"}, []float64{45, 15, 15, 10, 10, 5})
+	// vp9: a member newer than the exporter.
+	s.VideoCodec = weighted(g, []string{"h264", "h264s", "av1", "h265", "rtVideo", "xrtvc1", "h264uc", "unknown", "vp9"},
+		[]float64{45, 15, 15, 10, 10, 5, 2, 1, 0.5})
 	if !g.chance(0.3) {
 		s.AverageJitter = g.jitterMS(c, [3]float64{8, 20, 55})
 		s.AveragePacketLossRate = g.lossRate(c)

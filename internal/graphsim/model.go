@@ -123,10 +123,10 @@ func (u UserAgent) MarshalJSON() ([]byte, error) {
 		HeaderValue            string  `json:"headerValue"`
 		ApplicationVersion     string  `json:"applicationVersion"`
 		Platform               string  `json:"platform"`
-		ProductFamily          string  `json:"productFamily"`
+		ProductFamily          *string `json:"productFamily"` // null when not given
 		AzureADAppID           *string `json:"azureADAppId"`
 		CommunicationServiceID *string `json:"communicationServiceId"`
-	}{u.ODataType, u.HeaderValue, u.ApplicationVersion, u.Platform, u.ProductFamily,
+	}{u.ODataType, u.HeaderValue, u.ApplicationVersion, u.Platform, nullIfEmpty(u.ProductFamily),
 		nullIfEmpty(u.AzureADAppID), nullIfEmpty(u.CommunicationServiceID)})
 }
 

@@ -226,6 +226,7 @@ const (
 type builder struct {
 	hists    map[string]*hist
 	counters map[string]float64
+	versions deeperVersions
 }
 
 type hist struct {
@@ -521,6 +522,11 @@ func (t Truth) CallQuality() Truth {
 
 func isCallQuality(key string) bool {
 	for _, p := range whyPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	for _, p := range deeperPrefixes {
 		if strings.HasPrefix(key, p) {
 			return true
 		}

@@ -122,6 +122,19 @@ func TestTruthByHand(t *testing.T) {
 		`teams_network_link_speed_bytes_per_second_sum{` + netAudio + `}`:                                                              6_750_000,
 		`teams_network_link_speed_bytes_per_second_bucket{connection_type="wifi",le="1.25e+07",media="audio",platform="iOS"}`:          1,
 		`teams_network_link_speed_bytes_per_second_bucket{connection_type="wifi",le="1.25e+06",media="audio",platform="iOS"}`:          0,
+
+		// One level deeper: loss over 0.1 on Wi-Fi; frame rate decided the
+		// sharing stream; no codec and no version given.
+		`teams_poor_stream_causes_total{cause="packet_loss",connection_type="wifi",media="audio"}`:                                  1,
+		`teams_poor_stream_causes_total{cause="frame_rate",connection_type="unknown",media="screen_sharing"}`:                       1,
+		`teams_codec_streams_total{codec="unknown",media="audio",quality="poor"}`:                                                   1,
+		`teams_codec_streams_total{codec="unknown",media="audio",quality="good"}`:                                                   1,
+		`teams_codec_streams_total{codec="unknown",media="screen_sharing",quality="poor"}`:                                          1,
+		`teams_codec_streams_total{codec="unknown",media="video",quality="good"}`:                                                   1,
+		`teams_client_streams_total{client_version="unknown",media="audio",platform="iOS",product="teams",quality="poor"}`:          1,
+		`teams_client_streams_total{client_version="unknown",media="audio",platform="iOS",product="teams",quality="good"}`:          1,
+		`teams_client_streams_total{client_version="unknown",media="screen_sharing",platform="iOS",product="teams",quality="poor"}`: 1,
+		`teams_client_streams_total{client_version="unknown",media="video",platform="iOS",product="teams",quality="good"}`:          1,
 	}
 	for k, v := range want {
 		if got, ok := tr[k]; !ok && v != 0 || got != v {
@@ -129,9 +142,9 @@ func TestTruthByHand(t *testing.T) {
 		}
 	}
 	// Nothing else: 14 histogram series (3+3 audio, 2 sharing, 2 video, 3
-	// network, 1 duration) and 14 counters (8, 4 transport streams, all
-	// transport unknown, and 2 Wi-Fi streams of the audio on wifi, band and
-	// radio type unknown).
+	// network, 1 duration) and 24 counters (8, 4 transport streams, all
+	// transport unknown, 2 Wi-Fi streams of the audio on wifi, band and
+	// radio type unknown, 2 causes, 4 codec and 4 client streams).
 	counts, counters := 0, 0
 	for k := range tr {
 		name, _, _ := strings.Cut(k, "{")
@@ -142,8 +155,8 @@ func TestTruthByHand(t *testing.T) {
 			counters++
 		}
 	}
-	if counts != 14 || counters != 14 {
-		t.Errorf("%d histogram series and %d counters, want 14 and 14:\n%s", counts, counters, strings.Join(sortedKeys(tr), "\n"))
+	if counts != 14 || counters != 24 {
+		t.Errorf("%d histogram series and %d counters, want 14 and 24:\n%s", counts, counters, strings.Join(sortedKeys(tr), "\n"))
 	}
 	for k := range tr {
 		if strings.Contains(k, "inbound") && strings.Contains(k, "teams_network_quality_event_ratio") {
@@ -253,6 +266,9 @@ func TestTruthOfFixture(t *testing.T) {
 		`teams_network_link_speed_bytes_per_second_sum{connection_type="wired",media="audio",platform="windows"}`:             4294967295.0 / 8,
 		`teams_call_records_total{type="peerToPeer"}`:                                                                         1,
 		`teams_call_duration_seconds_sum{type="peerToPeer"}`:                                                                  25.5470124,
+		// Both clients are skypeForBusiness with no version and no codec.
+		`teams_client_streams_total{client_version="unknown",media="audio",platform="android",product="skypeForBusiness",quality="good"}`: 1,
+		`teams_codec_streams_total{codec="unknown",media="audio",quality="unclassified"}`:                                                 2,
 	}
 	for k, v := range want {
 		if got := tr[k]; !valueMatches(k, got, v) {

@@ -106,6 +106,7 @@ func With(buildings *Buildings, recs ...graphsim.Record) Truth {
 	for i := range recs {
 		b.addRecord(&recs[i])
 		b.addWhy(&recs[i], buildings)
+		b.addDeeper(&recs[i])
 	}
 	t := b.truth()
 	if buildings != nil {
