@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,11 +29,19 @@ type CredentialOptions struct {
 // identity, then managed identity, the "production" part of
 // DefaultAzureCredential without the developer tools that spawn processes.
 // AZURE_AUTHORITY_HOST selects a national cloud's Entra authority.
+//
+// With nothing configured (CredentialKind is CredentialNone) it still asks
+// the Azure instance metadata service for the system-assigned managed
+// identity, which needs no setting on an Azure VM or node. Off Azure that
+// endpoint does not exist (or a proxy such as Docker Desktop's answers for
+// it), so those requests are counted as token requests only when an
+// identity endpoint answered them: a token, or its refusal.
 func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 	client := azcore.ClientOptions{Transport: ObserveTokenRequests(opts.Transport, opts.Observer)}
 	var creds []azcore.TokenCredential
 	var errs []error
-	if os.Getenv("AZURE_CLIENT_SECRET") != "" || os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "" {
+	kind := CredentialKind()
+	if kind == CredentialClientSecret || kind == CredentialClientCertificate {
 		// Configured on purpose: a mistake here must stop the start, not
 		// fall through silently to managed identity.
 		env, err := azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{
@@ -43,7 +52,7 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 		}
 		return env, nil
 	}
-	if os.Getenv("AZURE_FEDERATED_TOKEN_FILE") != "" {
+	if kind == CredentialWorkloadIdentity {
 		wi, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 			ClientOptions: client, DisableInstanceDiscovery: opts.DisableInstanceDiscovery,
 		})
@@ -52,25 +61,73 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 		}
 		creds = append(creds, wi)
 	}
-	mi, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ClientOptions: client})
+	miOpts := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: client}
+	switch kind {
+	case CredentialManagedIdentity:
+		// A user-assigned identity is chosen by its client id.
+		if id := os.Getenv("AZURE_CLIENT_ID"); id != "" {
+			miOpts.ID = azidentity.ClientID(id)
+		}
+	case CredentialNone:
+		miOpts.ClientOptions.Transport = ObserveTokenRequests(opts.Transport, nil)
+	}
+	mi, err := azidentity.NewManagedIdentityCredential(miOpts)
 	if err != nil {
 		errs = append(errs, err)
+	} else if kind == CredentialNone && opts.Observer != nil {
+		creds = append(creds, answeredTokenRequests{mi, opts.Observer})
 	} else {
 		creds = append(creds, mi)
 	}
 	if len(creds) == 0 {
 		return nil, fmt.Errorf("no usable Azure credential: %w", errors.Join(errs...))
 	}
+	if len(creds) == 1 {
+		return creds[0], nil
+	}
 	return azidentity.NewChainedTokenCredential(creds, nil)
+}
+
+// answeredTokenRequests counts a credential's token requests by their
+// outcome, not by the HTTP exchanges under them: one that got a token, or
+// an identity endpoint's refusal (azidentity.AuthenticationFailedError with
+// the response), is counted with its status code; one azidentity calls
+// unavailable (no endpoint, or a proxy answering for it) reached no
+// identity provider and is not counted.
+type answeredTokenRequests struct {
+	azcore.TokenCredential
+	obs Observer
+}
+
+func (c answeredTokenRequests) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	start := time.Now()
+	tok, err := c.TokenCredential.GetToken(ctx, opts)
+	var failed *azidentity.AuthenticationFailedError
+	switch {
+	case err == nil:
+		c.obs.ObserveRequest(OpToken, statusCode(http.StatusOK), time.Since(start))
+	case errors.As(err, &failed) && failed.RawResponse != nil:
+		c.obs.ObserveRequest(OpToken, statusCode(failed.RawResponse.StatusCode), time.Since(start))
+	}
+	return tok, err
 }
 
 // Credential kinds, as CredentialKind names them.
 const (
 	CredentialClientSecret      = "client secret"
 	CredentialClientCertificate = "client certificate"
-	CredentialWorkloadIdentity  = "workload identity, then managed identity"
+	CredentialWorkloadIdentity  = "workload identity"
 	CredentialManagedIdentity   = "managed identity"
+	// CredentialNone: no AZURE_* credential and no managed identity
+	// endpoint in the environment; only an Azure VM's or node's
+	// system-assigned identity can still answer.
+	CredentialNone = "none"
 )
+
+// managedIdentityVariables are set where a managed identity endpoint other
+// than the instance metadata service serves (App Service, Functions, Arc,
+// Service Fabric, Cloud Shell), or to pick a user-assigned identity.
+var managedIdentityVariables = []string{"IDENTITY_ENDPOINT", "MSI_ENDPOINT", "IMDS_ENDPOINT", "AZURE_CLIENT_ID"}
 
 // CredentialKind names the credential NewCredential builds from the
 // environment, for the start-up line: the same choice, in the same order.
@@ -83,7 +140,12 @@ func CredentialKind() string {
 	case os.Getenv("AZURE_FEDERATED_TOKEN_FILE") != "":
 		return CredentialWorkloadIdentity
 	}
-	return CredentialManagedIdentity
+	for _, v := range managedIdentityVariables {
+		if os.Getenv(v) != "" {
+			return CredentialManagedIdentity
+		}
+	}
+	return CredentialNone
 }
 
 // envCredentialSource names the variable the environment credential takes

@@ -97,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := newLogger(cfg, stderr)
+	warnUnknownVariables(logger, os.Environ())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -293,8 +294,8 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 		return nil, configError{err}
 	}
 	kind := graph.CredentialKind()
-	if kind == graph.CredentialManagedIdentity {
-		cred = nothingConfigured{cred}
+	if kind == graph.CredentialNone {
+		cred = nothingConfigured{cred, cfg.permissions()}
 	}
 	return &source{graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: os.Getenv("AZURE_TENANT_ID"), close: func() {}}, nil
 }

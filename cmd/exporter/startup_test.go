@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
@@ -174,29 +178,95 @@ func TestSecretsAreNotShown(t *testing.T) {
 	}
 }
 
+// imdsProxy stands for what answers the instance metadata service's
+// address off Azure: Docker Desktop's proxy answers 403 "network is
+// unreachable", elsewhere nothing listens. The exporter reaches it through
+// HTTP_PROXY (Go's transport proxies every non-loopback host), so no
+// request leaves the machine.
+type imdsProxy struct {
+	addr     string
+	requests atomic.Int64
+}
+
+func startIMDSProxy(t *testing.T, answer bool) *imdsProxy {
+	t.Helper()
+	p := &imdsProxy{addr: testrun.FreeAddr(t)}
+	if !answer {
+		return p // nothing listens: connection refused
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Hostname() == "169.254.169.254" {
+			p.requests.Add(1)
+		}
+		http.Error(w, "connecting to 169.254.169.254:80: connecting to 169.254.169.254:80: dial tcp 169.254.169.254:80: connect: network is unreachable", http.StatusForbidden)
+	}))
+	l, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return p
+}
+
 // TestNoCredentialSaysWhatToSet runs the exporter with no AZURE_*
-// credential and a managed identity endpoint that does not answer (App
-// Service's variables, pointing at a closed loopback port, so that nothing
-// leaves the machine): the poll failure says in one line what to set.
+// credential and no managed identity endpoint, where the instance metadata
+// service is not there: the start-up line says credential=none, no token
+// request is counted (no identity provider was reached), and the poll
+// failure says in one line what to set and which Graph permissions to
+// grant.
 func TestNoCredentialSaysWhatToSet(t *testing.T) {
 	t.Parallel()
-	ts := startTenant(t, nil)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"),
-		"AZURE_CLIENT_SECRET=", "AZURE_TENANT_ID=", "AZURE_CLIENT_ID=",
-		"IDENTITY_ENDPOINT=http://"+testrun.FreeAddr(t)+"/msi/token", "IDENTITY_HEADER=test",
-		"TEAMS_EXPORTER_POLL_INTERVAL=1h")
-	exposureWaitLog(t, e, "the poll failure", 90*time.Second, func(log string) bool { return logLine(log, "poll failed") != "" })
-	if kind, _ := logfmtValue(logLine(e.logs(), "starting teams exporter"), "credential"); kind != "managed identity" {
-		t.Errorf("credential kind %q, want managed identity", kind)
-	}
-	msg, _ := logfmtValue(logLine(e.logs(), "poll failed"), "err")
-	for _, want := range []string{"no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET", "-demo"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("poll failure %q lacks %q", msg, want)
-		}
-	}
-	if strings.Contains(msg, `\n`) {
-		t.Errorf("poll failure spans lines: %q", msg)
+	for _, tc := range []struct {
+		name        string
+		proxy       bool // a proxy answers 403 for the metadata service
+		env         []string
+		permissions []string
+		absent      []string
+	}{
+		{"Docker Desktop's proxy", true, nil, []string{"CallRecords.Read.All"}, []string{"PstnCalls"}},
+		{"no endpoint, call logs on", false, []string{"TEAMS_EXPORTER_PSTN_CALLS=true"}, []string{"CallRecords.Read.All", "CallRecord-PstnCalls.Read.All"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := startTenant(t, nil)
+			proxy := startIMDSProxy(t, tc.proxy)
+			e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), append([]string{
+				"AZURE_CLIENT_SECRET=", "AZURE_TENANT_ID=", "AZURE_CLIENT_ID=",
+				"HTTP_PROXY=http://" + proxy.addr, "TEAMS_EXPORTER_POLL_INTERVAL=1h",
+			}, tc.env...)...)
+			exposureWaitLog(t, e, "the poll failure", 90*time.Second, func(log string) bool { return logLine(log, "poll failed") != "" })
+			if kind, _ := logfmtValue(logLine(e.logs(), "starting teams exporter"), "credential"); kind != graph.CredentialNone {
+				t.Errorf("credential kind %q, want %q", kind, graph.CredentialNone)
+			}
+			if tc.proxy && proxy.requests.Load() == 0 {
+				t.Error("the metadata service was never asked: the test proves nothing")
+			}
+			msg, _ := logfmtValue(logLine(e.logs(), "poll failed"), "err")
+			for _, want := range append([]string{"no Azure credential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET", "-demo"}, tc.permissions...) {
+				if !strings.Contains(msg, want) {
+					t.Errorf("poll failure %q lacks %q", msg, want)
+				}
+			}
+			for _, absent := range tc.absent {
+				if strings.Contains(msg, absent) {
+					t.Errorf("poll failure %q names %q", msg, absent)
+				}
+			}
+			if strings.Contains(msg, `\n`) {
+				t.Errorf("poll failure spans lines: %q", msg)
+			}
+			mfs, err := e.scrape()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range mfs["teams_exporter_graph_requests_total"].GetMetric() {
+				if hasLabels(m, "operation", "token") {
+					t.Errorf("a token request counted, none reached an identity provider: %v", m.GetLabel())
+				}
+			}
+		})
 	}
 }
 
@@ -205,13 +275,85 @@ func TestNoCredentialSaysWhatToSet(t *testing.T) {
 func TestStartedExporter(t *testing.T) {
 	t.Parallel()
 	ts := startTenant(t, nil)
-	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_LOOKBACK=2d", "TEAMS_EXPORTER_CONCURRENCY=3")
+	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_LOOKBACK=2d", "TEAMS_EXPORTER_CONCURRENCY=3",
+		"TEAMS_EXPORTER_POLL_INTERVALL=1m", "TEAMS_EXPORTER_NOTIFICATION_CLIENTSTATE="+misspeltSecret)
 	mfs := e.waitFor(t, "the build info", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return mfs["teams_exporter_build_info"] != nil
 	})
 	t.Run("start-up line", func(t *testing.T) { checkStartupLine(t, e, ts) })
 	t.Run("landing page links", func(t *testing.T) { checkLandingPageLinks(t, e) })
 	t.Run("build info", func(t *testing.T) { checkBuildInfo(t, mfs) })
+	t.Run("misspelt variables", func(t *testing.T) { checkMisspeltVariables(t, e) })
+}
+
+// misspeltSecret is the value of a misspelt secret variable: it must not
+// be logged either.
+const misspeltSecret = "misspelt-s3cret-never-logged"
+
+// checkMisspeltVariables: every TEAMS_EXPORTER_* variable the exporter
+// does not know gets one warning naming the closest known one, before the
+// start-up line, and its value is not logged.
+func checkMisspeltVariables(t *testing.T, e *exporterProc) {
+	log := e.logs()
+	for typo, want := range map[string]string{
+		"TEAMS_EXPORTER_POLL_INTERVALL":           "TEAMS_EXPORTER_POLL_INTERVAL",
+		"TEAMS_EXPORTER_NOTIFICATION_CLIENTSTATE": "TEAMS_EXPORTER_NOTIFICATION_CLIENT_STATE",
+	} {
+		var lines []string
+		for line := range strings.Lines(log) {
+			if v, _ := logfmtValue(line, "variable"); v == typo && strings.Contains(line, "level=WARN") {
+				lines = append(lines, line)
+			}
+		}
+		if len(lines) != 1 {
+			t.Errorf("%d warnings for %s, want 1", len(lines), typo)
+			continue
+		}
+		if got, _ := logfmtValue(lines[0], "did_you_mean"); got != want {
+			t.Errorf("%s: did_you_mean=%q, want %q", typo, got, want)
+		}
+		if strings.Index(log, lines[0]) > strings.Index(log, "starting teams exporter") {
+			t.Errorf("the warning for %s comes after the start-up line", typo)
+		}
+	}
+	if strings.Contains(log, misspeltSecret) {
+		t.Error("the value of a misspelt variable is logged")
+	}
+	for line := range strings.Lines(log) {
+		if v, _ := logfmtValue(line, "variable"); strings.HasPrefix(v, envPrefix) && !strings.Contains(v, "INTERVALL") && !strings.Contains(v, "CLIENTSTATE") {
+			t.Errorf("a known variable is called unknown: %s", line)
+		}
+	}
+}
+
+// TestClosestVariable: a misspelling is matched to the variable it was
+// meant to be.
+func TestClosestVariable(t *testing.T) {
+	var names []string
+	for _, v := range variables() {
+		names = append(names, v.Key)
+	}
+	for typo, want := range map[string]string{
+		"TEAMS_EXPORTER_POLL_INTERVALL":     "TEAMS_EXPORTER_POLL_INTERVAL",
+		"TEAMS_EXPORTER_LISTEN_ADRESS":      "TEAMS_EXPORTER_LISTEN_ADDRESS",
+		"TEAMS_EXPORTER_LOGLEVEL":           "TEAMS_EXPORTER_LOG_LEVEL",
+		"TEAMS_EXPORTER_NOTIFICATIONS_URL":  "TEAMS_EXPORTER_NOTIFICATION_URL",
+		"TEAMS_EXPORTER_FULLSCAN_INTERVAL":  "TEAMS_EXPORTER_FULL_SCAN_INTERVAL",
+		"TEAMS_EXPORTER_BUILDINGS_FILE":     "TEAMS_EXPORTER_BUILDING_FILE",
+		"TEAMS_EXPORTER_HEALTH_LISTEN_ADDR": "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS",
+	} {
+		if got := closest(typo, names); got != want {
+			t.Errorf("closest(%s) = %s, want %s", typo, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"INTERVAL", "INTERVALL", 1}, {"ab", "ba", 2}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want || editDistance(tc.b, tc.a) != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
 }
 
 // checkStartupLine: one line gives the effective configuration, every
