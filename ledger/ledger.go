@@ -78,7 +78,7 @@ type Subscription struct {
 // whether any was.
 func (p *Position) forgetFuture(now time.Time) bool {
 	future := false
-	for _, t := range []*time.Time{&p.LastFullScan, &p.LastSuccess} {
+	for _, t := range []*time.Time{&p.LastFullScan, &p.LastSuccess, &p.CallLogsFullScan} {
 		if t.After(now) {
 			*t, future = time.Time{}, true
 		}
