@@ -34,8 +34,14 @@ func lockPath(path string) string { return path + ".lock" }
 // holds it.
 func lockState(path string) (*stateLock, error) {
 	name := lockPath(path)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	// O_NOFOLLOW: the state's symlinks are resolved, but a symlink planted
+	// as the lock file would make the exporter create (or lock) whatever it
+	// points to, with the exporter's rights.
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|noFollow, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
 	if err != nil {
+		if isSymlinkError(err) {
+			return nil, fmt.Errorf("lock file %s is a symbolic link; remove it (the exporter creates its own)", name)
+		}
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := flockExclusive(f); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,33 @@ func TestResolveLinks(t *testing.T) {
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("resolveLinks(%s) = %q, %v; want %q, error %v", filepath.Base(tt.path), got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// A symbolic link planted as the lock file is refused: following it would
+// make the exporter create (or lock) the file it points to.
+func TestStateLockRefusesASymlinkedLockFile(t *testing.T) {
+	if noFollow == 0 {
+		t.Skip("no O_NOFOLLOW on this platform")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	target := filepath.Join(dir, "elsewhere", "created-by-the-exporter")
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, lockPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockState(path)
+	if err == nil {
+		l.unlock()
+		t.Fatal("a symlinked lock file was followed")
+	}
+	if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("error %q does not say the lock file is a symbolic link", err)
+	}
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Errorf("the link's target was created: %v", err)
 	}
 }

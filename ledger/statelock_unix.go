@@ -8,6 +8,13 @@ import (
 	"syscall"
 )
 
+// noFollow makes opening a symbolic link fail (ELOOP).
+const noFollow = syscall.O_NOFOLLOW
+
+// isSymlinkError reports whether err is opening a symbolic link with
+// noFollow.
+func isSymlinkError(err error) bool { return errors.Is(err, syscall.ELOOP) }
+
 // flockExclusive takes an exclusive flock of f without waiting.
 func flockExclusive(f *os.File) error {
 	for {
