@@ -333,9 +333,12 @@ func (p *parser) row(rec []string, line int) error {
 	if err != nil {
 		return err
 	}
-	site, err := siteOf(rec)
+	site, cleaned, err := siteOf(rec)
 	if err != nil {
 		return err
+	}
+	for _, c := range cleaned {
+		p.warn(line, "%s", c)
 	}
 	idx, ok := p.byName[site.Name]
 	if !ok {
@@ -386,36 +389,69 @@ func (p *parser) prefix(ipField, rangeField string, line int) (netip.Prefix, err
 	return prefix, nil
 }
 
-// siteOf reads a row's building and its attributes.
-func siteOf(rec []string) (Site, error) {
-	s := Site{Name: rec[colBuildingName], City: rec[colCity], Country: rec[colCountry], Region: rec[colRegion]}
+// siteOf reads a row's building and its attributes, and says what it
+// cleaned from them.
+func siteOf(rec []string) (s Site, cleaned []string, err error) {
+	s = Site{Name: rec[colBuildingName], City: rec[colCity], Country: rec[colCountry], Region: rec[colRegion]}
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"BuildingName", &s.Name}, {"City", &s.City}, {"Country", &s.Country}, {"Region", &s.Region}} {
+		if strings.IndexFunc(*f.v, unicode.IsControl) >= 0 {
+			return Site{}, nil, fmt.Errorf("%s contains a control character", f.col)
+		}
+		if v, removed := withoutInvisible(*f.v); removed != "" {
+			cleaned = append(cleaned, fmt.Sprintf("%s held invisible formatting characters (%s); removed", f.col, removed))
+			*f.v = v
+		}
+		if n := utf8.RuneCountInString(*f.v); n > MaxNameRunes {
+			return Site{}, nil, fmt.Errorf("%s is %d characters long, more than %d", f.col, n, MaxNameRunes)
+		}
+	}
 	if s.Name == "" {
-		return Site{}, errors.New("BuildingName is empty")
+		return Site{}, nil, errors.New("BuildingName is empty")
 	}
 	if s.Name == Unmapped || s.Name == Unknown {
-		return Site{}, fmt.Errorf("BuildingName %q is reserved for clients in no building", s.Name)
+		return Site{}, nil, fmt.Errorf("BuildingName %q is reserved for clients in no building", s.Name)
 	}
-	for _, f := range []struct{ col, v string }{{"BuildingName", s.Name}, {"City", s.City}, {"Country", s.Country}, {"Region", s.Region}} {
-		if n := utf8.RuneCountInString(f.v); n > MaxNameRunes {
-			return Site{}, fmt.Errorf("%s is %d characters long, more than %d", f.col, n, MaxNameRunes)
-		}
-		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
-			return Site{}, fmt.Errorf("%s contains a control character", f.col)
-		}
-	}
-	var err error
 	if s.InsideCorp, err = boolField("InsideCorp", rec[colInsideCorp], false); err != nil {
-		return Site{}, err
+		return Site{}, nil, err
 	}
 	if s.ExpressRoute, err = boolField("ExpressRoute", rec[colExpressRoute], false); err != nil {
-		return Site{}, err
+		return Site{}, nil, err
 	}
 	if len(rec) > colVPN {
 		if s.VPN, err = boolField("VPN", rec[colVPN], true); err != nil {
-			return Site{}, err
+			return Site{}, nil, err
 		}
 	}
-	return s, nil
+	return s, cleaned, nil
+}
+
+// withoutInvisible removes from v the characters that change how text
+// around them reads without being seen: format characters (Unicode Cf: the
+// bidirectional overrides such as U+202E, zero-width spaces and joiners)
+// and line and paragraph separators (Zl, Zp: U+2028, U+2029). In a label
+// value they reorder or split what a dashboard shows, and two names that
+// look alike would be two sites. It also returns the code points removed,
+// as U+XXXX, for the warning.
+func withoutInvisible(v string) (string, string) {
+	invisible := func(r rune) bool { return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) }
+	if strings.IndexFunc(v, invisible) < 0 {
+		return v, ""
+	}
+	var kept strings.Builder
+	var removed []string
+	for _, r := range v {
+		if !invisible(r) {
+			kept.WriteRune(r)
+			continue
+		}
+		if code := fmt.Sprintf("U+%04X", r); !slices.Contains(removed, code) {
+			removed = append(removed, code)
+		}
+	}
+	return strings.TrimSpace(kept.String()), strings.Join(removed, ", ")
 }
 
 // boolField reads CQD's booleans: 0 or 1 (true and false are taken too).

@@ -148,6 +148,9 @@ func TestParseErrors(t *testing.T) {
 		{"5,000-character building name", row("10.1.0.0", 24, strings.Repeat("b", 5000), "X", 1), 1, "column 2 is 5004 bytes long"},
 		{"long name within the field bound", row("10.1.0.0", 24, strings.Repeat("é", 101), "X", 1), 1, "BuildingName is 101 characters long"},
 		{"control character", row("10.1.0.0", 24, "A\x01", "X", 1), 1, "BuildingName contains a control character"},
+		{"C1 control character", row("10.1.0.0", 24, "A\u0085B", "X", 1), 1, "BuildingName contains a control character"},
+		{"nothing but invisible characters", row("10.1.0.0", 24, "\u202e\u200b", "X", 1), 1, "BuildingName is empty"},
+		{"reserved once cleaned", row("10.1.0.0", 24, "unmapped\u200b", "X", 1), 1, `BuildingName "unmapped" is reserved`},
 		{"boolean not 0 or 1", strings.Replace(good, ",1,0", ",yes,0", 1), 1, `InsideCorp "yes" is not 0 or 1`},
 		{"same network, two buildings", good + "\n" + row("10.0.0.0", 24, "B", "X", 1), 2, `its network is already building "A" on line 1`},
 		{"bad quote", good + "\n\"10.0.0.0,a\"b\"", 2, ""},
@@ -292,4 +295,36 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Characters that change how a name reads without being seen (a
+// right-to-left override, a line separator, a zero-width space) would
+// reach labels and dashboards: they are removed, with a warning naming the
+// line, the column and the code points, never the text.
+func TestInvisibleCharactersAreRemovedWithAWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, building, city string
+		wantName, wantCity   string
+		warning              string
+	}{
+		{"right-to-left override", "HQ\u202e-Lab", "Seattle", "HQ-Lab", "Seattle", "line 1: BuildingName held invisible formatting characters (U+202E); removed"},
+		{"line and paragraph separators", "HQ", "Sea\u2028tt\u2029le", "HQ", "Seattle", "line 1: City held invisible formatting characters (U+2028, U+2029); removed"},
+		{"zero-width space, twice", "H\u200bQ\u200b", "Seattle", "HQ", "Seattle", "line 1: BuildingName held invisible formatting characters (U+200B); removed"},
+		{"left-to-right isolate", "\u2066HQ\u2069", "Seattle", "HQ", "Seattle", "line 1: BuildingName held invisible formatting characters (U+2066, U+2069); removed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, warnings := mustParse(t, row("10.1.0.0", 16, tc.building, tc.city, 1))
+			if len(warnings) != 1 || warnings[0] != tc.warning {
+				t.Errorf("warnings = %q, want %q", warnings, tc.warning)
+			}
+			if got := m.Sites()[0]; got.Name != tc.wantName || got.City != tc.wantCity {
+				t.Errorf("site %q in %q, want %q in %q", got.Name, got.City, tc.wantName, tc.wantCity)
+			}
+		})
+	}
+	// Two names that differ only by invisible characters are one site.
+	m, _ := mustParse(t, row("10.1.0.0", 16, "HQ", "Seattle", 1)+"\n"+row("10.2.0.0", 16, "H\u200bQ", "Seattle", 1))
+	if len(m.Sites()) != 1 {
+		t.Errorf("%d sites, want HQ once", len(m.Sites()))
+	}
 }
