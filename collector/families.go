@@ -8,6 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// The family table and the labels are documented in docs/metrics.md, which
+// TestMetricsDoc checks and rewrites:
+//go:generate go test -run ^TestMetricsDoc$ -update .
+
 // A familyID names one metric family of the store.
 type familyID uint8
 

@@ -63,6 +63,9 @@ type dimension struct {
 	// so that they always have a value id of their own (1, 2, ...);
 	// they count within max.
 	reserved []string
+	// about says, for docs/metrics.md, where a learned dim's values come
+	// from and what valid accepts.
+	about string
 }
 
 func (d *dimension) learned() bool { return d.values == nil }
@@ -87,18 +90,23 @@ var dims = [numDims]dimension{
 	dimCallType:   {name: "type", values: []string{"groupCall", "peerToPeer", "unknown"}},
 	dimRating:     {name: "rating", values: []string{"notRated", "bad", "poor", "fair", "good", "excellent", "unknown"}},
 	// Direct routing and PSTN: see calllogs.go.
-	dimTrunk:        {name: "trunk", max: maxTrunks, valid: isHostName, overflow: "other"},
-	dimDRCallType:   {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other"},
-	dimResult:       {name: "result", values: []string{"success", "failure"}},
-	dimMediaBypass:  {name: "media_bypass", values: []string{"false", "true"}},
-	dimSIPCode:      {name: "code", values: sipCodeValues()},
-	dimPSTNCallType: {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other"},
-	dimDestination:  {name: "destination_context", values: []string{"domestic", "international", "unknown"}},
-	dimCurrency:     {name: "currency", max: maxCurrencies, valid: isCurrency, overflow: "other"},
+	dimTrunk: {name: "trunk", max: maxTrunks, valid: isHostName, overflow: "other",
+		about: "the session border controller's host name (trunkFullyQualifiedDomainName), lower-cased; a value that is not a host name is `other`"},
+	dimDRCallType: {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other",
+		about: "Graph's call type (`ByotIn`, `ByotOut`, `user_in`, `user_out`, `emergency_out`, ...): 1 to 40 letters or underscores; anything else is `other`"},
+	dimResult:      {name: "result", values: []string{"success", "failure"}},
+	dimMediaBypass: {name: "media_bypass", values: []string{"false", "true"}},
+	dimSIPCode:     {name: "code", values: sipCodeValues()},
+	dimPSTNCallType: {name: "call_type", max: maxCallTypes, valid: isCallType, overflow: "other",
+		about: "Graph's call type (`ByotIn`, `ByotOut`, `user_in`, `user_out`, `emergency_out`, ...): 1 to 40 letters or underscores; anything else is `other`"},
+	dimDestination: {name: "destination_context", values: []string{"domestic", "international", "unknown"}},
+	dimCurrency: {name: "currency", max: maxCurrencies, valid: isCurrency, overflow: "other",
+		about: "an ISO 4217 code: three capital letters; anything else is `other`"},
 	// site is learned from the building file's buildings plus unmapped
 	// and unknown, so its bound is the file's. Buildings that a reload
 	// adds beyond it (since the state began) count as other.
-	dimSite:      {name: "site", max: sites.MaxSites + 2, valid: validSite, overflow: "other"},
+	dimSite: {name: "site", max: sites.MaxSites + 2, valid: validSite, overflow: "other",
+		about: "the BuildingName of the client's network in the building file; `unmapped`: in no network of the file; `unknown`: Graph gave no subnet or address"},
 	dimStage:     {name: "stage", values: []string{"callSetup", "midcall", "unknown"}},
 	dimTransport: {name: "transport", values: []string{"udp", "tcp", "unknown"}},
 	dimBand:      {name: "band", values: []string{"frequency24GHz", "frequency50GHz", "frequency60GHz", "unknown"}},
@@ -111,7 +119,8 @@ var dims = [numDims]dimension{
 	dimCause:         {name: "cause", values: causeValues[:]},
 	dimCodec:         {name: "codec", values: codecValues()},
 	dimProduct:       {name: "product", values: []string{"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "unknown", "other"}},
-	dimClientVersion: {name: "client_version", max: maxClientVersions + 1, valid: isClientVersion, overflow: "other", reserved: []string{"unknown"}},
+	dimClientVersion: {name: "client_version", max: maxClientVersions + 1, valid: isClientVersion, overflow: "other", reserved: []string{"unknown"},
+		about: "the client's version as Graph reports it: 1 to 40 letters, digits and `._/+-`; anything else, or none, is `unknown`"},
 }
 
 // validSite accepts what the building file parser accepts as a building

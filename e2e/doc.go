@@ -10,3 +10,8 @@
 // variable CI is "true": there a missing tool fails the test, so that CI can
 // never pass by skipping.
 package e2e
+
+// The deployment files generated from the rules file and the configuration
+// (deploy/kubernetes/prometheusrule.yaml, the Helm chart's copy of the
+// rules, deploy/compose/teams-exporter.env.example):
+//go:generate go test -run ^(TestPrometheusRuleMatchesRulesFile|TestComposeEnvFile)$ -update .

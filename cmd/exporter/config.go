@@ -23,6 +23,10 @@ import (
 
 const envPrefix = "TEAMS_EXPORTER"
 
+// The variables are documented in docs/configuration.md, and the exporter's
+// own metric families in docs/metrics.md; TestDocs checks and rewrites both:
+//go:generate go test -run ^TestDocs$ -update .
+
 // config is the configuration table of docs/configuration.md; every field is read from
 // TEAMS_EXPORTER_<split_words>. The tags are the whole documentation: `-h`
 // prints each variable with its `default` and `desc`, and the start-up line

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"html"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/graph"
@@ -109,7 +111,10 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		closeAll()
 		return nil, fmt.Errorf("demo credential: %w", err)
 	}
-	logger.Info("demo mode: serving a simulated Graph tenant", "url", srv.URL, "records", len(recs),
+	// The start-up line shows the URL the client really talks to.
+	cfg.GraphURL = srv.URL
+	logger.Info("demo mode: the data comes from a built-in simulated tenant, not from Microsoft Graph",
+		"simulates", demoSource.simulates, "url", srv.URL, "records", len(recs),
 		"direct_routing_rows", len(dr), "pstn_rows", len(pstn), "poll_interval", cfg.PollInterval, "state_file", cfg.StateFile)
 	return &source{
 		graphURL:       srv.URL,
@@ -118,6 +123,8 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		httpClient:     httpClient,
 		tenantID:       demoTenantID,
 		tls:            &tls.Config{RootCAs: srv.CertPool, MinVersion: tls.VersionTLS12},
+		describe:       demoSource,
+		graphLog:       slog.New(simulatedThrottling{logger.Handler()}).With("component", "graph"),
 		close:          closeAll,
 	}, nil
 }
@@ -136,6 +143,67 @@ func demoEventHub(cfg *config) (*notifications.EventHub, error) {
 		return nil, configError{fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: the demo serves its event hub on loopback: use 127.0.0.1:<port>/<hub>, e.g. 127.0.0.1:19093/teams", envPrefix)}
 	}
 	return &hub, nil
+}
+
+// demoSource is what the demo says of itself: its data is simulated, and
+// the simulated tenant plays these Graph behaviours (see throttleSome,
+// graphsim's RunLive and RunLiveCallLogs).
+var demoSource = sourceDescription{
+	name:      "built-in simulated tenant (demo)",
+	simulates: "throttling (429 with Retry-After), late records (new versions after a call), PSTN and direct-routing call logs",
+}
+
+// landingHTML is what the landing page adds for a simulated source.
+func (d sourceDescription) landingHTML() string {
+	if d.simulates == "" {
+		return ""
+	}
+	return "<p><strong>Demo mode.</strong> The data comes from the " + html.EscapeString(d.name) +
+		", not from Microsoft Graph. It simulates Graph's " + html.EscapeString(d.simulates) + ".</p>"
+}
+
+// simulatedThrottling is the demo's log handler for the Graph client. The
+// demo tenant answers some requests with 429 on purpose (throttleSome), so
+// the client's "Graph asked to wait" warnings about them are expected:
+// they are logged at info level, marked simulated=true, instead of as
+// warnings that would alarm a new user.
+type simulatedThrottling struct{ slog.Handler }
+
+func (h simulatedThrottling) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, l) || l == slog.LevelWarn
+}
+
+func (h simulatedThrottling) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && throttled(r) {
+		info := slog.NewRecord(r.Time, slog.LevelInfo, r.Message, r.PC)
+		r.Attrs(func(a slog.Attr) bool { info.AddAttrs(a); return true })
+		info.AddAttrs(slog.Bool("simulated", true))
+		r = info
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h simulatedThrottling) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return simulatedThrottling{h.Handler.WithAttrs(attrs)}
+}
+
+func (h simulatedThrottling) WithGroup(name string) slog.Handler {
+	return simulatedThrottling{h.Handler.WithGroup(name)}
+}
+
+// throttled tells a record about a 429 answer (its status attribute).
+func throttled(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "status" && a.Value.Resolve().String() == strconv.Itoa(http.StatusTooManyRequests) {
+			found = true
+		}
+		return !found
+	})
+	return found
 }
 
 // demoDefaults makes the demo lively unless the user chose otherwise: polls

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -138,7 +139,28 @@ type source struct {
 	// system's roots.
 	tenantID string
 	tls      *tls.Config
+	// describe is what the start-up line and the landing page say of the
+	// source; the demo says that its data is simulated, and how.
+	describe sourceDescription
+	// graphLog, if set, is the Graph client's logger (the demo's marks its
+	// simulated throttling).
+	graphLog *slog.Logger
 	close    func()
+}
+
+// sourceDescription tells a user where the data comes from.
+type sourceDescription struct {
+	name      string // "Microsoft Graph", or the simulated tenant
+	simulates string // the Graph behaviours a simulated source plays; empty for Graph
+}
+
+// logAttrs are the start-up line's attributes of the source.
+func (d sourceDescription) logAttrs() []any {
+	attrs := []any{"data_source", d.name}
+	if d.simulates != "" {
+		attrs = append(attrs, "simulates", d.simulates)
+	}
+	return attrs
 }
 
 // serve runs the exporter until ctx ends; every signal on hup is a reload.
@@ -173,16 +195,20 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		return err
 	}
 	defer src.close()
-	logger.Info("starting teams exporter", append([]any{
-		"version", version.Info(), "build_context", version.BuildContext(), "credential", src.credentialKind,
-	}, cfg.logAttrs()...)...)
+	logger.Info("starting teams exporter", slices.Concat([]any{
+		"version", version.Info(), "build_context", version.BuildContext(),
+	}, src.describe.logAttrs(), []any{"credential", src.credentialKind}, cfg.logAttrs())...)
 
+	graphLog := src.graphLog
+	if graphLog == nil {
+		graphLog = logger.With("component", "graph")
+	}
 	client, err := graph.New(graph.Config{
 		BaseURL:     src.graphURL,
 		Credential:  src.credential,
 		HTTPClient:  src.httpClient,
 		Observer:    graphMetrics,
-		Logger:      logger.With("component", "graph"),
+		Logger:      graphLog,
 		Concurrency: cfg.Concurrency,
 	})
 	if err != nil {
@@ -237,7 +263,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		}
 	}
 
-	srv := newWebServer(routes(cfg, metrics, p.Ready, logger))
+	srv := newWebServer(routes(cfg, src.describe, metrics, p.Ready, logger))
 	reg.MustRegister(connectionsShed("metrics", srv.limit.Shed))
 	listener, err := srv.listen(cfg.ListenAddress)
 	if err != nil {
@@ -297,7 +323,10 @@ func graphSource(cfg *config, obs graph.Observer) (*source, error) {
 	if kind == graph.CredentialNone {
 		cred = nothingConfigured{cred, cfg.permissions()}
 	}
-	return &source{graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: os.Getenv("AZURE_TENANT_ID"), close: func() {}}, nil
+	return &source{
+		graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: os.Getenv("AZURE_TENANT_ID"),
+		describe: sourceDescription{name: "Microsoft Graph"}, close: func() {},
+	}, nil
 }
 
 // newRegistry returns the registry of the exporter's own metrics, beside
@@ -366,8 +395,9 @@ func healthServer(ready func() bool) *webServer {
 	return newWebServer(mux)
 }
 
-// routes serves metrics, the health and readiness checks and the landing page.
-func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.Logger) http.Handler {
+// routes serves metrics, the health and readiness checks and the landing
+// page, which says where the data comes from.
+func routes(cfg *config, src sourceDescription, metrics http.Handler, ready func() bool, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(cfg.TelemetryPath, metrics)
 	handleHealth(mux, ready)
@@ -381,6 +411,7 @@ func routes(cfg *config, metrics http.Handler, ready func() bool, logger *slog.L
 			{Address: "/healthz", Text: "Health"},
 			{Address: "/readyz", Text: "Readiness"},
 		},
+		ExtraHTML: src.landingHTML(),
 	})
 	if err != nil {
 		logger.Error("landing page", "err", err)

@@ -41,6 +41,9 @@ func TestDemoWithNotifications(t *testing.T) {
 	if n := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); n != 0 {
 		t.Errorf("the demo tenant's own notifications were rejected %v times", n)
 	}
+	// With notifications on, the demo serves the notification families
+	// too: docs/metrics.md must name them.
+	checkFamiliesDocumented(t, mfs)
 
 	e.kill(syscall.SIGTERM)
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
