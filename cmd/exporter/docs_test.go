@@ -24,6 +24,7 @@ import (
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
+	"github.com/teams-exporter/teams-exporter/notifications/eventhub"
 	"github.com/teams-exporter/teams-exporter/poller"
 )
 
@@ -52,7 +53,7 @@ func (r *recordingRegistry) MustRegister(cs ...prometheus.Collector) {
 
 // documentedRegistry registers the exporter's own metrics as serve does,
 // with every optional part on: demo mode, both call logs, change
-// notifications, a building file. A part that registers metrics must be
+// notifications (webhook and Event Hubs), a building file. A part that registers metrics must be
 // added here, so that docs/metrics.md lists them
 // (TestServedFamiliesAreDocumented fails otherwise).
 func documentedRegistry(t *testing.T) *recordingRegistry {
@@ -100,6 +101,15 @@ func documentedRegistry(t *testing.T) *recordingRegistry {
 		CallLogs:      poller.CallLogConfig{Source: client, DirectRoutingCalls: true, PSTNCalls: true},
 		Notifications: receiver,
 	}, client, l)
+	hub, err := notifications.ParseEventHub("teams-exporter.servicebus.windows.net/teams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventhub.New(eventhub.Config{
+		Hub: hub, Credential: cred, Receiver: receiver, Ledger: ledgerRecords{l}, Registerer: reg, Logger: log,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	newMetricsHandler(reg, l, log)
 	web := newWebServer(http.NewServeMux())
 	reg.MustRegister(connectionsShed("metrics", web.limit.Shed))
@@ -208,9 +218,10 @@ func exporterFamiliesDoc(fams []familyDoc) []byte {
 	return b.Bytes()
 }
 
-// tableCell keeps a text within one Markdown table cell.
+// tableCell keeps a text within one Markdown table cell, shown as
+// written: a <placeholder> is not taken for an HTML tag.
 func tableCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // configDoc is the table of every variable: from the configuration struct's
