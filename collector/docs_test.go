@@ -101,7 +101,7 @@ func valuesOf(d *dimension) string {
 		}
 		return strings.Join(q, ", ")
 	}
-	if n := len(d.values); n > 20 {
+	if n := len(d.values); n > 100 { // SIP codes: 0, 100 to 699, other
 		return fmt.Sprintf("%s, ..., %s (%d values)", quoted(d.values[:2]), quoted(d.values[n-2:]), n)
 	}
 	return quoted(d.values)

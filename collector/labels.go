@@ -116,9 +116,9 @@ var dims = [numDims]dimension{
 	dimDevice: {name: "device", values: []string{"microphone", "speaker"}},
 	dimToken:  {name: "token", values: []string{"NoSound", "OtherNoSound", "Echo", "Noisy", "LowVolume", "StoppedSound", "DistortedSound", "Interruptions", "other"}},
 	// Why, one level deeper: see why.go.
-	dimCause:         {name: "cause", values: causeValues[:]},
-	dimCodec:         {name: "codec", values: codecValues()},
-	dimProduct:       {name: "product", values: []string{"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "unknown", "other"}},
+	dimCause:   {name: "cause", values: causeValues[:]},
+	dimCodec:   {name: "codec", values: codecValues()},
+	dimProduct: {name: "product", values: []string{"teams", "skypeForBusiness", "lync", "azureCommunicationServices", "unknown", "other"}},
 	dimClientVersion: {name: "client_version", max: maxClientVersions + 1, valid: isClientVersion, overflow: "other", reserved: []string{"unknown"},
 		about: "the client's version as Graph reports it: 1 to 40 letters, digits and `._/+-`; anything else, or none, is `unknown`"},
 }
