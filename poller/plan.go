@@ -43,29 +43,61 @@ type listPlan struct {
 // took a peak poll to several times its budget.
 const sliceGrain = 5 * time.Minute
 
+// listConfig is the configuration planning reads.
+type listConfig struct {
+	interval, lookback, recentWindow, fullScanInterval time.Duration
+}
+
+// listModel is the state a plan is made from, beside the sweep's position
+// in the ledger: the poll interval in force and what listings and the
+// ledger told of the records' density in start time. The polling goroutine
+// owns it and updates it after each listing (recordGrains, measure, prune,
+// stretch); plan only reads it. Nothing in it reads a clock, logs, or
+// touches a metric, so planning is tested as plain functions.
+type listModel struct {
+	cfg      listConfig
+	interval time.Duration // the poll interval in force (stretch)
+	density  float64       // records per hour of start time in the last slice listed
+	// pageRecords is the most records Graph returned per list request.
+	pageRecords int
+	// listedPerGrain is what the last listing of each grain of start
+	// times returned, and ingestedPerGrain the records of each ingested
+	// (from the ledger, at each poll), by which a poll sizes its slices of
+	// the sweep.
+	listedPerGrain   map[int64]int
+	ingestedPerGrain map[int64]int
+}
+
+func newListModel(cfg listConfig) listModel {
+	return listModel{cfg: cfg, interval: cfg.interval, listedPerGrain: map[int64]int{}}
+}
+
 // pollsPerSweep is the number of polls a sweep of the look-back takes at the
 // configured cadence: one full-scan interval.
-func (p *Poller) pollsPerSweep() int {
-	return max(1, int((p.cfg.FullScanInterval+p.cfg.Interval-1)/p.cfg.Interval))
+func (m *listModel) pollsPerSweep() int {
+	return max(1, int((m.cfg.fullScanInterval+m.cfg.interval-1)/m.cfg.interval))
 }
 
 // sweepSlices is the number of slices a sweep cuts the look-back in: one
 // per poll at least, and none wider than sliceGrain.
-func (p *Poller) sweepSlices() int {
-	return max(p.pollsPerSweep(), int((p.cfg.Lookback+sliceGrain-1)/sliceGrain))
+func (m *listModel) sweepSlices() int {
+	return max(m.pollsPerSweep(), int((m.cfg.lookback+sliceGrain-1)/sliceGrain))
 }
 
 // sweepPeriod is how long a sweep of the look-back takes: the full-scan
 // interval, stretched with the poll cadence (as many polls, further apart,
 // so that fewer polls mean fewer list requests).
-func (p *Poller) sweepPeriod() time.Duration {
-	if p.cfg.Interval <= 0 {
-		return p.cfg.FullScanInterval
+func (m *listModel) sweepPeriod() time.Duration {
+	if m.cfg.interval <= 0 {
+		return m.cfg.fullScanInterval
 	}
-	return time.Duration(float64(p.cfg.FullScanInterval) * float64(p.interval) / float64(p.cfg.Interval))
+	return time.Duration(float64(m.cfg.fullScanInterval) * float64(m.interval) / float64(m.cfg.interval))
 }
 
-// plan decides what a poll at now lists.
+// plan decides what a poll at now lists, from the model, the sweep's
+// position and whether a re-list is pending and the recent window listed
+// (unless notifications deliver new records). It is a pure function: the
+// same state gives the same plan.
 //
 // Graph lists call records only by start time, so finding records that
 // appeared late means listing again windows already listed. Instead of the
@@ -88,11 +120,11 @@ func (p *Poller) sweepPeriod() time.Duration {
 // begun after the request has ended (see Poll). Restarting the sweep
 // instead would, with a request at every poll, list only the oldest
 // slices, never the rest.
-func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan {
-	k := p.sweepSlices()
-	lookback := p.cfg.Lookback
-	fullScan := p.sweepPeriod()
-	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || p.pollsPerSweep() == 1 {
+func plan(m *listModel, now time.Time, pos ledger.Position, relist, recent bool) listPlan {
+	k := m.sweepSlices()
+	lookback := m.cfg.lookback
+	fullScan := m.sweepPeriod()
+	if pos.LastSuccess.IsZero() || now.Sub(pos.LastSuccess) > fullScan || m.pollsPerSweep() == 1 {
 		return listPlan{
 			windows: []timeWindow{{now.Add(-lookback), now}},
 			full:    true, recent: true, done: true,
@@ -107,24 +139,23 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	// (a poll's share of them, and those of the polls since), so a late
 	// poll lists several polls' worth and a sweep takes one full-scan
 	// interval whatever the cadence.
-	polls := float64(p.pollsPerSweep())
+	polls := float64(m.pollsPerSweep())
 	elapsed := float64(now.Sub(start)) / float64(fullScan)
 	due := min(k, int(math.Ceil(float64(k)*(elapsed+1/polls)-1e-9)))
 	if relist {
 		due = k // the rest of the sweep at once, within the budget
 	}
-	pl := listPlan{sweepStart: start, sweepNext: next}
-	pl.recent = p.listsRecent()
+	pl := listPlan{sweepStart: start, sweepNext: next, recent: recent}
 	sw := sweep{start: start, lookback: lookback, slices: k, now: now}
 	if pl.recent {
-		sw.recentFrom = now.Add(-p.cfg.RecentWindow)
+		sw.recentFrom = now.Add(-m.cfg.recentWindow)
 	}
 	// With notifications, slices expected to fill less than a page wait
 	// for the next ones: listing them now would cost a request per poll
 	// for a few records, and the sweep is only the safety net.
-	wait := !pl.recent && due < k && p.density > 0 && p.expectedRecords(sw.window(next, due)) < float64(p.pageSize())
+	wait := !pl.recent && due < k && m.density > 0 && m.expectedRecords(sw.window(next, due)) < float64(m.pageSize())
 	if due <= next || wait {
-		pl.windows = p.appendRecent(pl.windows, pl.recent, now)
+		pl.windows = m.appendRecent(pl.windows, pl.recent, now)
 		return pl
 	}
 	// A poll lists no more slices than its budget allows beside the recent
@@ -134,30 +165,24 @@ func (p *Poller) plan(now time.Time, pos ledger.Position, relist bool) listPlan 
 	// of its night).
 	recentPages := 0.0
 	if pl.recent {
-		recentPages = p.expectedPages(timeWindow{sw.recentFrom, now})
+		recentPages = m.expectedPages(timeWindow{sw.recentFrom, now})
 	}
-	end := p.slicesWithin(sw, next, due, p.listBudget()-recentPages)
+	end := m.slicesWithin(sw, next, due, m.listBudget()-recentPages)
 	pl.sweepNext, pl.done = end, end == k
 	if w := sw.window(next, end); w.to.After(w.from) {
 		pl.windows = append(pl.windows, w)
 		pl.slice = w.to.Sub(w.from)
 	}
-	pl.windows = p.appendRecent(pl.windows, pl.recent, now)
+	pl.windows = m.appendRecent(pl.windows, pl.recent, now)
 	return pl
 }
 
-// listsRecent tells whether polls list the recent window: unless a
-// notification subscription is delivering new records.
-func (p *Poller) listsRecent() bool {
-	return p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
-}
-
 // appendRecent appends the recent window to windows if it is listed.
-func (p *Poller) appendRecent(windows []timeWindow, recent bool, now time.Time) []timeWindow {
+func (m *listModel) appendRecent(windows []timeWindow, recent bool, now time.Time) []timeWindow {
 	if !recent {
 		return windows
 	}
-	return append(windows, timeWindow{now.Add(-p.cfg.RecentWindow), now})
+	return append(windows, timeWindow{now.Add(-m.cfg.recentWindow), now})
 }
 
 // sweep is a sweep of the look-back as a poll at now sees it: the look-back
@@ -194,14 +219,14 @@ func (s sweep) window(i, j int) timeWindow {
 // those due if their expected pages fit in budget, else as many as fit,
 // and at least one, so that the sweep always moves on. A slice's records
 // add to the ones before it, so each is estimated once.
-func (p *Poller) slicesWithin(s sweep, next, due int, budget float64) int {
+func (m *listModel) slicesWithin(s sweep, next, due int, budget float64) int {
 	w := s.window(next, next+1)
-	records := p.expectedRecords(w)
+	records := m.expectedRecords(w)
 	end := next + 1
 	for ; end < due; end++ {
 		more := s.window(next, end+1)
-		r := records + p.expectedRecords(timeWindow{w.to, more.to})
-		if more.to.After(more.from) && math.Floor(r/float64(p.pageSize()))+1 > budget {
+		r := records + m.expectedRecords(timeWindow{w.to, more.to})
+		if more.to.After(more.from) && math.Floor(r/float64(m.pageSize()))+1 > budget {
 			break
 		}
 		w, records = more, r
@@ -211,17 +236,17 @@ func (p *Poller) slicesWithin(s sweep, next, due int, budget float64) int {
 
 // listBudget is how many list requests a poll may make: 90 % of Graph's
 // list limit over the poll interval in force.
-func (p *Poller) listBudget() float64 {
-	return listLimitPerSecond * listBudgetShare * p.interval.Seconds()
+func (m *listModel) listBudget() float64 {
+	return listLimitPerSecond * listBudgetShare * m.interval.Seconds()
 }
 
 // expectedPages estimates the list requests a window takes: its expected
 // records in full pages, and a last partial page.
-func (p *Poller) expectedPages(w timeWindow) float64 {
+func (m *listModel) expectedPages(w timeWindow) float64 {
 	if !w.to.After(w.from) {
 		return 0
 	}
-	return math.Floor(p.expectedRecords(w)/float64(p.pageSize())) + 1
+	return math.Floor(m.expectedRecords(w)/float64(m.pageSize())) + 1
 }
 
 // expectedRecords estimates the records a listing of w returns: for each
@@ -230,7 +255,7 @@ func (p *Poller) expectedPages(w timeWindow) float64 {
 // ends, and with notifications a grain is listed only once a sweep), and,
 // for a grain neither listed nor ingested, the density of the busiest
 // recent slice.
-func (p *Poller) expectedRecords(w timeWindow) float64 {
+func (m *listModel) expectedRecords(w timeWindow) float64 {
 	n := 0.0
 	for from := w.from; from.Before(w.to); {
 		b := grainOf(from)
@@ -238,12 +263,12 @@ func (p *Poller) expectedRecords(w timeWindow) float64 {
 		if end.After(w.to) {
 			end = w.to
 		}
-		listed, okListed := p.listedPerGrain[b]
-		ingested, okIngested := p.ingestedPerGrain[b]
+		listed, okListed := m.listedPerGrain[b]
+		ingested, okIngested := m.ingestedPerGrain[b]
 		if okListed || okIngested {
 			n += float64(max(listed, ingested)) * float64(end.Sub(from)) / float64(sliceGrain)
 		} else {
-			n += p.density * end.Sub(from).Hours()
+			n += m.density * end.Sub(from).Hours()
 		}
 		from = end
 	}
@@ -260,32 +285,22 @@ func grainStart(g int64) time.Time { return time.Unix(0, g*int64(sliceGrain)) }
 // for a grain w covers whole, its count replaces the one before (records
 // are listed again with the ones that appeared since); for one it covers
 // in part, the count is the larger of the two.
-func (p *Poller) recordGrains(w timeWindow, counts map[int64]int) {
-	if p.listedPerGrain == nil {
-		p.listedPerGrain = map[int64]int{}
-	}
+func (m *listModel) recordGrains(w timeWindow, counts map[int64]int) {
 	for g := grainOf(w.from); g <= grainOf(w.to.Add(-1)); g++ {
 		if whole := !grainStart(g).Before(w.from) && !grainStart(g+1).After(w.to); whole {
-			p.listedPerGrain[g] = counts[g]
+			m.listedPerGrain[g] = counts[g]
 		} else {
-			p.listedPerGrain[g] = max(p.listedPerGrain[g], counts[g])
+			m.listedPerGrain[g] = max(m.listedPerGrain[g], counts[g])
 		}
 	}
 }
 
-// countIngested takes from the ledger the records ingested in each grain
-// of start times, once per poll: listed or notified, before a restart or
-// after.
-func (p *Poller) countIngested() {
-	p.ingestedPerGrain = p.ledger.CountStarts(ledger.CallRecords, sliceGrain)
-}
-
 // pruneGrains forgets the grains that started before the look-back of now.
-func (p *Poller) pruneGrains(now time.Time) {
-	edge := grainOf(now.Add(-p.cfg.Lookback))
-	for g := range p.listedPerGrain {
+func (m *listModel) pruneGrains(now time.Time) {
+	edge := grainOf(now.Add(-m.cfg.lookback))
+	for g := range m.listedPerGrain {
 		if g < edge {
-			delete(p.listedPerGrain, g)
+			delete(m.listedPerGrain, g)
 		}
 	}
 }
@@ -293,13 +308,13 @@ func (p *Poller) pruneGrains(now time.Time) {
 // pageSize is the list page size Graph gives, as measured: the most records
 // a list request has returned. Before a measure, Graph's documented
 // default, 60.
-func (p *Poller) pageSize() int {
-	return max(p.pageRecords, 60)
+func (m *listModel) pageSize() int {
+	return max(m.pageRecords, 60)
 }
 
 // measureList updates the density of records in start time and the page
 // size from a poll's slice listing.
-func (p *Poller) measureList(pl listPlan, counts []int, requests int64) {
+func (m *listModel) measureList(pl listPlan, counts []int, requests int64) {
 	total := 0
 	for _, n := range counts {
 		total += n
@@ -307,12 +322,12 @@ func (p *Poller) measureList(pl listPlan, counts []int, requests int64) {
 	if pl.slice > 0 && len(counts) > 0 {
 		// The busiest recent slice, decaying: a quiet night must not let
 		// the slices of a busy day pile up into one large listing.
-		p.density = max(float64(counts[0])/pl.slice.Hours(), 0.9*p.density)
+		m.density = max(float64(counts[0])/pl.slice.Hours(), 0.9*m.density)
 	}
 	if requests > int64(len(counts)) {
 		// All pages but the last of each window are full: at least
 		// records/requests each.
-		p.pageRecords = max(p.pageRecords, total/int(requests))
+		m.pageRecords = max(m.pageRecords, total/int(requests))
 	}
 }
 
@@ -324,36 +339,29 @@ func (p *Poller) measureList(pl listPlan, counts []int, requests int64) {
 // back) or Graph's 429s. It runs before each poll's plan, with what the
 // listings and the ledger tell so far (after a restart too), and after
 // the poll with its own count; a full look-back listing is a one-off and
-// its count does not.
-func (p *Poller) stretch(now time.Time, recent bool, measured float64) {
-	share := p.pollShare(now, recent)
-	p.metrics.listPlanned.Set(math.Round(share))
-	requests := max(measured, share)
+// its count does not. It sets the interval in force and returns the
+// poll's planned share and the requests it sized the interval for.
+func (m *listModel) stretch(now time.Time, recent bool, measured float64) (share, requests float64) {
+	share = m.pollShare(now, recent)
+	requests = max(measured, share)
 	need := time.Duration(requests / (listLimitPerSecond * listBudgetShare) * float64(time.Second))
-	interval := max(p.cfg.Interval, need.Round(time.Second))
-	if interval > p.cfg.Interval && !p.stretched {
-		p.stretched = true
-		p.log.Warn("listing at the configured poll interval would exceed 90% of Graph's list limit (40 requests per 20 s); polling less often",
-			"list_requests_per_poll", math.Round(requests), "configured_interval", p.cfg.Interval, "interval", interval)
-	}
-	p.interval = interval
-	p.metrics.interval.Set(interval.Seconds())
-	p.checkSettleWindow()
+	m.interval = max(m.cfg.interval, need.Round(time.Second))
+	return share, requests
 }
 
 // pollShare estimates the list requests of a poll on the sweep's schedule:
 // its share of the look-back's pages (the sweep's polls are as many at any
 // cadence, so stretching does not change it), a partial page for its
 // slice, and the recent window when it is listed.
-func (p *Poller) pollShare(now time.Time, recent bool) float64 {
-	swept := timeWindow{now.Add(-p.cfg.Lookback), now}
+func (m *listModel) pollShare(now time.Time, recent bool) float64 {
+	swept := timeWindow{now.Add(-m.cfg.lookback), now}
 	share := 0.0
 	if recent {
-		swept.to = now.Add(-p.cfg.RecentWindow)
-		share = p.expectedPages(timeWindow{swept.to, now})
+		swept.to = now.Add(-m.cfg.recentWindow)
+		share = m.expectedPages(timeWindow{swept.to, now})
 	}
 	if swept.to.After(swept.from) {
-		share += p.expectedRecords(swept)/float64(p.pageSize())/float64(p.pollsPerSweep()) + 1
+		share += m.expectedRecords(swept)/float64(m.pageSize())/float64(m.pollsPerSweep()) + 1
 	}
 	return share
 }

@@ -26,13 +26,13 @@ func (s subscribedNotifications) Subscribed() bool                { return s.on 
 // and one sweep's slices cover the look-back as it was when the sweep began,
 // each start time exactly once.
 func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
-	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
+	m := newListModel(listConfig{interval: 5 * time.Minute, lookback: 24 * time.Hour, recentWindow: 2 * time.Hour, fullScanInterval: time.Hour})
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	var pos ledger.Position
 	apply := func(pl listPlan) {
 		pos.SweepStart, pos.SweepNext, pos.LastSuccess = pl.sweepStart, pl.sweepNext, now
 	}
-	first := p.plan(now, pos, false)
+	first := plan(&m, now, pos, false, true)
 	if !first.full || len(first.windows) != 1 || first.windows[0] != (timeWindow{now.Add(-24 * time.Hour), now}) {
 		t.Fatalf("first poll: %+v, want the whole look-back", first)
 	}
@@ -40,9 +40,9 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	for sweep := range 2 {
 		var covered time.Duration
 		var begin time.Time
-		for i := range p.pollsPerSweep() {
+		for i := range m.pollsPerSweep() {
 			now = now.Add(5 * time.Minute)
-			pl := p.plan(now, pos, false)
+			pl := plan(&m, now, pos, false, true)
 			if pl.full || !pl.recent {
 				t.Fatalf("sweep %d poll %d: %+v", sweep, i, pl)
 			}
@@ -60,7 +60,7 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 				covered += w.to.Sub(w.from)
 			}
 			apply(pl)
-			if pl.done != (i == p.pollsPerSweep()-1) {
+			if pl.done != (i == m.pollsPerSweep()-1) {
 				t.Errorf("sweep %d poll %d: done=%v", sweep, i, pl.done)
 			}
 		}
@@ -71,19 +71,23 @@ func TestListPlanSweepsTheLookBackOnce(t *testing.T) {
 	}
 	// A downtime longer than the full-scan interval: everything at once.
 	now = now.Add(2 * time.Hour)
-	if pl := p.plan(now, pos, false); !pl.full {
+	if pl := plan(&m, now, pos, false, true); !pl.full {
 		t.Errorf("after a downtime: %+v, want the whole look-back", pl)
 	}
 	// A re-list request makes the rest of the sweep due at once.
 	now = pos.LastSuccess.Add(5 * time.Minute)
 	pos.SweepNext = 3
-	if pl := p.plan(now, pos, true); !pl.sweepStart.Equal(pos.SweepStart) || pl.sweepNext != p.sweepSlices() || !pl.done {
+	if pl := plan(&m, now, pos, true, true); !pl.sweepStart.Equal(pos.SweepStart) || pl.sweepNext != m.sweepSlices() || !pl.done {
 		t.Errorf("re-list: sweep from %s up to slice %d (done %v), want the rest of the sweep from %s", pl.sweepStart, pl.sweepNext, pl.done, pos.SweepStart)
 	}
 	// With a subscription delivering, the recent window is not listed.
-	p.cfg.Notifications = subscribedNotifications{on: true}
-	if pl := p.plan(now, pos, false); pl.recent || len(pl.windows) != 1 || pl.windows[0].to.After(pos.SweepStart) {
+	if pl := plan(&m, now, pos, false, false); pl.recent || len(pl.windows) != 1 || pl.windows[0].to.After(pos.SweepStart) {
 		t.Errorf("with notifications: %+v, want one slice and no recent window", pl)
+	}
+	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour,
+		Notifications: subscribedNotifications{on: true}}, nil, memoryLedger(t))
+	if p.listsRecent() {
+		t.Error("a poller whose subscription delivers lists the recent window")
 	}
 }
 
@@ -95,13 +99,13 @@ func TestStretchedCadenceStretchesTheSweep(t *testing.T) {
 	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	p.stretch(now, true, 1080) // 1,080 requests a poll: 1.8/s allows 540 in 5 min
-	if p.interval != 10*time.Minute {
-		t.Fatalf("interval %v, want 10m", p.interval)
+	if p.model.interval != 10*time.Minute {
+		t.Fatalf("interval %v, want 10m", p.model.interval)
 	}
-	perPoll := p.sweepSlices() / p.pollsPerSweep()
+	perPoll := p.model.sweepSlices() / p.model.pollsPerSweep()
 	pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: perPoll}
-	now = now.Add(p.interval)
-	pl := p.plan(now, pos, false)
+	now = now.Add(p.model.interval)
+	pl := plan(&p.model, now, pos, false, true)
 	if pl.sweepNext != 2*perPoll || pl.full {
 		t.Errorf("a stretched poll planned slices up to %d (full %v), want a poll's share, the second: up to %d", pl.sweepNext, pl.full, 2*perPoll)
 	}
@@ -129,9 +133,6 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 		notified := c.notified
 		t.Run(c.name, func(t *testing.T) {
 			p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, memoryLedger(t))
-			if notified {
-				p.cfg.Notifications = subscribedNotifications{on: true}
-			}
 			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 			// What a listing of the whole look-back returned: 5,000 records a
 			// grain (83 pages of 60) from 08:00 to 18:00, 10 at night.
@@ -143,29 +144,29 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 					counts[g] = 5000
 				}
 			}
-			p.recordGrains(lookback, counts)
-			p.pageRecords = 60
-			pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: p.sweepSlices()}
+			p.model.recordGrains(lookback, counts)
+			p.model.pageRecords = 60
+			pos := ledger.Position{LastSuccess: now, SweepStart: now, SweepNext: p.model.sweepSlices()}
 
 			p.stretch(now, !notified, 0)
 			// 10 h of 60,000 records an hour in pages of 60, over 12 polls.
-			if p.interval <= 5*time.Minute {
-				t.Fatalf("interval %v: not stretched for a sweep of %.0f pages", p.interval, p.expectedPages(lookback))
+			if p.model.interval <= 5*time.Minute {
+				t.Fatalf("interval %v: not stretched for a sweep of %.0f pages", p.model.interval, p.model.expectedPages(lookback))
 			}
 			// The interval is the one at which the planned requests are 90 %
 			// of the limit, to the second.
 			planned := testutil.ToFloat64(p.metrics.listPlanned)
-			if budget := p.listBudget(); planned < budget-2 || planned > budget+2 {
-				t.Errorf("teams_exporter_list_requests_planned_per_poll = %v; the stretched interval %v allows %.0f", planned, p.interval, budget)
+			if budget := p.model.listBudget(); planned < budget-2 || planned > budget+2 {
+				t.Errorf("teams_exporter_list_requests_planned_per_poll = %v; the stretched interval %v allows %.0f", planned, p.model.interval, budget)
 			}
 			var covered time.Duration
 			begin := time.Time{}
 			for poll := 0; ; poll++ {
-				if poll > 3*p.pollsPerSweep() {
+				if poll > 3*p.model.pollsPerSweep() {
 					t.Fatalf("the sweep did not end in %d polls (covered %v)", poll, covered)
 				}
-				now = now.Add(p.interval)
-				pl := p.plan(now, pos, c.relist)
+				now = now.Add(p.model.interval)
+				pl := plan(&p.model, now, pos, c.relist, !notified)
 				if begin.IsZero() {
 					begin = pl.sweepStart
 				}
@@ -175,9 +176,9 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 				}
 				pages := 0.0
 				for _, w := range pl.windows {
-					pages += p.expectedPages(w)
+					pages += p.model.expectedPages(w)
 				}
-				if budget := p.listBudget(); pages > budget {
+				if budget := p.model.listBudget(); pages > budget {
 					t.Errorf("poll %d: %.0f list requests expected, budget %.0f", poll, pages, budget)
 				}
 				for _, w := range slices {
@@ -196,7 +197,7 @@ func TestListPlanKeepsEachPollWithinItsBudget(t *testing.T) {
 				// The recent window of the last poll lists the rest, if any.
 				want = min(want, 22*time.Hour+now.Sub(begin))
 			}
-			t.Logf("interval %v, sweep of %v", p.interval, now.Sub(begin))
+			t.Logf("interval %v, sweep of %v", p.model.interval, now.Sub(begin))
 			if covered != want {
 				t.Errorf("the sweep covered %v of the look-back, want %v", covered, want)
 			}
@@ -222,12 +223,12 @@ func TestRestartedPollerStretchesBeforeItsFirstPlan(t *testing.T) {
 	l.UpdatePosition(func(pos *ledger.Position) { pos.LastSuccess, pos.SweepStart = now, now })
 	p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, RecentWindow: 2 * time.Hour, FullScanInterval: time.Hour}, nil, l)
 	now = now.Add(5 * time.Minute)
-	p.countIngested()
+	p.model.ingestedPerGrain = l.CountStarts(ledger.CallRecords, sliceGrain)
 	p.stretch(now, true, 0)
-	if want := 667 / (listLimitPerSecond * listBudgetShare); p.interval.Seconds() < want {
-		t.Errorf("interval %v before the first plan, want at least %.0fs", p.interval, want)
+	if want := 667 / (listLimitPerSecond * listBudgetShare); p.model.interval.Seconds() < want {
+		t.Errorf("interval %v before the first plan, want at least %.0fs", p.model.interval, want)
 	}
-	if pl := p.plan(now, l.Position(), false); pl.full {
+	if pl := plan(&p.model, now, l.Position(), false, true); pl.full {
 		t.Errorf("the first poll after a restart lists the whole look-back: %+v", pl)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,17 +71,8 @@ type Poller struct {
 	settleWarned bool                     // checkSettleWindow logged
 	relistSince  time.Time                // a re-list was asked for at this poll; zero if none is pending
 	relistEnded  time.Time                // when the last re-list ended
-	interval     time.Duration            // the poll interval in force (stretch)
+	model        listModel                // what plans are made from (plan.go)
 	stretched    bool                     // the stretch was logged
-	density      float64                  // records per hour of start time in the last slice listed
-	pageRecords  int                      // the most records Graph returned per list request
-
-	// listedPerGrain is what the last listing of each grain of start
-	// times returned, and ingestedPerGrain the records of each ingested
-	// (from the ledger, at each poll), by which a poll sizes its slices of
-	// the sweep (plan).
-	listedPerGrain   map[int64]int
-	ingestedPerGrain map[int64]int
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
@@ -115,7 +107,10 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		metrics:  newMetrics(cfg.Registerer),
 		now:      cfg.Now,
 		settling: map[string]pendingRecord{},
-		interval: cfg.Interval,
+		model: newListModel(listConfig{
+			interval: cfg.Interval, lookback: cfg.Lookback,
+			recentWindow: cfg.RecentWindow, fullScanInterval: cfg.FullScanInterval,
+		}),
 
 		progressCheck: time.Second,
 	}
@@ -152,7 +147,7 @@ func (p *Poller) Run(ctx context.Context) {
 // waitForPoll waits for the next poll, fetching records (listed or
 // notified) as they settle; false when ctx ended.
 func (p *Poller) waitForPoll(ctx context.Context, notified <-chan struct{}) bool {
-	next := time.NewTimer(p.interval)
+	next := time.NewTimer(p.model.interval)
 	defer next.Stop()
 	settle := time.NewTimer(time.Hour)
 	defer settle.Stop()
@@ -194,9 +189,12 @@ func (p *Poller) Poll(ctx context.Context) error {
 			p.requestRelist(at, start)
 		}
 	}
-	p.countIngested()
-	p.stretch(start, p.listsRecent(), 0)
-	pl := p.plan(start, p.ledger.Position(), !p.relistSince.IsZero())
+	// The records ingested per grain of start times, listed or notified,
+	// before a restart or after, size the slices.
+	p.model.ingestedPerGrain = p.ledger.CountStarts(ledger.CallRecords, sliceGrain)
+	recent := p.listsRecent()
+	p.stretch(start, recent, 0)
+	pl := plan(&p.model, start, p.ledger.Position(), !p.relistSince.IsZero(), recent)
 	full := pl.full
 	var listsBefore int64
 	if p.cfg.Graph != nil {
@@ -222,7 +220,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	}
 	if p.cfg.Graph != nil && err == nil {
 		lists := p.cfg.Graph.lists.Load() - listsBefore
-		p.measureList(pl, res.perWindow, lists)
+		p.model.measureList(pl, res.perWindow, lists)
 		measured := float64(lists)
 		if pl.full {
 			measured = 0
@@ -249,7 +247,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		})
 	}
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
-	p.pruneGrains(start)
+	p.model.pruneGrains(start)
 	p.updateSettling()
 	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
 	_ = p.ledger.Save() // the ledger counts and logs a failure, whatever the poll's outcome
@@ -272,6 +270,26 @@ func (p *Poller) Poll(ctx context.Context) error {
 		"new", res.fetched, "ingested", res.ingested, "failed", res.failed, "updated", res.updated,
 		"settling", len(p.settling), "pruned_ids", pruned)
 	return nil
+}
+
+// listsRecent tells whether polls list the recent window: unless a
+// notification subscription is delivering new records.
+func (p *Poller) listsRecent() bool {
+	return p.cfg.Notifications == nil || !p.cfg.Notifications.Subscribed()
+}
+
+// stretch sets the poll interval in force from what listing costs (see
+// listModel.stretch), and says so in the metrics and, once, in the log.
+func (p *Poller) stretch(now time.Time, recent bool, measured float64) {
+	share, requests := p.model.stretch(now, recent, measured)
+	p.metrics.listPlanned.Set(math.Round(share))
+	if interval := p.model.interval; interval > p.cfg.Interval && !p.stretched {
+		p.stretched = true
+		p.log.Warn("listing at the configured poll interval would exceed 90% of Graph's list limit (40 requests per 20 s); polling less often",
+			"list_requests_per_poll", math.Round(requests), "configured_interval", p.cfg.Interval, "interval", interval)
+	}
+	p.metrics.interval.Set(p.model.interval.Seconds())
+	p.checkSettleWindow()
 }
 
 type pollResult struct {
@@ -419,7 +437,7 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 		if err != nil {
 			return listed, counts, err
 		}
-		p.recordGrains(w, grains)
+		p.model.recordGrains(w, grains)
 	}
 	return listed, counts, nil
 }

@@ -113,7 +113,7 @@ func (p *Poller) settleNotified(id string, at time.Time) {
 // look-back by then. Records that old rarely still change: the margin
 // costs little completeness.
 func (p *Poller) settleEdgeMargin() time.Duration {
-	return 2 * (p.sweepPeriod() + p.interval)
+	return 2 * (p.model.sweepPeriod() + p.model.interval)
 }
 
 // checkSettleWindow logs, once, when records cannot wait for the settle

@@ -211,7 +211,7 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	})
 	p.ledger.UpdatePosition(func(pos *ledger.Position) {
 		pos.LastSuccess, pos.LastFullScan = day.Add(-interval), day.Add(-simdayFullScan)
-		pos.SweepStart, pos.SweepNext = day.Add(-simdayFullScan), p.sweepSlices()
+		pos.SweepStart, pos.SweepNext = day.Add(-simdayFullScan), p.model.sweepSlices()
 	})
 	if notify {
 		tenant.DeliverNotifications(ctx) // nothing yet: the subscription is new
@@ -252,14 +252,14 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 			p.fetchSettled(ctx)
 		}
 		if !now.Before(nextPoll) {
-			before, budget := tenant.Requests().List, p.listBudget()
+			before, budget := tenant.Requests().List, p.model.listBudget()
 			if err := p.Poll(ctx); err != nil {
 				t.Fatalf("poll at %s: %v", now.Format(time.RFC3339), err)
 			}
 			n := tenant.Requests().List - before
 			res.listMaxPoll = max(res.listMaxPoll, n)
 			res.listMaxShare = max(res.listMaxShare, float64(n)/budget)
-			nextPoll = now.Add(p.interval)
+			nextPoll = now.Add(p.model.interval)
 		}
 		ingestedNow(now)
 	}
@@ -267,19 +267,19 @@ func simulateDay(t *testing.T, perDay, pageSize int, notify bool, interval time.
 	// progress began, and whose notification was lost, is found by the
 	// next sweep, as it would be.
 	clock.set(nextPoll)
-	for range 2*p.pollsPerSweep() + 1 {
+	for range 2*p.model.pollsPerSweep() + 1 {
 		if err := p.Poll(ctx); err != nil {
 			t.Fatal(err)
 		}
 		ingestedNow(clock.now())
-		clock.set(clock.now().Add(p.interval))
+		clock.set(clock.now().Add(p.model.interval))
 	}
 	served := tenant.Requests()
 	c := econCountsOf(served).sub(econCountsOf(start))
 	flush()
 	res.added, res.ingested = appeared, econCounterValue(p.metrics.ingested)
 	res.list, res.fetchRequests = c.list, c.fetchRequests()
-	res.interval = p.interval
+	res.interval = p.model.interval
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
