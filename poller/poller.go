@@ -67,12 +67,12 @@ type Poller struct {
 	callLogs []*callLog
 
 	// Only the polling goroutine uses these.
-	settling     map[string]pendingRecord // records waiting to settle (settle.go)
-	settleWarned bool                     // checkSettleWindow logged
-	relistSince  time.Time                // a re-list was asked for at this poll; zero if none is pending
-	relistEnded  time.Time                // when the last re-list ended
-	model        listModel                // what plans are made from (plan.go)
-	stretched    bool                     // the stretch was logged
+	settling     *settleQueue // records waiting to settle (settle.go)
+	settleWarned bool         // checkSettleWindow logged
+	relistSince  time.Time    // a re-list was asked for at this poll; zero if none is pending
+	relistEnded  time.Time    // when the last re-list ended
+	model        listModel    // what plans are made from (plan.go)
+	stretched    bool         // the stretch was logged
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
@@ -106,7 +106,7 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		log:      cfg.Logger,
 		metrics:  newMetrics(cfg.Registerer),
 		now:      cfg.Now,
-		settling: map[string]pendingRecord{},
+		settling: newSettleQueue(),
 		model: newListModel(listConfig{
 			interval: cfg.Interval, lookback: cfg.Lookback,
 			recentWindow: cfg.RecentWindow, fullScanInterval: cfg.FullScanInterval,
@@ -268,7 +268,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.metrics.lastSuccess.Set(unixSeconds(end))
 	p.log.Info("poll finished", "full_scan", full, "duration", elapsed, "listed", res.listed,
 		"new", res.fetched, "ingested", res.ingested, "failed", res.failed, "updated", res.updated,
-		"settling", len(p.settling), "pruned_ids", pruned)
+		"settling", p.settling.len(), "pruned_ids", pruned)
 	return nil
 }
 
@@ -359,7 +359,7 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 		p.takeNotified()
 	}
 	now := p.now()
-	p.settleListed(listed, ids, now)
+	p.settling.listed(listed, ids, now, p.cfg.SettleDelay)
 	due := p.takeSettled(now)
 	starts := make(map[string]int64, len(due))
 	for _, d := range due {

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"container/heap"
 	"context"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,14 @@ import (
 // as in listedRecord: the set holds what a busy tenant publishes during the
 // settle delay, and a time.Time takes three times the room.
 type pendingRecord struct {
+	id           string
 	due          int64 // fetch at or after this time
 	lastModified int64 // the latest lastModifiedDateTime listed; 0: none listed
 	start        int64 // the listed start; 0: only notified, not listed yet
 	version      int64 // the highest version listed; 0: none listed
+	// dueAt and startAt are the record's positions in the queue's heaps;
+	// startAt is -1 while it has no listed start.
+	dueAt, startAt int
 }
 
 // maxSettling bounds the records waiting to settle. Listed ones are at most
@@ -48,22 +53,108 @@ type pendingRecord struct {
 // notified ids are dropped and the look-back is listed again instead.
 const maxSettling = 200_000
 
-// settleListed puts the listed records not ingested yet (unseen) into the
-// settling set, or makes those already there wait for a newer version.
-func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
-	nowNs, delay := now.UnixNano(), int64(p.cfg.SettleDelay)
+// settleQueue holds the records waiting to settle, by id and in two heaps:
+// by due time, and (those listed) by start, since a record reaching the
+// look-back's edge is fetched whether settled or not. A wake-up between
+// polls looks at the first of each heap, not at every record waiting (up
+// to maxSettling): BenchmarkSettleWakeUp. Only the polling goroutine uses it.
+type settleQueue struct {
+	byID    map[string]*pendingRecord
+	byDue   pendingHeap
+	byStart pendingHeap
+}
+
+func newSettleQueue() *settleQueue {
+	return &settleQueue{byID: map[string]*pendingRecord{}, byStart: pendingHeap{byStart: true}}
+}
+
+func (q *settleQueue) len() int { return len(q.byID) }
+
+// get returns the record waiting under id. A caller that changes its due
+// time or start puts it back.
+func (q *settleQueue) get(id string) (*pendingRecord, bool) {
+	r, ok := q.byID[id]
+	return r, ok
+}
+
+// put adds r, or, when it waits already, reorders the heaps after a change
+// of its due time or start (both only move it, never remove it).
+func (q *settleQueue) put(r *pendingRecord) {
+	if _, ok := q.byID[r.id]; !ok {
+		q.byID[r.id] = r
+		r.startAt = -1
+		heap.Push(&q.byDue, r)
+	} else {
+		heap.Fix(&q.byDue, r.dueAt)
+	}
+	switch {
+	case r.start == 0:
+	case r.startAt < 0:
+		heap.Push(&q.byStart, r)
+	default:
+		heap.Fix(&q.byStart, r.startAt)
+	}
+}
+
+func (q *settleQueue) remove(r *pendingRecord) {
+	delete(q.byID, r.id)
+	heap.Remove(&q.byDue, r.dueAt)
+	if r.startAt >= 0 {
+		heap.Remove(&q.byStart, r.startAt)
+	}
+}
+
+// take removes and returns the records due at now, and those whose start
+// is before edge (all Unix nanoseconds).
+func (q *settleQueue) take(now, edge int64) []dueRecord {
+	var due []dueRecord
+	for len(q.byDue.recs) > 0 && q.byDue.recs[0].due <= now {
+		r := q.byDue.recs[0]
+		q.remove(r)
+		due = append(due, dueRecord{id: r.id, start: r.start})
+	}
+	for len(q.byStart.recs) > 0 && q.byStart.recs[0].start < edge {
+		r := q.byStart.recs[0]
+		q.remove(r)
+		due = append(due, dueRecord{id: r.id, start: r.start})
+	}
+	return due
+}
+
+// next returns when the first waiting record is due: its due time, or its
+// start plus edgeOffset (when it reaches the look-back's edge) if earlier;
+// false when none waits.
+func (q *settleQueue) next(edgeOffset int64) (int64, bool) {
+	if len(q.byDue.recs) == 0 {
+		return 0, false
+	}
+	at := q.byDue.recs[0].due
+	if len(q.byStart.recs) > 0 {
+		at = min(at, q.byStart.recs[0].start+edgeOffset)
+	}
+	return at, true
+}
+
+// listed puts the listed records not ingested yet (unseen) into the queue,
+// or makes those already there wait for a newer version, by the rule of
+// settling: due delay after their last change.
+func (q *settleQueue) listed(listed listing, unseen []string, now time.Time, delay time.Duration) {
+	nowNs := now.UnixNano()
 	for _, id := range unseen {
-		r := listed[id]
-		e, known := p.settling[id]
-		if r.start != 0 {
-			e.start = r.start // the listing's start prunes the id (see ingest)
+		l := listed[id]
+		r, known := q.byID[id]
+		if !known {
+			r = &pendingRecord{id: id}
+		}
+		if l.start != 0 {
+			r.start = l.start // the listing's start prunes the id (see ingest)
 		}
 		// A new version makes the record wait again, whatever its
 		// lastModifiedDateTime says: a clock that went back, or a first
 		// listing with an absurd time, must not let it be fetched early.
-		if !known || r.version > e.version || r.lastModified > e.lastModified {
-			changed := r.lastModified
-			if known && r.version > e.version && r.lastModified <= e.lastModified {
+		if !known || l.version > r.version || l.lastModified > r.lastModified {
+			changed := l.lastModified
+			if known && l.version > r.version && l.lastModified <= r.lastModified {
 				changed = nowNs // a new version whose time is not newer: seen changed now
 			}
 			// A record without lastModifiedDateTime waits from when it was
@@ -74,11 +165,58 @@ func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
 			if changed == 0 || changed > nowNs {
 				changed = nowNs
 			}
-			e.lastModified = max(e.lastModified, r.lastModified)
-			e.version = max(e.version, r.version)
-			e.due = max(e.due, changed+delay)
+			r.lastModified = max(r.lastModified, l.lastModified)
+			r.version = max(r.version, l.version)
+			r.due = max(r.due, changed+int64(delay))
 		}
-		p.settling[id] = e
+		q.put(r)
+	}
+}
+
+// pendingHeap orders waiting records by due time, or by listed start.
+type pendingHeap struct {
+	recs    []*pendingRecord
+	byStart bool
+}
+
+func (h *pendingHeap) Len() int { return len(h.recs) }
+
+func (h *pendingHeap) Less(i, j int) bool {
+	if h.byStart {
+		return h.recs[i].start < h.recs[j].start
+	}
+	return h.recs[i].due < h.recs[j].due
+}
+
+func (h *pendingHeap) Swap(i, j int) {
+	h.recs[i], h.recs[j] = h.recs[j], h.recs[i]
+	h.setAt(i)
+	h.setAt(j)
+}
+
+func (h *pendingHeap) Push(x any) {
+	h.recs = append(h.recs, x.(*pendingRecord))
+	h.setAt(len(h.recs) - 1)
+}
+
+func (h *pendingHeap) Pop() any {
+	last := len(h.recs) - 1
+	r := h.recs[last]
+	h.recs[last] = nil
+	h.recs = h.recs[:last]
+	if h.byStart {
+		r.startAt = -1
+	} else {
+		r.dueAt = -1
+	}
+	return r
+}
+
+func (h *pendingHeap) setAt(i int) {
+	if h.byStart {
+		h.recs[i].startAt = i
+	} else {
+		h.recs[i].dueAt = i
 	}
 }
 
@@ -88,21 +226,21 @@ func (p *Poller) settleListed(listed listing, unseen []string, now time.Time) {
 // the listing shows its new version).
 func (p *Poller) settleNotified(id string, at time.Time) {
 	due := at.UnixNano() + int64(p.cfg.SettleDelay)
-	e, known := p.settling[id]
-	if known && due <= e.due {
+	if r, known := p.settling.get(id); known {
+		if due > r.due {
+			r.due = due
+			p.settling.put(r)
+		}
 		return
 	}
-	if !known {
-		if len(p.settling) >= maxSettling {
-			p.requestRelist(p.now(), p.now())
-			return
-		}
-		if p.ledger.Has(ledger.CallRecords, id) {
-			return
-		}
+	if p.settling.len() >= maxSettling {
+		p.requestRelist(p.now(), p.now())
+		return
 	}
-	e.due = due
-	p.settling[id] = e
+	if p.ledger.Has(ledger.CallRecords, id) {
+		return
+	}
+	p.settling.put(&pendingRecord{id: id, due: due})
 }
 
 // settleEdgeMargin is how close to the look-back's edge a waiting record's
@@ -135,36 +273,17 @@ func (p *Poller) checkSettleWindow() {
 // takeSettled removes from the settling set, and returns, the records due
 // at now: settled, or too close to the look-back's edge to wait.
 func (p *Poller) takeSettled(now time.Time) []dueRecord {
-	nowNs := now.UnixNano()
 	edge := now.Add(-p.cfg.Lookback + p.settleEdgeMargin()).UnixNano()
-	var due []dueRecord
-	for id, e := range p.settling {
-		if e.due > nowNs && (e.start == 0 || e.start >= edge) {
-			continue
-		}
-		delete(p.settling, id)
-		due = append(due, dueRecord{id: id, start: e.start})
-	}
-	return due
+	return p.settling.take(now.UnixNano(), edge)
 }
 
 // nextSettled returns how long until the next waiting record is due, or
 // false when none waits. Waits are at least notifiedGather, so that records
 // settling one by one are fetched several to a $batch.
 func (p *Poller) nextSettled() (time.Duration, bool) {
-	if len(p.settling) == 0 {
+	first, ok := p.settling.next(int64(p.cfg.Lookback - p.settleEdgeMargin())) // start+offset: when a record reaches the edge
+	if !ok {
 		return 0, false
-	}
-	edgeOffset := int64(p.cfg.Lookback - p.settleEdgeMargin()) // start+offset: when a record reaches the edge
-	first := int64(0)
-	for _, e := range p.settling {
-		at := e.due
-		if e.start != 0 {
-			at = min(at, e.start+edgeOffset)
-		}
-		if first == 0 || at < first {
-			first = at
-		}
 	}
 	return max(time.Unix(0, first).Sub(p.now()), notifiedGather), true
 }
@@ -239,7 +358,7 @@ func (p *Poller) fetchSettled(ctx context.Context) {
 
 // updateSettling publishes the number of records waiting to settle.
 func (p *Poller) updateSettling() {
-	p.metrics.settling.Set(float64(len(p.settling)))
+	p.metrics.settling.Set(float64(p.settling.len()))
 }
 
 // requestRelist asks, at now, for the look-back to be listed again, as

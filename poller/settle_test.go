@@ -310,11 +310,12 @@ func TestSettleListedNewVersion(t *testing.T) {
 			listedRecord{version: 2, lastModified: now.Add(-10 * time.Minute).UnixNano()}, now.Add(-10*time.Minute + delay)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := New(Config{Interval: 5 * time.Minute, Lookback: 24 * time.Hour, FullScanInterval: time.Hour, SettleDelay: delay}, nil, memoryLedger(t))
+			q := newSettleQueue()
 			tc.first.start, tc.second.start = now.Add(-2*time.Hour).UnixNano(), now.Add(-2*time.Hour).UnixNano()
-			p.settleListed(listing{"r": tc.first}, []string{"r"}, now.Add(-time.Hour))
-			p.settleListed(listing{"r": tc.second}, []string{"r"}, now)
-			if got := time.Unix(0, p.settling["r"].due).UTC(); !got.Equal(tc.wantDue) {
+			q.listed(listing{"r": tc.first}, []string{"r"}, now.Add(-time.Hour), delay)
+			q.listed(listing{"r": tc.second}, []string{"r"}, now, delay)
+			r, _ := q.get("r")
+			if got := time.Unix(0, r.due).UTC(); !got.Equal(tc.wantDue) {
 				t.Errorf("due %v, want %v", got, tc.wantDue)
 			}
 		})
