@@ -47,6 +47,15 @@ type Collector struct {
 	mu      sync.Mutex
 	series  [numFamilies]map[seriesKey]*series
 	learned [numDims]*learnedValues // the values of learned dims; nil for fixed ones
+	// touched lists the series changed since the last CutTouched, each
+	// once (series.touched), so that a save writes those alone.
+	touched []touchedSeries
+}
+
+// touchedSeries names a series changed since the last cut.
+type touchedSeries struct {
+	fam familyID
+	s   *series
 }
 
 // series is the cumulative state of one label set.
@@ -58,6 +67,8 @@ type series struct {
 	ex     exemplar
 	values []string         // label values in the family's dims order
 	labels []*dto.LabelPair // sorted by name; immutable once built, shared with snapshots
+	// touched: changed since the last cut, and in Collector.touched.
+	touched bool
 }
 
 // exemplar is the last observation of a series; an empty callID means none.
@@ -153,6 +164,10 @@ func (c *Collector) apply(o obs, ex exemplar) bool {
 	if s == nil {
 		s = newSeries(f, c.labelValues(f, o.key))
 		c.series[o.fam][o.key] = s
+	}
+	if !s.touched {
+		s.touched = true
+		c.touched = append(c.touched, touchedSeries{o.fam, s})
 	}
 	switch {
 	case f.sum:

@@ -88,6 +88,24 @@ func (c *Collector) Snapshot() *Snapshot {
 	return snap
 }
 
+// CutTouched returns the cumulative state of the series changed since the
+// last cut (or since the store began), and starts a new cut: a save writes
+// these alone, as absolute values, so that writing one twice, or replaying
+// it over a later state of the same series, is harmless. Order is not
+// meaningful. The caller serialises cuts with whatever else it cuts.
+func (c *Collector) CutTouched() []SeriesSnapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SeriesSnapshot, len(c.touched))
+	for i, t := range c.touched {
+		out[i] = snapshotSeries(families[t.fam], t.s)
+		t.s.touched = false
+	}
+	clear(c.touched) // drop the pointers
+	c.touched = c.touched[:0]
+	return out
+}
+
 func snapshotSeries(f *family, s *series) SeriesSnapshot {
 	ss := SeriesSnapshot{Metric: f.name, Labels: make(map[string]string, len(s.values)), Count: s.count, labels: s.labels}
 	for i, d := range f.dims {
@@ -147,7 +165,7 @@ func (c *Collector) Restore(s *Snapshot) error {
 		store[id][key] = sr
 	}
 	c.mu.Lock()
-	c.series, c.learned = store, learned
+	c.series, c.learned, c.touched = store, learned, nil
 	c.mu.Unlock()
 	return nil
 }

@@ -25,6 +25,27 @@ func newIDSet() *idSet {
 	return &idSet{uuids: map[[16]byte]idEntry{}, other: map[string]idEntry{}}
 }
 
+// newIDSetSized returns an empty set with room for n UUIDs.
+func newIDSetSized(n int) *idSet {
+	return &idSet{uuids: make(map[[16]byte]idEntry, n), other: map[string]idEntry{}}
+}
+
+// putNew adds a UUID (u) or another id, unless it is there already (false).
+func (s *idSet) putNew(u *[16]byte, other string, e idEntry) bool {
+	if u != nil {
+		if _, ok := s.uuids[*u]; ok {
+			return false
+		}
+		s.uuids[*u] = e
+		return true
+	}
+	if _, ok := s.other[other]; ok {
+		return false
+	}
+	s.other[other] = e
+	return true
+}
+
 func makeEntry(start time.Time, version int64) idEntry {
 	return idEntry{start: clampU32(start.Unix()), version: clampU32(version)}
 }
@@ -55,7 +76,11 @@ func (s *idSet) len() int { return len(s.uuids) + len(s.other) }
 // prune forgets ids whose call started before cutoff: they are outside the
 // look-back window and will never be listed again.
 func (s *idSet) prune(cutoff time.Time) int {
-	c := clampU32(cutoff.Unix())
+	return s.pruneBefore(clampU32(cutoff.Unix()))
+}
+
+// pruneBefore forgets ids whose start is before c (Unix seconds).
+func (s *idSet) pruneBefore(c uint32) int {
 	n := 0
 	for k, e := range s.uuids {
 		if e.start < c {

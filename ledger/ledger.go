@@ -1,11 +1,15 @@
 package ledger
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +106,12 @@ type Config struct {
 	// repeat, and how long an ingested item waits to be scraped; default
 	// 15s.
 	SaveInterval time.Duration
+	// CheckpointInterval is the most time between two checkpoints of the
+	// whole state; default 1h. A checkpoint is written sooner when the log
+	// has grown larger than the last checkpoint.
+	CheckpointInterval time.Duration
+
+	fault faultFunc // tests: fault injection points of writes
 }
 
 // Ledger owns what has been ingested and what has been saved. Observing an
@@ -124,13 +134,28 @@ type Ledger struct {
 	pos     Position
 	cut     *collector.Snapshot // the series at the last cut
 	changed bool                // series changed since cut was made
+	unsaved bool                // anything changed since the last cut
+	// dirty holds, per kind, the ids added or updated since the last cut,
+	// and pruned the latest cutoff ids were pruned by since then: what the
+	// next delta frame writes.
+	dirty  map[Kind]*idSet
+	pruned map[Kind]uint32
 
-	saveMu   sync.Mutex // one writer of the state file at a time
+	saveMu   sync.Mutex // one writer of the state files at a time; guards what follows
 	saved    atomic.Pointer[collector.Snapshot]
-	lastSave time.Time // of the last save attempt, by now; saveMu
+	lastSave time.Time // of the last save attempt, by now
 	// begun numbers the saves as they start (before their cut); durable
 	// is the number of the last one that succeeded. See SaveMark.
 	begun, durable atomic.Uint64
+	// The files: the checkpoint at the state file's path, the log beside
+	// it, open from Open to Close.
+	logFile        *os.File
+	logPath        string
+	logSize        int64
+	ckptSize       int64
+	seq            uint64    // of the last frame or checkpoint written
+	lastCheckpoint time.Time // by now; zero forces one
+	needCheckpoint bool      // a write failed, or the state on disk is not a checkpoint yet
 
 	lock    *stateLock // of the state file, from Open to Close
 	metrics saveMetrics
@@ -179,6 +204,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.SaveInterval <= 0 {
 		cfg.SaveInterval = 15 * time.Second
 	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = time.Hour
+	}
 	cfg.Collector.Now = cfg.Now
 	l := &Ledger{
 		cfg:     cfg,
@@ -186,9 +214,14 @@ func Open(cfg Config) (*Ledger, error) {
 		now:     cfg.Now,
 		col:     collector.New(cfg.Collector),
 		ids:     map[Kind]*idSet{},
+		dirty:   map[Kind]*idSet{},
+		pruned:  map[Kind]uint32{},
 		metrics: newSaveMetrics(cfg.Registerer),
 	}
 	if err := l.restore(); err != nil {
+		if l.logFile != nil {
+			l.logFile.Close()
+		}
 		_ = l.lock.unlock()
 		return nil, err
 	}
@@ -197,8 +230,17 @@ func Open(cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// Close releases the state file's lock. Save no more after it.
-func (l *Ledger) Close() error { return l.lock.unlock() }
+// Close closes the log and releases the state file's lock. Save no more
+// after it.
+func (l *Ledger) Close() error {
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	if l.logFile != nil {
+		l.logFile.Close()
+		l.logFile = nil
+	}
+	return l.lock.unlock()
+}
 
 func (l *Ledger) restore() error {
 	if l.cfg.Path == "" {
@@ -221,9 +263,16 @@ func (l *Ledger) restore() error {
 	} else if removed > 0 {
 		l.log.Info("removed temporary state files left by an interrupted write", "file", path, "count", removed)
 	}
-	st, err := readState(path)
+	st, err := readCheckpoint(path)
 	if err != nil && !errors.Is(err, errCorruptState) {
 		return fmt.Errorf("state file %s cannot be read (%w); fix its permissions or storage and start again, or move it away to start fresh", l.cfg.Path, err)
+	}
+	logPath := path + logSuffix
+	if err == nil && st != nil && !st.legacy {
+		err = readLog(logPath, st)
+		if err != nil && !errors.Is(err, errCorruptState) {
+			return fmt.Errorf("state log %s cannot be read (%w); fix its permissions or storage and start again, or move it away to start fresh", logPath, err)
+		}
 	}
 	if err == nil && st != nil {
 		err = l.apply(st)
@@ -234,46 +283,106 @@ func (l *Ledger) restore() error {
 		if renameErr != nil {
 			return fmt.Errorf("state file %s is unusable (%v) and could not be set aside: %w", path, err, renameErr)
 		}
+		if _, serr := os.Lstat(logPath); serr == nil {
+			if rerr := os.Rename(logPath, aside+logSuffix); rerr != nil {
+				return fmt.Errorf("state file %s is unusable (%v) and its log could not be set aside: %w", path, err, rerr)
+			}
+		}
 		l.log.Error("state file unusable; set aside, starting fresh: call-quality counters restart from zero (Prometheus sees a counter reset) and records inside the look-back window are ingested again",
 			"file", path, "set_aside_as", aside, "err", err)
+		st = nil
 	case st == nil:
 		l.log.Info("no state file; starting fresh", "file", path)
 	default:
 		now := l.now()
-		savedAt, future := st.SavedAt, st.SavedAt.After(now)
+		savedAt, future := st.savedAt, st.savedAt.After(now)
 		if future {
 			savedAt = time.Time{}
 		}
 		if l.pos.forgetFuture(now) || future {
 			l.log.Warn("state file holds times in the future, saved by a clock that was ahead; they are treated as absent (a full scan runs now)",
-				"file", path, "saved_at", st.SavedAt, "now", now)
+				"file", path, "saved_at", st.savedAt, "now", now)
 		}
 		if !savedAt.IsZero() {
 			l.metrics.lastSave.Set(float64(savedAt.UnixNano()) / 1e9)
 		}
-		l.log.Info("state restored", "file", path, "ids", l.Len(CallRecords), "saved_at", st.SavedAt, "last_full_scan", l.pos.LastFullScan)
+		if st.dropped != "" {
+			l.log.Warn("state log ends with a frame that was never completely written (a crash while saving); it was not published and is dropped",
+				"log", logPath, "kept_frames", st.frames, "dropped_bytes_from", st.logOff, "reason", st.dropped)
+		}
+		l.log.Info("state restored", "file", path, "ids", l.Len(CallRecords), "log_frames", st.frames, "saved_at", st.savedAt, "last_full_scan", l.pos.LastFullScan)
 	}
+	return l.openLog(logPath, st)
+}
+
+// readLog replays the log at logPath onto st; a missing log is empty.
+func readLog(logPath string, st *loaded) error {
+	fi, err := os.Stat(logPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("it is not a regular file (mode %s)", fi.Mode())
+	}
+	if fi.Size() > maxLogBytes {
+		return fmt.Errorf("%w: log of %d bytes, more than %d", errCorruptState, fi.Size(), int64(maxLogBytes))
+	}
+	f, err := os.Open(logPath) // #nosec G304 -- beside the state file, from the operator's configuration
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return replayLog(f, st)
+}
+
+// openLog opens the log for appending after the frames restored (st; nil
+// for a fresh state), cutting off a torn tail.
+func (l *Ledger) openLog(logPath string, st *loaded) error {
+	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	if err != nil {
+		return fmt.Errorf("state log %s: %w", logPath, err)
+	}
+	l.logFile, l.logPath = f, logPath
+	var off int64
+	if st != nil && !st.legacy {
+		off, l.seq, l.ckptSize = st.logOff, st.lastSeq, st.ckptSize
+		l.lastCheckpoint = l.now() // of the checkpoint read: not known, so count from now
+	}
+	if st == nil || st.legacy {
+		l.needCheckpoint = true // the first save writes the first checkpoint
+	}
+	if err := f.Truncate(off); err != nil {
+		return fmt.Errorf("state log %s: %w", logPath, err)
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("state log %s: %w", logPath, err)
+	}
+	l.logSize = off
 	return nil
 }
 
-// apply takes over a state file's content, all of it or nothing.
-func (l *Ledger) apply(st *stateFile) error {
-	ids := make(map[Kind]*idSet, len(st.IDs))
-	for kind, p := range st.IDs {
-		s, err := unpackIDs(p.UUIDs, p.Other)
-		if err != nil {
-			return fmt.Errorf("%w: %s %w", errCorruptState, kind, err)
-		}
-		ids[kind] = s
-	}
-	if st.Series == nil {
-		st.Series = &collector.Snapshot{}
-	}
-	if err := l.col.Restore(st.Series); err != nil {
+// apply takes over the state read, all of it or nothing.
+func (l *Ledger) apply(st *loaded) error {
+	if err := l.col.Restore(&collector.Snapshot{Series: st.series}); err != nil {
 		return fmt.Errorf("%w: series: %w", errCorruptState, err)
 	}
-	l.ids, l.pos = ids, st.Position
+	l.ids, l.pos = st.ids, st.pos
+	st.series, st.index = nil, nil // the collector has them
 	return nil
+}
+
+// dirtyOf returns the ids of kind changed since the last cut; l.mu must be
+// held.
+func (l *Ledger) dirtyOf(kind Kind) *idSet {
+	s := l.dirty[kind]
+	if s == nil {
+		s = newIDSet()
+		l.dirty[kind] = s
+	}
+	return s
 }
 
 // idsOf returns the id set of kind; l.mu must be held.
@@ -299,8 +408,10 @@ func (l *Ledger) observe(kind Kind, it Item, fn func(*collector.Collector)) bool
 	if fn != nil {
 		fn(l.col)
 	}
-	ids.put(it.ID, makeEntry(it.Start, it.Version))
-	l.changed = true
+	e := makeEntry(it.Start, it.Version)
+	ids.put(it.ID, e)
+	l.dirtyOf(kind).put(it.ID, e)
+	l.changed, l.unsaved = true, true
 	return true
 }
 
@@ -360,6 +471,8 @@ func (l *Ledger) Select(kind Kind, listed iter.Seq2[string, int64]) (unseen []st
 		if v := clampU32(version); v > e.version {
 			e.version = v
 			ids.put(id, e)
+			l.dirtyOf(kind).put(id, e)
+			l.unsaved = true
 			updated++
 		}
 	}
@@ -371,7 +484,16 @@ func (l *Ledger) Select(kind Kind, listed iter.Seq2[string, int64]) (unseen []st
 func (l *Ledger) Prune(kind Kind, cutoff time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.idsOf(kind).prune(cutoff)
+	n := l.idsOf(kind).prune(cutoff)
+	if n > 0 {
+		// The next frame prunes by the cutoff, then adds the dirty ids
+		// still kept: the dirty set is pruned alike.
+		c := clampU32(cutoff.Unix())
+		l.pruned[kind] = max(l.pruned[kind], c)
+		l.dirtyOf(kind).pruneBefore(c)
+		l.unsaved = true
+	}
+	return n
 }
 
 // CountStarts counts the ids of kind kept by the span of start times each
@@ -410,6 +532,7 @@ func (l *Ledger) UpdatePosition(update func(*Position)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	update(&l.pos)
+	l.unsaved = true
 }
 
 // Subscription returns the change-notification subscription last recorded
@@ -468,26 +591,30 @@ func (l *Ledger) SaveIfDue() time.Duration {
 	return 0
 }
 
-// pending reports whether anything changed since the last cut.
+// pending reports whether anything changed since the last cut, or a save
+// failed (or none was made since a fresh start); saveMu must be held.
 func (l *Ledger) pending() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.changed
+	return l.unsaved || l.needCheckpoint
 }
 
 // saveLocked is Save; saveMu must be held.
 func (l *Ledger) saveLocked() error {
 	l.lastSave = l.now()
 	n := l.begun.Add(1)
-	st := l.cutState()
-	if err := l.write(st); err != nil {
+	c := l.cutState()
+	if err := l.write(c); err != nil {
+		// The cut's changes are not on disk, and a frame may be half
+		// written: the next save writes the whole state instead.
+		l.needCheckpoint = true
 		l.metrics.saves.WithLabelValues("error").Inc()
 		l.log.Error("save state failed; scrapes keep showing the last save until a save succeeds", "file", l.cfg.Path, "err", err)
 		return err
 	}
 	l.metrics.saves.WithLabelValues("success").Inc()
-	l.metrics.lastSave.Set(float64(st.SavedAt.UnixNano()) / 1e9)
-	l.saved.Store(st.Series)
+	l.metrics.lastSave.Set(float64(c.savedAt.UnixNano()) / 1e9)
+	l.saved.Store(c.snap)
 	l.durable.Store(n)
 	return nil
 }
@@ -505,7 +632,7 @@ func (l *Ledger) SaveMark() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.begun.Load()
-	if !l.changed && n > 0 && l.durable.Load() == n {
+	if !l.unsaved && n > 0 && l.durable.Load() == n {
 		return n - 1
 	}
 	return n
@@ -514,45 +641,175 @@ func (l *Ledger) SaveMark() uint64 {
 // SavedSince reports whether a save begun after mark has succeeded.
 func (l *Ledger) SavedSince(mark uint64) bool { return l.durable.Load() > mark }
 
-// write writes st to the state file, through its symbolic links: a link
-// stays a link, its target is replaced.
-func (l *Ledger) write(st *stateFile) error {
+// stateCut is a consistent cut of the state: what changed since the last
+// cut (for a delta frame) or all of it (for a checkpoint).
+type stateCut struct {
+	checkpoint bool
+	savedAt    time.Time
+	pos        Position
+	snap       *collector.Snapshot // every series, to publish (and checkpoint)
+	ids        []packedKind        // dirty ids, or every id for a checkpoint
+	pruned     map[Kind]uint32
+	series     []collector.SeriesSnapshot // touched series, for a delta
+}
+
+// maxDeltaIDs is the most changed ids a save writes as a delta frame; more
+// (a first listing, say) make a checkpoint, which is cut into chunks.
+const maxDeltaIDs = 1 << 20
+
+// cutState cuts the state to save. The series are snapshot again only if
+// they changed since the last cut, so an idle save publishes the very
+// snapshot scrapes already have, and what they cached stays warm.
+func (l *Ledger) cutState() *stateCut {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if l.changed {
+		l.cut, l.changed = l.col.Snapshot(), false
+	}
+	l.unsaved = false
+	c := &stateCut{savedAt: now, pos: l.pos, snap: l.cut}
+	dirty := 0
+	for _, s := range l.dirty {
+		dirty += s.len()
+	}
+	touched := l.col.CutTouched()
+	c.checkpoint = l.cfg.Path != "" && (l.needCheckpoint || dirty > maxDeltaIDs ||
+		now.Sub(l.lastCheckpoint) >= l.cfg.CheckpointInterval || now.Before(l.lastCheckpoint) ||
+		l.logSize > max(l.ckptSize, 64<<10))
+	switch {
+	case l.cfg.Path == "":
+	case c.checkpoint:
+		for _, kind := range slices.Sorted(maps.Keys(l.ids)) {
+			c.ids = append(c.ids, packKind(kind, l.ids[kind]))
+		}
+	default:
+		for _, kind := range slices.Sorted(maps.Keys(l.dirty)) {
+			if s := l.dirty[kind]; s.len() > 0 {
+				c.ids = append(c.ids, packKind(kind, s))
+			}
+		}
+		c.pruned, c.series = l.pruned, touched
+	}
+	l.dirty, l.pruned = map[Kind]*idSet{}, map[Kind]uint32{}
+	return c
+}
+
+// write writes the cut: a delta frame appended to the log and synced, or a
+// checkpoint written atomically through the state file's symbolic links (a
+// link stays a link, its target is replaced), after which the log is
+// restarted.
+func (l *Ledger) write(c *stateCut) error {
 	if l.cfg.Path == "" {
 		return nil
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+	if l.logFile == nil {
+		return errors.New("write state: the ledger is closed")
+	}
+	seq := l.seq + 1
+	if !c.checkpoint {
+		if err := l.appendDelta(seq, c); err != nil {
+			return fmt.Errorf("append to state log: %w", err)
+		}
+		l.seq = seq
+		return nil
 	}
 	path, err := resolveLinks(l.cfg.Path)
 	if err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := writeFileAtomic(path, data); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	hdr := &checkpointHeader{LastSeq: seq, SavedAt: c.savedAt, Position: c.pos}
+	size, err := writeCheckpoint(path, hdr, c.ids, c.snap.Series, l.cfg.fault)
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	l.seq, l.ckptSize, l.lastCheckpoint, l.needCheckpoint = seq, size, c.savedAt, false
+	// The checkpoint holds every frame of the log: restart it, beside the
+	// checkpoint. Should this fail, the frames left are skipped at restore
+	// (their sequence is at most the checkpoint's) and the next save
+	// writes a checkpoint again.
+	if err := l.restartLog(path + logSuffix); err != nil {
+		l.needCheckpoint = true
+		l.log.Warn("state log not restarted after a checkpoint; its frames are skipped at restore", "file", l.cfg.Path, "err", err)
+		if errors.Is(err, errCrash) {
+			return err
+		}
 	}
 	return nil
 }
 
-// cutState returns the state to save. The series are cut again only if
-// they changed since the last cut, so an idle save publishes the very
-// snapshot scrapes already have, and what they cached stays warm.
-func (l *Ledger) cutState() *stateFile {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.changed {
-		l.cut, l.changed = l.col.Snapshot(), false
+// appendDelta appends the cut's delta frame to the log and syncs it. On
+// failure it cuts the log back to its last whole frame, as far as it can.
+func (l *Ledger) appendDelta(seq uint64, c *stateCut) error {
+	frame, err := encodeDelta(seq, &deltaMeta{SavedAt: c.savedAt, Position: c.pos, Prune: c.pruned, Series: c.series}, c.ids)
+	if err != nil {
+		return err
 	}
-	st := &stateFile{
-		Format:   stateFormat,
-		SavedAt:  l.now(),
-		Position: l.pos,
-		IDs:      make(map[Kind]packedIDs, len(l.ids)),
-		Series:   l.cut,
+	if l.logSize+int64(len(frame)) > maxLogBytes {
+		return fmt.Errorf("the log would exceed %d bytes", int64(maxLogBytes))
 	}
-	for kind, s := range l.ids {
-		uuids, others := packIDs(s)
-		st.IDs[kind] = packedIDs{UUIDs: uuids, Other: others}
+	if err := l.checkLog(); err != nil {
+		return err
 	}
-	return st
+	err = l.cfg.fault.at("log.write")
+	if errors.Is(err, errTornWrite) {
+		_, _ = l.logFile.Write(frame[:len(frame)/2])
+		return errCrash
+	}
+	if err == nil {
+		_, err = l.logFile.Write(frame)
+	}
+	if err == nil {
+		err = l.cfg.fault.at("log.sync")
+	}
+	if errors.Is(err, errCrash) {
+		return err
+	}
+	if err == nil {
+		err = l.logFile.Sync()
+	}
+	if err != nil {
+		if terr := l.logFile.Truncate(l.logSize); terr == nil {
+			_, _ = l.logFile.Seek(l.logSize, io.SeekStart)
+		}
+		return err
+	}
+	l.logSize += int64(len(frame))
+	return nil
+}
+
+// checkLog makes sure the open log is still the file at its path: frames
+// appended to a log removed, or moved away with its directory, would be
+// lost to the next start.
+func (l *Ledger) checkLog() error {
+	at, err := os.Stat(l.logPath)
+	if err != nil {
+		return err
+	}
+	open, err := l.logFile.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(at, open) {
+		return fmt.Errorf("%s is no longer the log the exporter writes", l.logPath)
+	}
+	return nil
+}
+
+// restartLog starts an empty log at logPath after a checkpoint.
+func (l *Ledger) restartLog(logPath string) error {
+	if err := l.cfg.fault.at("log.truncate"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	l.logFile.Close()
+	l.logFile, l.logPath, l.logSize = f, logPath, 0
+	return syncDir(filepath.Dir(logPath))
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// A kill -9 inside writeFileAtomic leaves its temporary file behind; the
+// A kill -9 inside writeCheckpoint leaves its temporary file behind; the
 // next start must remove it, and only it.
 func TestRestoreRemovesTemporaryFilesOfInterruptedWrites(t *testing.T) {
 	dir := t.TempDir()

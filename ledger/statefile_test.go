@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -138,7 +139,7 @@ func TestSaveWritesThroughASymlink(t *testing.T) {
 	if fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("the link was replaced by a %v", fi.Mode().Type())
 	}
-	if _, err := readState(target); err != nil {
+	if st, err := readCheckpoint(target); err != nil || st == nil {
 		t.Fatalf("the target was not written: %v", err)
 	}
 	if err := l.Close(); err != nil {
@@ -168,7 +169,7 @@ func TestOpenForgetsFutureTimes(t *testing.T) {
 		{"all in the past", past, past, past, past, past, float64(past.Unix())},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st, _ := json.Marshal(map[string]any{"format": stateFormat, "savedAt": tt.savedAt, "lastFullScan": tt.full, "lastSuccess": tt.success})
+			st, _ := json.Marshal(map[string]any{"format": 2, "savedAt": tt.savedAt, "lastFullScan": tt.full, "lastSuccess": tt.success})
 			if err := os.WriteFile(path, st, 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -193,72 +194,78 @@ func TestOpenForgetsFutureTimes(t *testing.T) {
 // last-save gauge and the published snapshot as they were, and the next
 // save that succeeds publishes everything observed meanwhile.
 func TestSaveFailuresAreCountedAndLogged(t *testing.T) {
-	dir := t.TempDir()
-	stateDir := filepath.Join(dir, "state")
-	if err := os.Mkdir(stateDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(stateDir, "state.json")
-	var logs strings.Builder
-	reg := prometheus.NewRegistry()
-	clock := ledgerTestNow
-	l, err := Open(Config{Path: path, Now: func() time.Time { return clock }, Registerer: reg, Logger: slogText(&logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	observe(l, ledgerTestRecord("a"))
-	if err := l.Save(); err != nil {
-		t.Fatal(err)
-	}
-	saved := l.Snapshot()
+	for _, point := range []string{"log.write", "log.sync", "checkpoint.write", "checkpoint.sync", "checkpoint.rename", "checkpoint.dirsync"} {
+		t.Run(point, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			var logs strings.Builder
+			reg := prometheus.NewRegistry()
+			clock := ledgerTestNow
+			full := false // the disk
+			l, err := Open(Config{Path: path, Now: func() time.Time { return clock }, Registerer: reg, Logger: slogText(&logs),
+				fault: func(p string) error {
+					if full && p == point {
+						return syscall.ENOSPC
+					}
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			observe(l, ledgerTestRecord("a"))
+			if err := l.Save(); err != nil {
+				t.Fatal(err)
+			}
+			saved := l.Snapshot()
+			if strings.HasPrefix(point, "log.") {
+				observe(l, ledgerTestRecord("c"))
+				if err := l.Save(); err != nil { // a frame
+					t.Fatal(err)
+				}
+				saved = l.Snapshot()
+			} else {
+				l.needCheckpoint = true
+			}
 
-	// The directory replaced by a file: no write can succeed, even as root
-	// (for whom permissions do not stop writes).
-	aside := stateDir + ".moved"
-	if err := os.Rename(stateDir, aside); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(stateDir, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	clock = clock.Add(time.Minute)
-	observe(l, ledgerTestRecord("b"))
-	for range 2 {
-		if err := l.Save(); err == nil {
-			t.Fatal("a save into a directory that is a file succeeded")
-		}
-	}
-	if got := testutil.ToFloat64(l.metrics.saves.WithLabelValues("error")); got != 2 {
-		t.Errorf("saves_total{result=\"error\"} = %v, want 2", got)
-	}
-	if got := testutil.ToFloat64(l.metrics.lastSave); got != float64(ledgerTestNow.Unix()) {
-		t.Errorf("last save gauge moved to %v on a failed save", got)
-	}
-	if l.Snapshot() != saved {
-		t.Error("a failed save published its snapshot")
-	}
-	if n := strings.Count(logs.String(), "save state failed"); n != 2 {
-		t.Errorf("%d failures logged, want 2:\n%s", n, logs.String())
-	}
+			full = true
+			clock = clock.Add(time.Minute)
+			observe(l, ledgerTestRecord("b"))
+			if err := l.Save(); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("a save on a full disk: %v", err)
+			}
+			if point != "checkpoint.dirsync" { // the rename happened: a checkpoint retried
+				if wait := l.SaveIfDue(); wait != l.cfg.SaveInterval {
+					t.Errorf("after a failure SaveIfDue waits %v, want %v (a retry)", wait, l.cfg.SaveInterval)
+				}
+			}
+			wantErr := 1.0
+			if got := testutil.ToFloat64(l.metrics.saves.WithLabelValues("error")); got != wantErr {
+				t.Errorf("saves_total{result=\"error\"} = %v, want %v", got, wantErr)
+			}
+			if l.Snapshot() != saved {
+				t.Error("a failed save published its snapshot")
+			}
+			if n := strings.Count(logs.String(), "save state failed"); n != 1 {
+				t.Errorf("%d failures logged, want 1:\n%s", n, logs.String())
+			}
 
-	if err := os.Remove(stateDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(aside, stateDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Save(); err != nil {
-		t.Fatalf("save once the directory is back: %v", err)
-	}
-	if got := testutil.ToFloat64(l.metrics.saves.WithLabelValues("success")); got != 2 {
-		t.Errorf("saves_total{result=\"success\"} = %v, want 2", got)
-	}
-	if got := testutil.ToFloat64(l.metrics.lastSave); got != float64(clock.Unix()) {
-		t.Errorf("last save gauge %v, want %v", got, clock.Unix())
-	}
-	if n := callRecordsCount(l.Snapshot()); n != 2 {
-		t.Errorf("%d records shown after the recovery, want 2", n)
+			full = false
+			clock = clock.Add(time.Minute)
+			if wait := l.SaveIfDue(); wait != 0 {
+				t.Fatalf("retry not made: SaveIfDue waits %v", wait)
+			}
+			if got := testutil.ToFloat64(l.metrics.lastSave); got != float64(clock.Unix()) {
+				t.Errorf("last save gauge %v, want %v", got, clock.Unix())
+			}
+			if n := callRecordsCount(l.Snapshot()); n != 3 && n != 2 {
+				t.Errorf("%d records shown after the recovery", n)
+			}
+			l.Close()
+			r := ledgerTestOpen(t, path)
+			if got, want := callRecordsCount(r.Snapshot()), callRecordsCount(l.Snapshot()); got != want {
+				t.Errorf("%d records restored, %d shown before", got, want)
+			}
+		})
 	}
 }
 

@@ -44,7 +44,7 @@ type config struct {
 	FullScanInterval         time.Duration `split_words:"true" default:"1h" desc:"how often the whole look-back window is re-read (also at start)"`
 	SettleDelay              time.Duration `split_words:"true" default:"30m" desc:"ingest a record once it has not changed (lastModifiedDateTime) for this long, so that telemetry Graph adds in later versions is counted; 0: at the first version seen; shorter than the look-back"`
 	GraphURL                 string        `envconfig:"GRAPH_URL" default:"https://graph.microsoft.com" desc:"Microsoft Graph root (national clouds)"`
-	StateFile                string        `split_words:"true" default:"teams-exporter-state.json" desc:"file where ingested record ids, the poll position and the counters survive restarts"`
+	StateFile                string        `split_words:"true" default:"teams-exporter-state.json" desc:"file where ingested record ids, the poll position and the counters survive restarts: a checkpoint rewritten about once an hour, and a log of what changed since beside it (the same name with .log added)"`
 	Concurrency              int           `default:"4" desc:"record fetches in flight (1 to 64)"`
 	NativeHistograms         bool          `split_words:"true" default:"false" desc:"add native (sparse) buckets to the histograms"`
 	LogLevel                 string        `split_words:"true" default:"info" desc:"debug, info, warn or error"`

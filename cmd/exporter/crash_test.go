@@ -252,19 +252,30 @@ func crashSleep(e *exporterProc, d time.Duration) {
 	}
 }
 
-// crashStatState returns the state file's info, nil if there is none.
-func crashStatState(path string) os.FileInfo {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil
+// stateStat is what stat says of the state: the checkpoint at the state
+// file's path and the log beside it.
+type stateStat struct{ checkpoint, log os.FileInfo }
+
+// crashStatState stats the state's files; nil for one that is not there.
+func crashStatState(path string) stateStat {
+	stat := func(p string) os.FileInfo {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil
+		}
+		return fi
 	}
-	return fi
+	return stateStat{stat(path), stat(path + ".log")}
 }
 
-// crashStateChanged reports whether the state file was written between two
-// stats: the atomic write replaces the file, so a new inode shows it even
-// within the file system's mtime granularity.
-func crashStateChanged(before, now os.FileInfo) bool {
+// crashStateChanged reports whether the state was written between two
+// stats: a checkpoint replaces its file, so a new inode shows it even
+// within the file system's mtime granularity; a save appends to the log.
+func crashStateChanged(before, now stateStat) bool {
+	return crashFileChanged(before.checkpoint, now.checkpoint) || crashFileChanged(before.log, now.log)
+}
+
+func crashFileChanged(before, now os.FileInfo) bool {
 	switch {
 	case now == nil:
 		return false
@@ -289,11 +300,12 @@ func crashTempFiles(state string) map[string]bool {
 }
 
 // crashWaitForWrite polls, in a tight loop, for the n-th state write of
-// this life and returns at its first sign: a new temporary file (the write
-// is under way) or a replaced state file (it just ended). The first write
+// this life and returns at its first sign: a new temporary file (a
+// checkpoint is under way), a replaced checkpoint or a longer log (a save
+// just ended). The first write
 // of a life follows its first ingested record, the next ones end polls. It
 // reports whether the write showed up before the timeout.
-func crashWaitForWrite(e *exporterProc, state string, n int, before os.FileInfo, tmpBefore map[string]bool, timeout time.Duration) bool {
+func crashWaitForWrite(e *exporterProc, state string, n int, before stateStat, tmpBefore map[string]bool, timeout time.Duration) bool {
 	dir := filepath.Dir(state)
 	prefix := filepath.Base(state) + ".tmp-"
 	seenTmp := map[string]bool{}
