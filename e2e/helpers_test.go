@@ -157,6 +157,10 @@ func startDemoExporterAt(t *testing.T, addr string) {
 		// Native and classic buckets both: Prometheus 3 scrapes the first,
 		// 2.x and the dashboards read the second.
 		"TEAMS_EXPORTER_NATIVE_HISTOGRAMS=true",
+		// Change notifications through the demo's own event hub, so that
+		// the notification and event hub series (and the signals of their
+		// alerts) have data too.
+		"TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB="+testrun.FreeAddr(t)+"/teams",
 	)
 	startProcess(t, "exporter", env, exporterBinary(t), "-demo")
 	waitFor(t, 90*time.Second, "the exporter to serve /metrics", func() error {
