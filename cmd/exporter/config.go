@@ -215,7 +215,7 @@ Environment:
 
 // secretKeyWords mark a variable as secret even if its field lacks the
 // `secret` tag: a start-up line must never show one by mistake.
-var secretKeyWords = []string{"SECRET", "PASSWORD", "TOKEN", "CLIENT_STATE", "KEY"}
+var secretKeyWords = []string{"SECRET", "PASSWORD", "TOKEN", "CLIENT_STATE", "KEY", "CONNECTION_STRING"}
 
 // logAttrs is the effective configuration for the start-up line: every
 // variable by its name without the prefix, secrets only as set or not.
@@ -365,7 +365,7 @@ func (c *config) validateEventHub() error {
 		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: %w", envPrefix, err)
 	}
 	if c.NotificationURL != "" && !notifications.IsEventHubURL(c.NotificationURL) {
-		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB and a webhook %s_NOTIFICATION_URL are both set; use one delivery: leave the URL empty (or set it to an EventHub: URL) for Event Hubs, or unset the event hub for the webhook", envPrefix, envPrefix)
+		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB: set beside a webhook %s_NOTIFICATION_URL; use one delivery: for Event Hubs leave the URL empty (or make it an EventHub: URL), for the webhook unset the event hub", envPrefix, envPrefix)
 	}
 	if c.NotificationURL != "" {
 		target, err := notifications.ParseEventHubURL(c.NotificationURL)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,47 @@ func TestDemoWithNotifications(t *testing.T) {
 	// With notifications on, the demo serves the notification families
 	// too: docs/metrics.md must name them.
 	checkFamiliesDocumented(t, mfs)
+
+	e.kill(syscall.SIGTERM)
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestDemoWithEventHub runs the demo in Event Hubs mode: it serves its own
+// hub on the configured loopback port, the simulated tenant publishes into
+// it, and the exporter reads it with the tenant's token (no notification
+// listener), accepts the notifications and ingests records; SIGTERM ends
+// it with 0.
+func TestDemoWithEventHub(t *testing.T) {
+	t.Parallel()
+	addr, hubAddr := testrun.FreeAddr(t), testrun.FreeAddr(t)
+	cmd := exec.Command(exporterBin, "-demo")
+	cmd.Env = []string{
+		"HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir(),
+		"TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr,
+		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
+		"TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB=" + hubAddr + "/teams",
+	}
+	e := runExporter(t, cmd, addr)
+
+	e.waitFor(t, "a subscription, events read, accepted notifications and ingested records", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
+			gaugeValue(mfs, "teams_exporter_event_hub_connected") == 1 &&
+			counterValue(mfs, "teams_exporter_event_hub_events_total") > 0 &&
+			counterValue(mfs, "teams_exporter_notifications_total", "result", "accepted") > 0 &&
+			counterValue(mfs, "teams_exporter_records_ingested_total") > 0
+	})
+	mfs, err := e.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); n != 0 {
+		t.Errorf("the demo tenant's own events were rejected %v times", n)
+	}
+	if strings.Contains(e.logs(), "serving change notifications") {
+		t.Error("a notification listener in Event Hubs mode")
+	}
 
 	e.kill(syscall.SIGTERM)
 	if code := cmd.ProcessState.ExitCode(); code != 0 {

@@ -97,6 +97,20 @@ config:
   TEAMS_EXPORTER_NOTIFICATION_URL: "EventHub:https://teams.vault.azure.net/secrets/hub?tenantId=00000000-0000-0000-0000-000000000001"
   TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB: teams.servicebus.windows.net/callrecords
 `, checkNoNotifications},
+	{"Event Hubs, role-based URL, connection string in the chart's Secret", `
+config: {TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB: teams.servicebus.windows.net/callrecords}
+azure: {create: true, tenantId: 00000000-0000-0000-0000-000000000001, clientId: 00000000-0000-0000-0000-000000000002, clientSecret: s, notificationClientState: cs, eventHubConnectionString: "Endpoint=sb://teams.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=k;EntityPath=callrecords"}
+`, func(t *testing.T, r rendered) {
+		checkNoNotifications(t, r)
+		if r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB"] != "teams.servicebus.windows.net/callrecords" || r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB_CONSUMER_GROUP"] != "$Default" {
+			t.Errorf("event hub %q, consumer group %q", r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB"], r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB_CONSUMER_GROUP"])
+		}
+		for _, o := range r.byKind["Secret"] {
+			if s := o.value.(*corev1.Secret); !strings.HasPrefix(s.StringData["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB_CONNECTION_STRING"], "Endpoint=sb://") {
+				t.Errorf("Secret %s lacks the connection string", s.Name)
+			}
+		}
+	}},
 	{"files: extra volumes, building ConfigMap, certificate", `
 azure: {tenantId: 00000000-0000-0000-0000-000000000001, clientId: 00000000-0000-0000-0000-000000000002, clientCertificate: {existingSecret: teams-exporter-certificate}}
 buildingFile: {existingConfigMap: teams-exporter-buildings, key: sites.tsv}
@@ -559,7 +573,7 @@ func TestHelmValuesCoverEveryVariable(t *testing.T) {
 // isSecretVariable tells a variable holding a secret by its name, as the
 // exporter's start-up line does.
 func isSecretVariable(key string) bool {
-	for _, w := range []string{"SECRET", "PASSWORD", "TOKEN", "CLIENT_STATE"} {
+	for _, w := range []string{"SECRET", "PASSWORD", "TOKEN", "CLIENT_STATE", "CONNECTION_STRING"} {
 		if strings.Contains(key, w) {
 			return true
 		}

@@ -14,8 +14,9 @@ import (
 // TestKustomizations builds the kustomization and its overlays with
 // kustomize's own library (what kubectl apply -k runs) and decodes every
 // object strictly: the base reads its Secret, the workload identity overlay
-// runs without it, and the notifications overlay exposes the notification
-// listener through the Service and an Ingress of the two endpoints only.
+// runs without it, the notifications overlay exposes the notification
+// listener through the Service and an Ingress of the two endpoints only,
+// and the event hub overlay reads a hub with no port for notifications.
 func TestKustomizations(t *testing.T) {
 	for _, tc := range []struct {
 		dir   string
@@ -30,6 +31,12 @@ func TestKustomizations(t *testing.T) {
 		{"kustomize/overlays/workload-identity", func(t *testing.T, r rendered) {
 			checkWorkloadIdentity(t, r)
 			checkNoNotifications(t, r)
+		}},
+		{"kustomize/overlays/event-hub", func(t *testing.T, r rendered) {
+			checkNoNotifications(t, r)
+			if !strings.HasSuffix(r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB"], ".servicebus.windows.net/teams-notifications") {
+				t.Errorf("TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB %q, want the example hub", r.env["TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB"])
+			}
 		}},
 		{"kustomize/overlays/notifications", func(t *testing.T, r rendered) {
 			checkNotifications(t, r, 9869, "teams-exporter.example.com")
