@@ -2,7 +2,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -361,39 +360,15 @@ func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (
 	now := p.now()
 	p.settling.listed(listed, ids, now, p.cfg.SettleDelay)
 	due := p.takeSettled(now)
-	starts := make(map[string]int64, len(due))
-	for _, d := range due {
-		starts[d.id] = d.start
-	}
-	cutoff := now.Add(-p.cfg.Lookback)
-	res.updated, res.fetched = updated, len(due)
-	var ingested, failed atomic.Int64
+	res.updated = updated
+	var fr fetchResult
 	fetched := make(chan struct{})
 	go func() {
 		defer close(fetched)
-		// fn runs on the client's fetch goroutines: it hands each record to
-		// the ledger, which observes it in memory; saving stays on the
-		// polling goroutine (saveWhile).
-		p.src.GetCallRecords(ctx, dueIDs(due), func(id string, rec *graph.CallRecord, err error) {
-			pr.fetched.Add(1)
-			if err != nil && ctx.Err() != nil {
-				return // shutting down: not the record's fault, fetched again after the restart
-			}
-			if err != nil {
-				if !graph.IsRecordProblem(err) { // a record Graph answered for does not fail the poll
-					failed.Add(1)
-				}
-				p.fetchFailed(id, err)
-				return
-			}
-			if p.ingestFetched(rec, starts[id], cutoff) {
-				ingested.Add(1)
-				pr.ingested.Add(1)
-			}
-		})
+		fr = p.fetchAndIngest(ctx, due, now, pr)
 	}()
-	p.saveWhile(fetched)
-	res.ingested, res.failed = int(ingested.Load()), int(failed.Load())
+	p.saveWhile(fetched) // saving stays on the polling goroutine
+	res.fetched, res.ingested, res.failed = fr.fetched, fr.ingested, fr.failed
 	if res.failed > 0 && res.ingested == 0 {
 		return res, fmt.Errorf("all %d record fetches failed", res.failed)
 	}
@@ -440,37 +415,6 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 		p.model.recordGrains(w, grains)
 	}
 	return listed, counts, nil
-}
-
-// ingest hands rec to the ledger; false if it was ingested before. The
-// ledger's entry takes the start time the listing gave, by which the record
-// is listed and pruned: a fetched body without one (or with another) would
-// be pruned at once and ingested again on every poll.
-func (p *Poller) ingest(rec *graph.CallRecord, listedStart time.Time) bool {
-	stats, ok := p.ledger.IngestCallRecord(rec, listedStart)
-	if !ok {
-		return false
-	}
-	p.metrics.ingested.Inc()
-	if rec.ImplausibleValues > 0 {
-		p.metrics.skipped.WithLabelValues(ReasonImplausible).Add(float64(rec.ImplausibleValues))
-	}
-	if stats.SegmentsWithoutClient > 0 {
-		p.metrics.skipped.WithLabelValues(ReasonNoClientEndpoint).Add(float64(stats.SegmentsWithoutClient))
-	}
-	return true
-}
-
-func (p *Poller) fetchFailed(id string, err error) {
-	// The record id is not personal data, but it is not needed in the log
-	// either: a count per reason and the error are enough to diagnose.
-	if errors.Is(err, graph.ErrNotFound) {
-		p.metrics.skipped.WithLabelValues(ReasonNotFound).Inc()
-		p.log.Debug("listed record not found; retried while listed", "err", err)
-		return
-	}
-	p.metrics.skipped.WithLabelValues(ReasonFetchFailed).Inc()
-	p.log.Warn("fetch call record failed; retried on a later poll", "err", err)
 }
 
 func (p *Poller) setOutcome(ok bool, pollStart time.Time) {

@@ -3,10 +3,8 @@ package poller
 import (
 	"container/heap"
 	"context"
-	"sync/atomic"
 	"time"
 
-	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/ledger"
 )
 
@@ -288,37 +286,6 @@ func (p *Poller) nextSettled() (time.Duration, bool) {
 	return max(time.Unix(0, first).Sub(p.now()), notifiedGather), true
 }
 
-// dueRecord is a record to fetch now, with its listed start (0 if it was
-// only notified).
-type dueRecord struct {
-	id    string
-	start int64
-}
-
-func dueIDs(due []dueRecord) []string {
-	ids := make([]string, len(due))
-	for i, d := range due {
-		ids[i] = d.id
-	}
-	return ids
-}
-
-// ingestFetched ingests a fetched record that was due: false if it was not
-// (ingested before, or too old). listedStart is 0 for a record only
-// notified: the body's start time is then all there is, and a record
-// starting before cutoff is an update of one that may have been pruned
-// already (ingesting it again would count it twice); it counts as updated.
-func (p *Poller) ingestFetched(rec *graph.CallRecord, listedStart int64, cutoff time.Time) bool {
-	start := rec.StartDateTime
-	if listedStart != 0 {
-		start = time.Unix(0, listedStart).UTC()
-	} else if start.Before(cutoff) { // a body without a start is left to the listing too
-		p.metrics.skipped.WithLabelValues(ReasonUpdated).Inc()
-		return false
-	}
-	return p.ingest(rec, start)
-}
-
 // fetchSettled fetches and ingests the waiting records that are due,
 // between polls, through the same $batch path and exactly-once ledger as a
 // poll. A record that cannot be fetched is left to the listing, which finds
@@ -333,27 +300,11 @@ func (p *Poller) fetchSettled(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
-	starts := make(map[string]int64, len(due))
-	for _, d := range due {
-		starts[d.id] = d.start
-	}
-	cutoff := now.Add(-p.cfg.Lookback)
-	var ingested atomic.Int64
-	p.src.GetCallRecords(ctx, dueIDs(due), func(id string, rec *graph.CallRecord, err error) {
-		if err != nil {
-			if ctx.Err() == nil {
-				p.fetchFailed(id, err)
-			}
-			return
-		}
-		if p.ingestFetched(rec, starts[id], cutoff) {
-			ingested.Add(1)
-		}
-	})
+	res := p.fetchAndIngest(ctx, due, now, &progress{})
 	// The ledger saves when due; waitForPoll asks it again when the
 	// interval has passed.
 	p.ledger.SaveIfDue()
-	p.log.Debug("fetched settled records", "due", len(due), "ingested", ingested.Load())
+	p.log.Debug("fetched settled records", "due", len(due), "ingested", res.ingested)
 }
 
 // updateSettling publishes the number of records waiting to settle.
