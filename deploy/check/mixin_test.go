@@ -138,8 +138,8 @@ func TestMixinConfig(t *testing.T) {
 
 // TestRunbookURLs: every alert of the rules file has an absolute runbook
 // URL ending in docs/runbooks/<alert>.md, and that page exists and is titled
-// with the alert's name; every page of docs/runbooks/ belongs to an alert.
-// A new alert needs its runbook.
+// with the alert's name; every page of docs/runbooks/ belongs to an alert;
+// docs/alerts.md lists every alert. A new alert needs its runbook.
 func TestRunbookURLs(t *testing.T) {
 	alerts := map[string]bool{}
 	for _, g := range rulesFileGroups(t) {
@@ -166,6 +166,15 @@ func TestRunbookURLs(t *testing.T) {
 	}
 	if len(alerts) < 5 {
 		t.Fatalf("only %d alerts", len(alerts))
+	}
+	table, err := os.ReadFile(filepath.Join(repoRoot, "docs", "alerts.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range alerts {
+		if link := "[" + name + "](runbooks/" + name + ".md)"; !strings.Contains(string(table), link) {
+			t.Errorf("docs/alerts.md does not list %s: add a row to its table of alerts with %s", name, link)
+		}
 	}
 	pages, err := filepath.Glob(filepath.Join(repoRoot, "docs", "runbooks", "*.md"))
 	if err != nil {
