@@ -35,7 +35,7 @@ func TestPromtool(t *testing.T) {
 		promtool(t, nil, "check", "rules", rulesFile)
 	})
 	t.Run("test rules", func(t *testing.T) {
-		promtool(t, nil, "test", "rules", "teams-exporter.rules.test.yml")
+		promtool(t, nil, "test", "rules", "teams-exporter.rules.test.yml", "teams-exporter.rules.3d.test.yml")
 	})
 	t.Run("check metrics", func(t *testing.T) {
 		needTool(t, "promtool")

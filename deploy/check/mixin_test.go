@@ -186,3 +186,56 @@ func TestRunbookURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestMixinAudioObjective: _config.audioObjective sets the burn-rate
+// alerts' thresholds (burn rate times the error budget) and the objective
+// the call-quality dashboard shows; the default is the rules file's 97 %.
+func TestMixinAudioObjective(t *testing.T) {
+	alertExprs := func(m mixinOutput) map[string]string {
+		out := map[string]string{}
+		for _, g := range m.Alerts.Groups {
+			for _, r := range g.Rules {
+				out[r["alert"].(string)] = r["expr"].(string)
+			}
+		}
+		return out
+	}
+	def := alertExprs(evalMixin(t, "{}"))
+	m := evalMixin(t, `{ audioObjective: 0.99 }`)
+	got := alertExprs(m)
+	for name, want := range map[string][]string{
+		"TeamsAudioQualityBudgetBurnFast": {"ratio_rate1h > 0.144", "ratio_rate5m > 0.144", "increase1h >= 100"},
+		"TeamsAudioQualityBudgetBurnSlow": {"ratio_rate6h > 0.06", "ratio_rate30m > 0.06", "ratio_rate3d > 0.01", "ratio_rate6h > 0.01"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(got[name], w) {
+				t.Errorf("%s with a 99 %% objective lacks %q:\n%s", name, w, got[name])
+			}
+		}
+		for _, old := range []string{"0.432", "0.18", "> 0.03"} {
+			if strings.Contains(got[name], old) {
+				t.Errorf("%s with a 99 %% objective still compares with %s:\n%s", name, old, got[name])
+			}
+		}
+	}
+	for name, expr := range def {
+		if !strings.HasPrefix(name, "TeamsAudioQualityBudgetBurn") && got[name] != expr {
+			t.Errorf("%s changed with the audio objective:\n%s", name, got[name])
+		}
+	}
+	vm := jsonnet.MakeVM()
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Join(repoRoot, "dashboards")}})
+	out, err := vm.EvaluateAnonymousSnippet("objective.jsonnet",
+		`std.manifestJson(((import 'mixin.libsonnet') + { _config+:: { audioObjective: 0.99 } }).grafanaDashboards['teams-call-quality.json'])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(1 - 0.99)", "99 %"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the call-quality dashboard with a 99 %% objective lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "0.97") || strings.Contains(out, "97 %") {
+		t.Error("the call-quality dashboard with a 99 % objective still shows 97 %")
+	}
+}
