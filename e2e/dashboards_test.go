@@ -377,3 +377,62 @@ func dashboardQueries(t *testing.T) map[string]string {
 	}
 	return out
 }
+
+// TestCallQualityDashboardGoesDeeper: the call-quality dashboard reads the
+// families that say why streams are poor (cause, client version, product,
+// codec), and has the audio objective's row: the indicator and the budget
+// left over 30 days, and the burn rate. TestDashboardsAgainstPrometheus
+// then checks that each of their queries returns data from the demo.
+func TestCallQualityDashboardGoesDeeper(t *testing.T) {
+	var d *dashboard
+	for _, db := range loadDashboards(t) {
+		if db.file == "teams-call-quality.json" {
+			d = db
+		}
+	}
+	reads := func(p panel, s string) bool {
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.Expr, s) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []struct{ what, query string }{
+		{"poor streams by cause", "teams_poor_stream_causes_total{"},
+		{"client versions", "sum by (client_version)"},
+		{"products", "sum by (product)"},
+		{"codecs", "teams_codec_streams_total{"},
+		{"the error budget", "/ (1 - 0.97)"},
+	} {
+		found := false
+		for _, r := range d.allPanels() {
+			found = found || reads(r.p, want.query)
+		}
+		if !found {
+			t.Errorf("no panel shows %s (a query with %s)", want.what, want.query)
+		}
+	}
+	var thirtyDays int
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "dashboards", d.file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withTime struct {
+		Panels []struct {
+			Title    string `json:"title"`
+			TimeFrom string `json:"timeFrom"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &withTime); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range withTime.Panels {
+		if p.TimeFrom == "30d" {
+			thirtyDays++
+		}
+	}
+	if thirtyDays < 2 {
+		t.Errorf("%d panels over 30 days, want the indicator and the error budget left", thirtyDays)
+	}
+}
