@@ -25,7 +25,7 @@ const (
 	// MaxConnections bounds the connections held at once. Beyond it, the
 	// oldest connection not serving a request is closed (see
 	// internal/connlimit): half-open connections cannot fill it.
-	MaxConnections = 128
+	MaxConnections = 512
 )
 
 // Server is the HTTP server of the notification listener.

@@ -38,7 +38,7 @@ const (
 	// Prometheus pair, probes and a person take a handful. Beyond it the
 	// oldest connection not serving a request is closed (see
 	// internal/connlimit), so half-open ones cannot fill it.
-	maxConnections = 128
+	maxConnections = 512
 	// shutdownGrace is how long a SIGTERM waits for requests in flight
 	// before the server closes every connection: the final save of the
 	// state runs meanwhile, and a stalled client must not hold the exit.

@@ -7,13 +7,25 @@
 // open as he likes. A plain cap (golang.org/x/net/netutil.LimitListener)
 // turns that into a lock-out: once half-open connections fill it, a scrape
 // or a probe waits behind them. The Limiter caps them too, but when a new
-// connection would exceed the cap it closes the oldest connection that is
-// not serving a request: first those that never finished one (half-open,
-// or slow with their headers), then idle keep-alive ones (which cost their
-// client a reconnect). Connections whose request is being handled are
-// never closed; when all are, the new one is refused. So the connections a
-// client can hold are bounded, and a genuine request, whose headers take
-// microseconds to arrive, is served however many half-open ones compete.
+// connection would exceed the cap it closes one that is not serving a
+// request, in this order:
+//
+//  1. the oldest that has sent bytes but not a whole request: half-open,
+//     or slow with its headers;
+//  2. the longest idle keep-alive connection (its client reconnects; Go's
+//     and Prometheus's clients retry a request on it at once);
+//  3. the oldest whose bytes have not been read yet.
+//
+// A genuine client sends its whole request at once, so between being
+// accepted and being served it is in the third class, for as long as its
+// server goroutine takes to read it. That can take a while on a busy
+// machine, while an attacker who reconnects as fast as he is shed makes
+// thousands of connections a second; so before closing a connection of
+// the third class the Limiter peeks at its socket (without reading it),
+// and keeps it if the whole head of a plain HTTP request is waiting there.
+// Connections whose request is being handled are never closed; when all
+// are, the new one is refused. So the connections a client can hold are bounded, and a genuine
+// request is served however many half-open ones compete.
 package connlimit
 
 import (
@@ -33,11 +45,12 @@ type Limiter struct {
 	mu    sync.Mutex
 	seq   uint64
 	conns map[*conn]struct{}
+	peek  []byte // scratch of requestWaiting
 }
 
 // New returns a Limiter of at most max connections.
 func New(max int) *Limiter {
-	return &Limiter{max: max, conns: map[*conn]struct{}{}}
+	return &Limiter{max: max, conns: map[*conn]struct{}{}, peek: make([]byte, 4<<10)}
 }
 
 // Shed returns the number of connections closed to make room, or refused.
@@ -94,11 +107,21 @@ type connKey struct{}
 // by the Limiter's mutex.
 type conn struct {
 	net.Conn
-	limit  *Limiter
-	once   sync.Once
-	busy   int    // requests being handled (HTTP/2 serves several)
-	served bool   // a request has been handled
-	since  uint64 // order of acceptance, or of the end of its last request
+	limit   *Limiter
+	once    sync.Once
+	spoke   atomic.Bool // bytes were read since acceptance or the last request
+	busy    int         // requests being handled (HTTP/2 serves several)
+	served  bool        // a request has been handled
+	waiting bool        // a whole request was seen waiting in its socket
+	since   uint64      // order of acceptance, or of the end of its last request
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
 }
 
 func (c *conn) Close() error {
@@ -115,7 +138,8 @@ func (l *Limiter) begin(c *conn) {
 func (l *Limiter) end(c *conn) {
 	l.mu.Lock()
 	c.busy--
-	c.served = true
+	c.served, c.waiting = true, false
+	c.spoke.Store(false) // what it reads from now is the next request
 	l.seq++
 	c.since = l.seq
 	l.mu.Unlock()
@@ -145,12 +169,7 @@ func (l *Limiter) admitLocked(c *conn) (victim *conn, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.conns) >= l.max {
-		for other := range l.conns {
-			if other.busy == 0 && (victim == nil || sheddableBefore(other, victim)) {
-				victim = other
-			}
-		}
-		if victim == nil {
+		if victim = l.victimLocked(); victim == nil {
 			return nil, false
 		}
 		delete(l.conns, victim)
@@ -161,13 +180,39 @@ func (l *Limiter) admitLocked(c *conn) (victim *conn, ok bool) {
 	return victim, true
 }
 
-// sheddableBefore orders the connections not serving a request: those that
-// never finished one first, then the longest idle.
+// victimLocked picks the connection to close, or nil.
+func (l *Limiter) victimLocked() *conn {
+	for {
+		var victim *conn
+		for other := range l.conns {
+			if other.busy == 0 && !other.waiting && (victim == nil || sheddableBefore(other, victim)) {
+				victim = other
+			}
+		}
+		if victim == nil || shedClass(victim) != 2 || !requestWaiting(victim.Conn, l.peek) {
+			return victim
+		}
+		victim.waiting = true // until its request is served
+	}
+}
+
+// sheddableBefore orders the connections not serving a request; see the
+// package comment.
 func sheddableBefore(a, b *conn) bool {
-	if a.served != b.served {
-		return !a.served
+	if ca, cb := shedClass(a), shedClass(b); ca != cb {
+		return ca < cb
 	}
 	return a.since < b.since
+}
+
+func shedClass(c *conn) int {
+	switch {
+	case c.spoke.Load():
+		return 0 // a request begun and not finished
+	case c.served:
+		return 1 // idle
+	}
+	return 2 // nothing sent yet
 }
 
 type listener struct {

@@ -1,10 +1,12 @@
 package connlimit
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -27,8 +29,8 @@ func serve(t *testing.T, max int, h http.Handler) (*Limiter, string) {
 }
 
 // halfOpen opens n connections that start a request and never finish its
-// headers.
-func halfOpen(t *testing.T, addr string, n int) {
+// headers, each read by the server (or shed) before the next.
+func halfOpen(t *testing.T, l *Limiter, addr string, n int) {
 	t.Helper()
 	for range n {
 		c, err := net.Dial("tcp", addr)
@@ -37,7 +39,29 @@ func halfOpen(t *testing.T, addr string, n int) {
 		}
 		t.Cleanup(func() { c.Close() })
 		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+		waitRead(t, l, c)
 	}
+}
+
+// waitRead waits until the server has read what the client side c sent,
+// or closed it.
+func waitRead(t *testing.T, l *Limiter, c net.Conn) {
+	t.Helper()
+	local := c.LocalAddr().String()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		read := true // not held: shed
+		for sc := range l.conns {
+			if sc.RemoteAddr().String() == local {
+				read = sc.spoke.Load()
+			}
+		}
+		l.mu.Unlock()
+		if read {
+			return
+		}
+	}
+	t.Fatal("the server never read the half-open connection")
 }
 
 func get(addr string) error {
@@ -62,7 +86,7 @@ func TestHalfOpenConnectionsNeverKeepARequestOut(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
 	l, addr := serve(t, max, ok)
 	for round := range 10 {
-		halfOpen(t, addr, 10*max)
+		halfOpen(t, l, addr, 10*max)
 		if err := get(addr); err != nil {
 			t.Fatalf("round %d: request among %d half-open connections: %v", round, 10*max, err)
 		}
@@ -95,7 +119,7 @@ func TestRequestsBeingServedAreNeverShed(t *testing.T) {
 	for range max {
 		<-started
 	}
-	halfOpen(t, addr, 50)
+	halfOpen(t, l, addr, 50)
 	// The newcomers were refused: nothing else to close.
 	if open := l.Open(); open != max {
 		t.Errorf("%d connections held, want the %d serving", open, max)
@@ -123,7 +147,7 @@ func TestIdleConnectionsAreShedAfterHalfOpenOnes(t *testing.T) {
 	if _, err := idle.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	halfOpen(t, addr, 3*max)
+	halfOpen(t, l, addr, 3*max)
 	// Still open: a second request on it is answered.
 	fmt.Fprintf(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	_ = idle.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -132,5 +156,76 @@ func TestIdleConnectionsAreShedAfterHalfOpenOnes(t *testing.T) {
 	}
 	if open := l.Open(); open > max {
 		t.Errorf("%d connections held, limit %d", open, max)
+	}
+}
+
+// TestNewConnectionsOutliveReconnectingAttackers: a connection accepted
+// but not read yet (a genuine client whose goroutine has not run) is shed
+// after every half-open one, however many arrive after it: an attacker who
+// reconnects as fast as he is shed replaces his own connections.
+func TestNewConnectionsOutliveReconnectingAttackers(t *testing.T) {
+	const max = 8
+	l, addr := serve(t, max, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	genuine, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer genuine.Close()
+	halfOpen(t, l, addr, 10*max)
+	fmt.Fprintf(genuine, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	_ = genuine.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(genuine), nil)
+	if err != nil {
+		t.Fatalf("the connection accepted before %d half-open ones was shed: %v", 10*max, err)
+	}
+	resp.Body.Close()
+}
+
+// requestWaiting sees a whole request head waiting in a socket without
+// consuming it, and nothing in a partial one.
+func TestRequestWaiting(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Skip("no peeking on this platform")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct {
+		sent string
+		want bool
+	}{
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\n", false},
+		{"", false},
+	} {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(client, tc.sent)
+		got := false
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if got = requestWaiting(server, make([]byte, 4<<10)); got || !tc.want {
+				break
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%q: requestWaiting = %v, want %v", tc.sent, got, tc.want)
+		}
+		if tc.sent != "" {
+			buf := make([]byte, len(tc.sent))
+			_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(server, buf); err != nil || string(buf) != tc.sent {
+				t.Errorf("%q: read %q after peeking (%v): the peek consumed it", tc.sent, buf, err)
+			}
+		}
+		client.Close()
+		server.Close()
 	}
 }
