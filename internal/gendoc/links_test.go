@@ -166,3 +166,42 @@ func TestAnchors(t *testing.T) {
 		t.Error("a comment in a code block became an anchor")
 	}
 }
+
+// TestDashboardsListed: the dashboard tables of README.md and
+// docs/dashboards.md list every dashboard of dashboards/, and no other, so
+// that what the docs say ships is what ships.
+func TestDashboardsListed(t *testing.T) {
+	root := RepoRoot(t)
+	files, err := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ship := map[string]bool{}
+	for _, f := range files {
+		if name := filepath.Base(f); name != "jsonnetfile.json" {
+			ship[name] = true
+		}
+	}
+	if len(ship) == 0 {
+		t.Fatal("no dashboards in dashboards/")
+	}
+	row := regexp.MustCompile("(?m)^\\| `([^`]+\\.json)` \\|")
+	for _, doc := range []string{"README.md", filepath.Join("docs", "dashboards.md")} {
+		b, err := os.ReadFile(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]bool{}
+		for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+			listed[m[1]] = true
+			if !ship[m[1]] {
+				t.Errorf("%s lists %s, which dashboards/ does not hold", doc, m[1])
+			}
+		}
+		for name := range ship {
+			if !listed[name] {
+				t.Errorf("%s does not list the dashboard %s: add a row to its table", doc, name)
+			}
+		}
+	}
+}
