@@ -116,6 +116,8 @@ type KafkaPublisherOptions struct {
 	// ConnectionString, if set, authenticates with SASL PLAIN as
 	// "$ConnectionString", as Event Hubs takes a send connection string.
 	ConnectionString string
+	// MaxEventBytes, if set, raises the producer's limit of about 1 MiB.
+	MaxEventBytes int
 }
 
 // NewKafkaPublisher returns a publisher to the broker at opts.Addr.
@@ -132,6 +134,9 @@ func NewKafkaPublisher(opts KafkaPublisherOptions) (*KafkaPublisher, error) {
 	}
 	if opts.TLS != nil {
 		kopts = append(kopts, kgo.DialTLSConfig(opts.TLS))
+	}
+	if opts.MaxEventBytes > 0 {
+		kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(min(opts.MaxEventBytes, 1<<30))))
 	}
 	if opts.ConnectionString != "" {
 		kopts = append(kopts, kgo.SASL(plain.Auth{User: "$ConnectionString", Pass: opts.ConnectionString}.AsMechanism()))

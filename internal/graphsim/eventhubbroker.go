@@ -39,6 +39,9 @@ type EventHubBrokerOptions struct {
 	ConnectionString string
 	Tenant           *Tenant
 	Audience         string
+	// MaxEventBytes, if set, is the largest event the broker takes; by
+	// default about 1 MiB, as on Event Hubs Standard and Premium.
+	MaxEventBytes int
 }
 
 // StartEventHubBroker starts a broker as opts says.
@@ -60,6 +63,9 @@ func StartEventHubBroker(opts EventHubBrokerOptions) (*EventHubBroker, error) {
 	if opts.TLS != nil {
 		kopts = append(kopts, kfake.TLS(opts.TLS))
 	}
+	if opts.MaxEventBytes > 0 {
+		kopts = append(kopts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(opts.MaxEventBytes)}))
+	}
 	if opts.ConnectionString != "" {
 		kopts = append(kopts, kfake.EnableSASL(), kfake.Superuser("PLAIN", "$ConnectionString", opts.ConnectionString))
 	}
@@ -75,7 +81,7 @@ func StartEventHubBroker(opts EventHubBrokerOptions) (*EventHubBroker, error) {
 	if opts.TLS != nil {
 		clientTLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} // #nosec G402 -- the tenant's own loopback broker
 	}
-	pub, err := NewKafkaPublisher(KafkaPublisherOptions{Addr: addr, TLS: clientTLS, ConnectionString: opts.ConnectionString})
+	pub, err := NewKafkaPublisher(KafkaPublisherOptions{Addr: addr, TLS: clientTLS, ConnectionString: opts.ConnectionString, MaxEventBytes: opts.MaxEventBytes})
 	if err != nil {
 		cluster.Close()
 		return nil, err

@@ -51,13 +51,16 @@ const ConnectionStringUser = "$ConnectionString"
 const DefaultConsumerGroup = "$Default"
 
 // Bounds of what is read from the hub. An event is at most 1 MiB on Event
-// Hubs (Standard and Premium), as a webhook body is here; a fetch holds a
-// few of them, and one fetch is buffered at a time.
+// Hubs Standard and Premium, as a webhook body is here; a fetch holds a
+// few of them, and one fetch is buffered at a time. A larger event (20 MiB
+// on Dedicated) is still returned alone, whatever the fetch's limit, so
+// that the partition moves on: the broker's answer may be that large, and
+// the receiver rejects the event.
 const (
 	maxEventBytes   = notifications.MaxBodyBytes
 	fetchMaxBytes   = 4 << 20
 	partitionBytes  = maxEventBytes + 64<<10 // a batch's framing beside one event
-	brokerReadBytes = 2 * fetchMaxBytes
+	brokerReadBytes = 32 << 20
 	// maxPartitions bounds the partition label: Event Hubs allows up to
 	// 32 partitions on Standard, 100 on Premium and 1,024 on Dedicated.
 	maxPartitions = 1024

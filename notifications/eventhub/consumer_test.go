@@ -38,20 +38,26 @@ type hubEnv struct {
 
 func startHub(t *testing.T, connectionString string) *hubEnv {
 	t.Helper()
+	return startHubWith(t, graphsim.EventHubBrokerOptions{ConnectionString: connectionString})
+}
+
+// startHubWith starts the hub with opts, completed with the tenant, TLS
+// and one partition.
+func startHubWith(t *testing.T, opts graphsim.EventHubBrokerOptions) *hubEnv {
+	t.Helper()
+	connectionString := opts.ConnectionString
 	srv := simtest.Start(t, graphsim.Options{Audiences: []string{"https://127.0.0.1"}})
-	broker, err := graphsim.StartEventHubBroker(graphsim.EventHubBrokerOptions{
-		Hub: testHub, Partitions: 1, TLS: srv.Sim.ServerTLS, Tenant: srv.Tenant, Audience: "https://127.0.0.1",
-		ConnectionString: connectionString,
-	})
+	opts.Hub, opts.Partitions, opts.TLS, opts.Tenant, opts.Audience = testHub, 1, srv.Sim.ServerTLS, srv.Tenant, "https://127.0.0.1"
+	broker, err := graphsim.StartEventHubBroker(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	opts := []kgo.Opt{kgo.SeedBrokers(broker.Addr), kgo.DialTLSConfig(&tls.Config{RootCAs: srv.Sim.CertPool, MinVersion: tls.VersionTLS12})}
+	kopts := []kgo.Opt{kgo.SeedBrokers(broker.Addr), kgo.DialTLSConfig(&tls.Config{RootCAs: srv.Sim.CertPool, MinVersion: tls.VersionTLS12})}
 	if connectionString != "" {
-		opts = append(opts, kgo.SASL(plain.Auth{User: ConnectionStringUser, Pass: connectionString}.AsMechanism()))
+		kopts = append(kopts, kgo.SASL(plain.Auth{User: ConnectionStringUser, Pass: connectionString}.AsMechanism()))
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +237,21 @@ func TestRestartReadsTheHeldEventAgain(t *testing.T) {
 	if got := again.receiver.Take(10); len(got) != 1 || got[0].ID != idB {
 		t.Errorf("delivered again: %v, want %s only", got, idB)
 	}
+}
+
+// TestHugeEventRejected: an event larger than a notification body may be
+// (a hub that takes bigger events, Event Hubs Dedicated) is read, counted
+// as rejected and committed, and the events after it are delivered.
+func TestHugeEventRejected(t *testing.T) {
+	h := startHubWith(t, graphsim.EventHubBrokerOptions{MaxEventBytes: 8 << 20})
+	huge := `{"value":[{"clientState":"` + testSecret + `","pad":"` + strings.Repeat("x", 3<<20) + `"}]}`
+	h.publish(t, huge, changeBody(testSecret, idA))
+	run := h.consume(t, "", newMemLedger())
+	waitFor(t, "the event after the huge one", func() bool { return run.receiver.Queued() == 1 })
+	if got := run.notifications(notifications.ResultRejected); got != 1 {
+		t.Errorf("rejected = %v, want 1", got)
+	}
+	waitFor(t, "the huge event committed", func() bool { return h.committed(t) == 1 })
 }
 
 // TestConnectionString: SASL PLAIN with "$ConnectionString" as Event Hubs
