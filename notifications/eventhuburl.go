@@ -132,10 +132,20 @@ func ParseEventHubURL(s string) (EventHubTarget, error) {
 	return t, nil
 }
 
-// clipURL bounds a URL quoted in an error; its query is left out, since
-// the user may have put a token there.
+// clipURL bounds a URL quoted in an error; its query and user info are
+// left out, since the user may have put a secret there.
 func clipURL(s string) string {
 	s, _, _ = strings.Cut(s, "?")
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		host, path, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndexByte(host, '@'); i >= 0 {
+			host = host[i+1:]
+		}
+		s = scheme + "://" + host
+		if path != "" {
+			s += "/" + path
+		}
+	}
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
