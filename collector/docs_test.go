@@ -40,7 +40,7 @@ func familiesDoc() []byte {
 		f := families[id]
 		help := strings.TrimSuffix(f.help, cmp.Or(f.eventOf, sinceStateBegan))
 		help = strings.TrimSuffix(help, streamHelpSuffix)
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, familyType(f), labelNames(f.dims), help)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, familyType(f), labelNames(f.dims), gendoc.Cell(help))
 	}
 	return b.Bytes()
 }

@@ -213,16 +213,11 @@ func exporterFamiliesDoc(fams []familyDoc) []byte {
 	var b bytes.Buffer
 	b.WriteString("| family | type | labels | meaning |\n|---|---|---|---|\n")
 	for _, f := range fams {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, f.kind, strings.Join(f.labels, ", "), tableCell(f.help))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.name, f.kind, strings.Join(f.labels, ", "), gendoc.Cell(f.help))
 	}
 	return b.Bytes()
 }
 
-// tableCell keeps a text within one Markdown table cell, shown as
-// written: a <placeholder> is not taken for an HTML tag.
-func tableCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
-}
 
 // configDoc is the table of every variable: from the configuration struct's
 // tags (as exporter -h prints them), then azidentity's own.
@@ -234,7 +229,7 @@ func configDoc() []byte {
 		if v.Default != "" {
 			def = "`" + v.Default + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Key, def, tableCell(v.Desc))
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Key, def, gendoc.Cell(v.Desc))
 	}
 	return b.Bytes()
 }
@@ -243,7 +238,7 @@ func credentialsDoc() []byte {
 	var b bytes.Buffer
 	b.WriteString("| variable | meaning |\n|---|---|\n")
 	for _, v := range azureVariables {
-		fmt.Fprintf(&b, "| `%s` | %s |\n", v.name, tableCell(v.desc))
+		fmt.Fprintf(&b, "| `%s` | %s |\n", v.name, gendoc.Cell(v.desc))
 	}
 	return b.Bytes()
 }

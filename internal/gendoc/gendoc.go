@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +53,13 @@ func Replace(doc []byte, name string, content []byte) ([]byte, error) {
 	}
 	out.Write(doc[j:])
 	return out.Bytes(), nil
+}
+
+// Cell is s as the text of one Markdown table cell, shown as written: a
+// | does not end the cell, a newline does not end the row, and a
+// <placeholder> is not taken for an HTML tag.
+func Cell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // RepoRoot is the directory of the repository's go.mod, found upwards from
