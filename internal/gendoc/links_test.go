@@ -205,3 +205,44 @@ func TestDashboardsListed(t *testing.T) {
 		}
 	}
 }
+
+// readmeMaxBytes keeps the README a guide read in minutes; the reference
+// belongs in docs/.
+const readmeMaxBytes = 25000
+
+// TestREADMEIsAGuide: README.md stays short, and its table of contents
+// links every section.
+func TestREADMEIsAGuide(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > readmeMaxBytes {
+		t.Errorf("README.md is %d bytes, more than %d: move the detail to a page of docs/ and link it", len(b), readmeMaxBytes)
+	}
+	doc := fence.ReplaceAllString(string(b), "")
+	for _, m := range regexp.MustCompile(`(?m)^## (.+)$`).FindAllStringSubmatch(doc, -1) {
+		if entry := "](#" + slugOf(m[1]) + ")"; !strings.Contains(doc, entry) {
+			t.Errorf("README.md's table of contents lacks the section %q", m[1])
+		}
+	}
+}
+
+// TestDocsSpeakOfTheProduct: the documents speak of the exporter, not of
+// how its work was organised.
+func TestDocsSpeakOfTheProduct(t *testing.T) {
+	root := RepoRoot(t)
+	banned := regexp.MustCompile(`(?i)\b(?:last|previous|this|next|earlier) session\b|\bissue #?\d+|\bSPEC\.md\b`)
+	for _, doc := range append(documents(t, root), filepath.Join(root, "bench", "sdkcompare", "README.md")) {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := banned.FindString(line); m != "" {
+				rel, _ := filepath.Rel(root, doc)
+				t.Errorf("%s:%d: %q: say what the exporter does, not how the work went", rel, i+1, m)
+			}
+		}
+	}
+}
