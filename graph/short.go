@@ -35,27 +35,43 @@ func (s *ShortString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSONFrom is UnmarshalJSON for the JSON v2 decoder.
+// UnmarshalJSONFrom is UnmarshalJSON for the JSON v2 decoder. A member of
+// one of Graph's enums is the constant string, so decoding one allocates
+// nothing.
 func (s *ShortString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	switch dec.PeekKind() {
-	case 'n':
-		_, err := dec.ReadToken()
-		*s = ""
-		return err
-	case '"':
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return err
-		}
-		*s = shortString(tok.String())
-		return nil
-	}
-	v, err := dec.ReadValue()
+	raw, err := dec.ReadValue()
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("string: want a JSON string, got %s", truncate(v))
+	switch raw.Kind() {
+	case 'n':
+		*s = ""
+		return nil
+	case '"':
+		// The conversion in the map index does not allocate.
+		if m, ok := enumMembers[string(raw[1:len(raw)-1])]; ok {
+			*s = m
+			return nil
+		}
+	}
+	return s.UnmarshalJSON(raw)
 }
+
+// enumMembers are the members of Graph's enums decoded as ShortString
+// (productFamily, audioCodec, videoCodec), each as its own constant.
+var enumMembers = func() map[string]ShortString {
+	m := map[string]ShortString{}
+	for _, v := range []string{
+		"unknown", "invalid", "unknownFutureValue",
+		"teams", "skypeForBusiness", "lync", "azureCommunicationServices",
+		"cn", "pcma", "pcmu", "amrWide", "g722", "g7221", "g7221c", "g729", "multiChannelAudio", "muchv2",
+		"opus", "satin", "satinFullband", "rtAudio8", "rtAudio16", "silk", "silkNarrow", "silkWide", "siren", "xmsRta",
+		"av1", "h263", "h264", "h264s", "h264uc", "h265", "rtvc1", "rtVideo", "xrtvc1",
+	} {
+		m[v] = ShortString(v)
+	}
+	return m
+}()
 
 // shortString cuts v to MaxShortString+1 bytes.
 func shortString(v string) ShortString {
