@@ -48,9 +48,9 @@ type Limiter struct {
 	peek  []byte // scratch of requestWaiting
 }
 
-// New returns a Limiter of at most max connections.
-func New(max int) *Limiter {
-	return &Limiter{max: max, conns: map[*conn]struct{}{}, peek: make([]byte, 4<<10)}
+// New returns a Limiter of at most limit connections.
+func New(limit int) *Limiter {
+	return &Limiter{max: limit, conns: map[*conn]struct{}{}, peek: make([]byte, 4<<10)}
 }
 
 // Shed returns the number of connections closed to make room, or refused.

@@ -11,16 +11,16 @@ import (
 	"time"
 )
 
-// serve starts a server with a Limiter of max connections on a loopback
+// serve starts a server with a Limiter of limit connections on a loopback
 // port. Its header timeout is long, so only shedding can end the
 // half-open connections of the tests.
-func serve(t *testing.T, max int, h http.Handler) (*Limiter, string) {
+func serve(t *testing.T, limit int, h http.Handler) (*Limiter, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := New(max)
+	l := New(limit)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
 	l.Install(srv)
 	go func() { _ = srv.Serve(l.Listener(ln)) }()
@@ -82,20 +82,20 @@ func get(addr string) error {
 // connections as the limit, and every genuine request is still served.
 // A cap that only refuses (or sheds only idle connections) refuses them.
 func TestHalfOpenConnectionsNeverKeepARequestOut(t *testing.T) {
-	const max = 8
+	const limit = 8
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
-	l, addr := serve(t, max, ok)
+	l, addr := serve(t, limit, ok)
 	for round := range 10 {
-		halfOpen(t, l, addr, 10*max)
+		halfOpen(t, l, addr, 10*limit)
 		if err := get(addr); err != nil {
-			t.Fatalf("round %d: request among %d half-open connections: %v", round, 10*max, err)
+			t.Fatalf("round %d: request among %d half-open connections: %v", round, 10*limit, err)
 		}
-		if open := l.Open(); open > max {
-			t.Fatalf("%d connections held, limit %d", open, max)
+		if open := l.Open(); open > limit {
+			t.Fatalf("%d connections held, limit %d", open, limit)
 		}
 	}
-	if shed := l.Shed(); shed < 10*10*max-max {
-		t.Errorf("%d connections shed, want at least %d", shed, 10*10*max-max)
+	if shed := l.Shed(); shed < 10*10*limit-limit {
+		t.Errorf("%d connections shed, want at least %d", shed, 10*10*limit-limit)
 	}
 }
 
@@ -103,29 +103,29 @@ func TestHalfOpenConnectionsNeverKeepARequestOut(t *testing.T) {
 // handled survives any number of newcomers; when every connection is
 // serving, a newcomer is refused instead.
 func TestRequestsBeingServedAreNeverShed(t *testing.T) {
-	const max = 4
+	const limit = 4
 	release := make(chan struct{})
-	started := make(chan struct{}, max)
+	started := make(chan struct{}, limit)
 	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		started <- struct{}{}
 		<-release
 		_, _ = io.WriteString(w, "done")
 	})
-	l, addr := serve(t, max, slow)
-	errs := make(chan error, max)
-	for range max {
+	l, addr := serve(t, limit, slow)
+	errs := make(chan error, limit)
+	for range limit {
 		go func() { errs <- get(addr) }()
 	}
-	for range max {
+	for range limit {
 		<-started
 	}
 	halfOpen(t, l, addr, 50)
 	// The newcomers were refused: nothing else to close.
-	if open := l.Open(); open != max {
-		t.Errorf("%d connections held, want the %d serving", open, max)
+	if open := l.Open(); open != limit {
+		t.Errorf("%d connections held, want the %d serving", open, limit)
 	}
 	close(release)
-	for range max {
+	for range limit {
 		if err := <-errs; err != nil {
 			t.Errorf("request being served when newcomers arrived: %v", err)
 		}
@@ -135,8 +135,8 @@ func TestRequestsBeingServedAreNeverShed(t *testing.T) {
 // TestIdleConnectionsAreShedAfterHalfOpenOnes: a keep-alive connection
 // that finished a request is closed only when no half-open one is left.
 func TestIdleConnectionsAreShedAfterHalfOpenOnes(t *testing.T) {
-	const max = 4
-	l, addr := serve(t, max, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	const limit = 4
+	l, addr := serve(t, limit, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	idle, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -147,15 +147,15 @@ func TestIdleConnectionsAreShedAfterHalfOpenOnes(t *testing.T) {
 	if _, err := idle.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	halfOpen(t, l, addr, 3*max)
+	halfOpen(t, l, addr, 3*limit)
 	// Still open: a second request on it is answered.
 	fmt.Fprintf(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	_ = idle.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if n, err := idle.Read(buf); err != nil || n == 0 {
 		t.Errorf("idle keep-alive connection shed while half-open ones were left: %v", err)
 	}
-	if open := l.Open(); open > max {
-		t.Errorf("%d connections held, limit %d", open, max)
+	if open := l.Open(); open > limit {
+		t.Errorf("%d connections held, limit %d", open, limit)
 	}
 }
 
@@ -164,19 +164,19 @@ func TestIdleConnectionsAreShedAfterHalfOpenOnes(t *testing.T) {
 // after every half-open one, however many arrive after it: an attacker who
 // reconnects as fast as he is shed replaces his own connections.
 func TestNewConnectionsOutliveReconnectingAttackers(t *testing.T) {
-	const max = 8
-	l, addr := serve(t, max, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	const limit = 8
+	l, addr := serve(t, limit, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	genuine, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer genuine.Close()
-	halfOpen(t, l, addr, 10*max)
+	halfOpen(t, l, addr, 10*limit)
 	fmt.Fprintf(genuine, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	_ = genuine.SetReadDeadline(time.Now().Add(30 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(genuine), nil)
 	if err != nil {
-		t.Fatalf("the connection accepted before %d half-open ones was shed: %v", 10*max, err)
+		t.Fatalf("the connection accepted before %d half-open ones was shed: %v", 10*limit, err)
 	}
 	resp.Body.Close()
 }
