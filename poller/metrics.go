@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,8 +85,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// GraphMetrics counts Graph requests, and remembers since when every Graph
-// request has failed; it implements graph.Observer.
+// GraphMetrics counts Graph requests, and tells the exporter's health
+// tracker whether Graph answered each; it implements graph.Observer.
 //
 // The poller learns of a failure only when a poll gives up, which with
 // retries and Retry-After can be many poll intervals after Graph began to
@@ -102,9 +101,8 @@ type GraphMetrics struct {
 	lists     atomic.Int64 // list requests made, for the poll cadence
 	listPage  prometheus.Gauge
 
-	now          func() time.Time
-	mu           sync.Mutex
-	failingSince time.Time // zero while the last Graph answer was a good one
+	now    func() time.Time
+	health *health // the poller's, given this in Config.Graph
 }
 
 // NewGraphMetrics registers the teams_exporter_graph_* metrics with reg.
@@ -114,7 +112,7 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 		now = time.Now
 	}
 	m := &GraphMetrics{
-		now: now,
+		now: now, health: newHealth(now),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_graph_requests_total",
 			Help: "Requests to Microsoft Graph and its identity provider, by operation and HTTP status (\"error\" when no response arrived). Requests inside a $batch count as operation \"get\".",
@@ -154,23 +152,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 	case graph.OpPSTNCalls, graph.OpDirectRoutingCalls:
 		return // the call logs are extras: their failures do not make the exporter unready
 	}
-	ok := graph.Answered(op, code)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case ok:
-		m.failingSince = time.Time{}
-	case m.failingSince.IsZero():
-		m.failingSince = m.now().Add(-d) // failing since the request was sent
-	}
-}
-
-// failingLongerThan reports whether every Graph request has failed for
-// more than d.
-func (m *GraphMetrics) failingLongerThan(d time.Duration) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return !m.failingSince.IsZero() && m.now().Sub(m.failingSince) > d
+	m.health.requestAnswered(graph.Answered(op, code), m.now().Add(-d)) // sent d ago
 }
 
 // ObserveListPage implements graph.PageObserver.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,9 +78,7 @@ type Poller struct {
 	progressCheck time.Duration
 	progressTick  chan struct{}
 
-	readyMu      sync.Mutex
-	succeeded    bool      // a poll of this process succeeded
-	failingSince time.Time // first failed poll since the last success
+	health *health // behind Ready
 }
 
 // New returns a Poller feeding l.
@@ -112,6 +109,9 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		}),
 
 		progressCheck: time.Second,
+	}
+	if p.health = newHealth(cfg.Now); cfg.Graph != nil {
+		p.health = cfg.Graph.health // one tracker, told by the requests too
 	}
 	if p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer); len(p.callLogs) > 0 {
 		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
@@ -257,7 +257,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 		p.log.Info("poll interrupted by shutdown", "full_scan", full, "duration", elapsed, "listed", res.listed, "ingested", res.ingested)
 		return ctx.Err()
 	}
-	p.setOutcome(err == nil, start)
+	p.health.pollEnded(err == nil, start)
 	if err != nil {
 		p.metrics.polls.WithLabelValues("error").Inc()
 		p.log.Error("poll failed", "full_scan", full, "duration", elapsed, "listed", res.listed, "ingested", res.ingested, "failed", res.failed, "err", err)
@@ -417,28 +417,8 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 	return listed, counts, nil
 }
 
-func (p *Poller) setOutcome(ok bool, pollStart time.Time) {
-	p.readyMu.Lock()
-	defer p.readyMu.Unlock()
-	if ok {
-		p.succeeded = true
-		p.failingSince = time.Time{}
-	} else if p.failingSince.IsZero() {
-		p.failingSince = pollStart // Graph has been failing since the poll began
-	}
-}
-
 // Ready reports whether a poll of this process has succeeded and Graph has
-// not been failing for more than three poll intervals.
+// not been failing for more than three poll intervals (see health).
 func (p *Poller) Ready() bool {
-	p.readyMu.Lock()
-	defer p.readyMu.Unlock()
-	if !p.succeeded {
-		return false
-	}
-	limit := 3 * p.cfg.Interval
-	if p.cfg.Graph != nil && p.cfg.Graph.failingLongerThan(limit) {
-		return false
-	}
-	return p.failingSince.IsZero() || p.now().Sub(p.failingSince) <= limit
+	return p.health.ready(3 * p.cfg.Interval)
 }

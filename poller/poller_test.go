@@ -174,11 +174,11 @@ func TestReadiness(t *testing.T) {
 	if p.Ready() {
 		t.Fatal("ready before any poll")
 	}
-	p.setOutcome(true, now)
+	p.health.pollEnded(true, now)
 	if !p.Ready() {
 		t.Fatal("not ready after a success")
 	}
-	p.setOutcome(false, now)
+	p.health.pollEnded(false, now)
 	now = now.Add(3 * time.Minute)
 	if !p.Ready() {
 		t.Error("not ready after three intervals of failure; want ready until more than three")
@@ -187,13 +187,13 @@ func TestReadiness(t *testing.T) {
 	if p.Ready() {
 		t.Error("ready after more than three intervals of failure")
 	}
-	p.setOutcome(true, now)
+	p.health.pollEnded(true, now)
 	if !p.Ready() {
 		t.Error("not ready again after recovery")
 	}
 	// A poll that retried for 150s before giving up: Graph has been failing
 	// since it began, not since it ended.
-	p.setOutcome(false, now.Add(-150*time.Second))
+	p.health.pollEnded(false, now.Add(-150*time.Second))
 	now = now.Add(31 * time.Second)
 	if p.Ready() {
 		t.Error("ready although Graph has failed for more than three intervals, counted from the failing poll's start")
@@ -208,7 +208,7 @@ func TestReadinessFollowsGraphRequests(t *testing.T) {
 	gm := NewGraphMetrics(prometheus.NewRegistry(), nil)
 	const interval = 2 * time.Millisecond // three intervals: 6ms
 	p := New(Config{Interval: interval, Graph: gm}, nil, memoryLedger(t))
-	p.setOutcome(true, time.Now())
+	p.health.pollEnded(true, time.Now())
 	steps := []struct {
 		op    graph.Operation
 		code  string

@@ -38,7 +38,7 @@ func TestShutdownMidPollIsNotAFailure(t *testing.T) {
 	})
 	var logs bytes.Buffer
 	p, _ := newTestPoller(t, tenant, "", &logs, nil)
-	p.setOutcome(true, now) // an earlier poll succeeded
+	p.health.pollEnded(true, now) // an earlier poll succeeded
 
 	err := p.Poll(ctx)
 	if !errors.Is(err, context.Canceled) {
