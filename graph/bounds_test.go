@@ -166,7 +166,8 @@ func TestHostilePages(t *testing.T) {
 		list func(*Client) error
 	}{
 		{OpList, func(c *Client) error {
-			return c.ListCallRecords(ctx, from, from.Add(time.Hour), func(CallRecord) error { return nil })
+			_, err := c.ListCallRecords(ctx, from, from.Add(time.Hour), func(CallRecord) error { return nil })
+			return err
 		}},
 		{OpPSTNCalls, func(c *Client) error {
 			return c.ListPSTNCalls(ctx, from, from.Add(time.Hour), func(PSTNCall, error) error { return nil })

@@ -202,8 +202,15 @@ func orDefault[T comparable](v, def T) T {
 // ListCallRecords lists the records whose start time is in [from, to),
 // following @odata.nextLink, and calls fn for each. Listed records carry no
 // sessions. A record listed twice (Graph's paging is not a snapshot) is
-// passed twice; callers de-duplicate.
-func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn func(CallRecord) error) error {
+// passed twice; callers de-duplicate. It returns what the listing cost,
+// whether or not it failed.
+func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn func(CallRecord) error) (CallStats, error) {
+	var st CallStats
+	err := c.listCallRecords(withCallStats(ctx, &st), from, to, fn, &st)
+	return st, err
+}
+
+func (c *Client) listCallRecords(ctx context.Context, from, to time.Time, fn func(CallRecord) error, st *CallStats) error {
 	lo, hi := from.UTC().Truncate(time.Second), ceilSecond(to).UTC()
 	filter := fmt.Sprintf("startDateTime ge %s and startDateTime lt %s", lo.Format(time.RFC3339), hi.Format(time.RFC3339))
 	next := c.endpoint("/v1.0/communications/callRecords") + "?$filter=" + queryEscape(filter) + "&$select=" + listSelect
@@ -228,6 +235,7 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 		if err := c.getJSON(ctx, OpList, next, &page); err != nil {
 			return fmt.Errorf("list call records: %w", err)
 		}
+		st.Pages++
 		for i := range page.Value {
 			if st := page.Value[i].StartDateTime; st.Before(lo) || !st.Before(hi) {
 				outside++
@@ -409,9 +417,11 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		countRequest(ctx, 0)
 		c.obs.ObserveRequest(op, "error", time.Since(start))
 		return c.transportRetry(ctx, err)
 	}
+	countRequest(ctx, resp.StatusCode)
 	defer drainAndClose(resp.Body)
 	if resp.StatusCode/100 != 2 {
 		c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))

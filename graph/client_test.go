@@ -192,7 +192,7 @@ func TestNextLinkToAnotherHostIsRefused(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := newTestClient(t, srv, nil)
-	err := c.ListCallRecords(context.Background(), time.Now().Add(-time.Hour), time.Now(), func(CallRecord) error { return nil })
+	_, err := c.ListCallRecords(context.Background(), time.Now().Add(-time.Hour), time.Now(), func(CallRecord) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "not followed") {
 		t.Fatalf("err = %v, want a refusal", err)
 	}
@@ -221,7 +221,7 @@ func TestListPagesAndFilter(t *testing.T) {
 	defer srv.Close()
 	c, obs := newTestClient(t, srv, nil)
 	var ids []string
-	if err := c.ListCallRecords(context.Background(), from, to, func(r CallRecord) error {
+	if _, err := c.ListCallRecords(context.Background(), from, to, func(r CallRecord) error {
 		ids = append(ids, r.ID)
 		return nil
 	}); err != nil {

@@ -246,7 +246,7 @@ func TestSimNextLinkToAnotherOriginIsRefused(t *testing.T) {
 				}))
 				var err error
 				if tc.op == graphsim.OpList {
-					err = rig.client.ListCallRecords(context.Background(), simStart.Add(-time.Hour), simStart.Add(2*time.Hour), func(graph.CallRecord) error { return nil })
+					_, err = rig.client.ListCallRecords(context.Background(), simStart.Add(-time.Hour), simStart.Add(2*time.Hour), func(graph.CallRecord) error { return nil })
 				} else {
 					_, err = rig.client.GetCallRecord(context.Background(), recs[i].ID)
 					if !errors.Is(err, graph.ErrMalformed) {
@@ -286,7 +286,7 @@ func TestSimRedirectIsNotFollowed(t *testing.T) {
 	if !errors.As(err, &gerr) || gerr.Status != http.StatusTemporaryRedirect {
 		t.Errorf("get: err %v, want the 307 as the answer", err)
 	}
-	err = rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { return nil })
+	_, err = rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { return nil })
 	if err == nil {
 		t.Error("list: a redirect was taken for an answer")
 	}
@@ -323,8 +323,13 @@ func TestSimRetryAfterForms(t *testing.T) {
 			rig.tenant.Use(faults.Middleware())
 			start := time.Now()
 			n := 0
-			if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil }); err != nil {
+			st, err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil })
+			if err != nil {
 				t.Fatal(err)
+			}
+			// The call tells what it cost: the 429 and the retry, one page.
+			if want := (graph.CallStats{Requests: 2, Pages: 1, Throttled: 1}); st != want {
+				t.Errorf("call stats %+v, want %+v", st, want)
 			}
 			if elapsed := time.Since(start); elapsed < tt.minWait || n != 3 {
 				t.Errorf("listed %d records after %v; want 3 after at least %v", n, elapsed, tt.minWait)
@@ -405,13 +410,13 @@ func TestSimClaimsChallenge(t *testing.T) {
 			}
 			if op == graphsim.OpList {
 				n := 0
-				err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil })
+				_, err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil })
 				if err != nil || n != 20 {
 					t.Fatalf("listed %d, err %v", n, err)
 				}
 				// The first list request draws nothing (Skip 1): list once more.
 				n = 0
-				if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil }); err != nil || n != 20 {
+				if _, err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(graph.CallRecord) error { n++; return nil }); err != nil || n != 20 {
 					t.Fatalf("listed %d, err %v", n, err)
 				}
 				if st := rig.tenant.Requests(); st.List != 3 {
@@ -451,10 +456,11 @@ func TestSimListPagesCappedAt60(t *testing.T) {
 	recs := simRecords(t, 150)
 	rig.tenant.Add(recs...)
 	seen := map[string]int{}
-	if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
+	call, err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
 		seen[r.ID]++
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 150 {
@@ -462,6 +468,9 @@ func TestSimListPagesCappedAt60(t *testing.T) {
 	}
 	if st := rig.tenant.Requests(); st.List != 3 {
 		t.Errorf("list requests %d, want 3 pages of at most 60", st.List)
+	}
+	if want := (graph.CallStats{Requests: 3, Pages: 3}); call != want {
+		t.Errorf("the call says it cost %+v, want %+v", call, want)
 	}
 	if fmt.Sprint(rig.obs.pages) != "[60 60]" {
 		t.Errorf("full pages reported %v, want [60 60] (the last page, 30, is not full)", rig.obs.pages)
@@ -485,7 +494,7 @@ func TestSimListSelect(t *testing.T) {
 		return b
 	}))
 	var listed []graph.CallRecord
-	if err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
+	if _, err := rig.client.ListCallRecords(context.Background(), simStart, simStart.Add(time.Hour), func(r graph.CallRecord) error {
 		listed = append(listed, r)
 		return nil
 	}); err != nil {
@@ -658,7 +667,7 @@ func TestSimListOutsideWindowDropped(t *testing.T) {
 		return append(append(bytes.Clone(b[:i]), []byte(strings.Join(strays, ",")+",")...), b[i:]...)
 	}))
 	var listed []string
-	if err := rig.client.ListCallRecords(context.Background(), from, to, func(r graph.CallRecord) error {
+	if _, err := rig.client.ListCallRecords(context.Background(), from, to, func(r graph.CallRecord) error {
 		listed = append(listed, r.ID)
 		return nil
 	}); err != nil {

@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,7 +97,6 @@ type GraphMetrics struct {
 	duration  *prometheus.HistogramVec
 	throttled prometheus.Counter
 	refused   *prometheus.CounterVec
-	lists     atomic.Int64 // list requests made, for the poll cadence
 	listPage  prometheus.Gauge
 
 	now    func() time.Time
@@ -143,9 +141,6 @@ func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetr
 func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Duration) {
 	m.requests.WithLabelValues(string(op), code).Inc()
 	m.duration.WithLabelValues(string(op)).Observe(d.Seconds())
-	if op == graph.OpList {
-		m.lists.Add(1)
-	}
 	switch op {
 	case graph.OpToken:
 		return // Entra, not Graph: a token does not make Graph answer

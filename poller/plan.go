@@ -314,7 +314,7 @@ func (m *listModel) pageSize() int {
 
 // measureList updates the density of records in start time and the page
 // size from a poll's slice listing.
-func (m *listModel) measureList(pl listPlan, counts []int, requests int64) {
+func (m *listModel) measureList(pl listPlan, counts []int, requests int) {
 	total := 0
 	for _, n := range counts {
 		total += n
@@ -324,10 +324,10 @@ func (m *listModel) measureList(pl listPlan, counts []int, requests int64) {
 		// the slices of a busy day pile up into one large listing.
 		m.density = max(float64(counts[0])/pl.slice.Hours(), 0.9*m.density)
 	}
-	if requests > int64(len(counts)) {
+	if requests > len(counts) {
 		// All pages but the last of each window are full: at least
 		// records/requests each.
-		m.pageRecords = max(m.pageRecords, total/int(requests))
+		m.pageRecords = max(m.pageRecords, total/requests)
 	}
 }
 

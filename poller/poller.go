@@ -16,7 +16,7 @@ import (
 
 // Source is the part of Graph the poller reads; *graph.Client implements it.
 type Source interface {
-	ListCallRecords(ctx context.Context, from, to time.Time, fn func(graph.CallRecord) error) error
+	ListCallRecords(ctx context.Context, from, to time.Time, fn func(graph.CallRecord) error) (graph.CallStats, error)
 	GetCallRecords(ctx context.Context, ids []string, fn func(id string, rec *graph.CallRecord, err error))
 }
 
@@ -195,10 +195,6 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.stretch(start, recent, 0)
 	pl := plan(&p.model, start, p.ledger.Position(), !p.relistSince.IsZero(), recent)
 	full := pl.full
-	var listsBefore int64
-	if p.cfg.Graph != nil {
-		listsBefore = p.cfg.Graph.lists.Load()
-	}
 	// The call logs are read over the recent window, and the whole
 	// look-back every full-scan interval (their own, kept in the position),
 	// beside the records; how they fare does not change the poll's outcome.
@@ -217,8 +213,8 @@ func (p *Poller) Poll(ctx context.Context) error {
 	if logsOK := <-logsDone; logsOK && logFull && len(p.callLogs) > 0 {
 		p.ledger.UpdatePosition(func(pos *ledger.Position) { pos.CallLogsFullScan = start })
 	}
-	if p.cfg.Graph != nil && err == nil {
-		lists := p.cfg.Graph.lists.Load() - listsBefore
+	if err == nil {
+		lists := res.listCost.Requests
 		p.model.measureList(pl, res.perWindow, lists)
 		measured := float64(lists)
 		if pl.full {
@@ -293,7 +289,8 @@ func (p *Poller) stretch(now time.Time, recent bool, measured float64) {
 
 type pollResult struct {
 	listed, fetched, ingested, failed, updated int
-	perWindow                                  []int // records listed in each window
+	perWindow                                  []int           // records listed in each window
+	listCost                                   graph.CallStats // of the listings, as the Graph client counted
 }
 
 // progress is a poll's work so far, counted as it happens: the listing and
@@ -339,8 +336,8 @@ func (p *Poller) reportProgress(start time.Time, full bool, pr *progress) (stop 
 
 func (p *Poller) poll(ctx context.Context, windows []timeWindow, pr *progress) (pollResult, error) {
 	var res pollResult
-	listed, perWindow, err := p.list(ctx, windows, pr)
-	res.listed, res.perWindow = len(listed), perWindow
+	listed, perWindow, cost, err := p.list(ctx, windows, pr)
+	res.listed, res.perWindow, res.listCost = len(listed), perWindow, cost
 	if err != nil {
 		return res, err
 	}
@@ -396,25 +393,28 @@ func (p *Poller) saveWhile(done <-chan struct{}) {
 }
 
 // list returns the window's records, one per id, at the highest version
-// listed, keeping only what selection needs of each (see listedRecord).
-func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (listing, []int, error) {
+// listed, keeping only what selection needs of each (see listedRecord),
+// the records listed in each window, and what the listings cost.
+func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (listing, []int, graph.CallStats, error) {
 	listed := listing{}
 	counts := make([]int, len(windows))
+	var cost graph.CallStats
 	for i, w := range windows {
 		grains := map[int64]int{}
-		err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
+		st, err := p.src.ListCallRecords(ctx, w.from, w.to, func(r graph.CallRecord) error {
 			counts[i]++
 			grains[grainOf(r.StartDateTime)]++
 			pr.listed.Add(1)
 			listed.add(&r)
 			return nil
 		})
+		cost.Add(st)
 		if err != nil {
-			return listed, counts, err
+			return listed, counts, cost, err
 		}
 		p.model.recordGrains(w, grains)
 	}
-	return listed, counts, nil
+	return listed, counts, cost, nil
 }
 
 // Ready reports whether a poll of this process has succeeded and Graph has
