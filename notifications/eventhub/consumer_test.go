@@ -43,7 +43,7 @@ func startHub(t *testing.T, connectionString string) *hubEnv {
 
 // startHubWith starts the hub with opts, completed with the tenant, TLS
 // and one partition.
-func startHubWith(t *testing.T, opts graphsim.EventHubBrokerOptions) *hubEnv {
+func startHubWith(t testing.TB, opts graphsim.EventHubBrokerOptions) *hubEnv {
 	t.Helper()
 	connectionString := opts.ConnectionString
 	srv := simtest.Start(t, graphsim.Options{Audiences: []string{"https://127.0.0.1"}})
