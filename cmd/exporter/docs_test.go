@@ -218,7 +218,6 @@ func exporterFamiliesDoc(fams []familyDoc) []byte {
 	return b.Bytes()
 }
 
-
 // configDoc is the table of every variable: from the configuration struct's
 // tags (as exporter -h prints them), then azidentity's own.
 func configDoc() []byte {
