@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -152,9 +153,17 @@ func TestEventHubEndToEnd(t *testing.T) {
 	phase("second wave ingested after kill -9")
 	// 3. The broker goes away: the consumer shows disconnected, Graph
 	// keeps the notifications, and delivers them when it comes back.
+	if !strings.Contains(e.logs(), `full_scan=false recent=false`) {
+		t.Error("no poll left the recent window to the hub's notifications")
+	}
 	h.broker.Close()
 	e.waitFor(t, "the consumer disconnected", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_event_hub_connected") == 0
+	})
+	// Without the hub, the poller lists the recent window again.
+	logged := len(e.logs())
+	e.waitFor(t, "a poll listing the recent window", 30*time.Second, func(map[string]*dto.MetricFamily) bool {
+		return strings.Contains(e.logs()[logged:], `full_scan=false recent=true`)
 	})
 	h.tenant.AddUnlisted(waves[2]...)
 	added = append(added, waves[2]...)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -40,6 +41,9 @@ type notifier struct {
 	// which commits what is safe as it stops.
 	stopConsumer context.CancelFunc
 	consumed     chan struct{}
+	// hub: Event Hubs mode; consumer is set once it runs.
+	hub      bool
+	consumer atomic.Pointer[eventhub.Consumer]
 }
 
 // startNotifications serves the notification endpoints, if a notification
@@ -62,7 +66,7 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 	if cfg.eventHubMode() {
 		// Nothing listens: the consumer reads the hub once the ledger is
 		// open (consume).
-		return &notifier{receiver: r, log: log}, nil
+		return &notifier{receiver: r, log: log, hub: true}, nil
 	}
 	ln, err := net.Listen("tcp", cfg.NotificationListenAddress)
 	if err != nil {
@@ -121,6 +125,7 @@ func (n *notifier) consume(ctx context.Context, cfg *config, cred azcore.TokenCr
 	if err != nil {
 		return err
 	}
+	n.consumer.Store(c)
 	ctx, n.stopConsumer = context.WithCancel(ctx)
 	n.consumed = make(chan struct{})
 	go func() {
@@ -189,11 +194,29 @@ func randomSecret() secret {
 }
 
 // poller is what the poller reads of the notifications: nil without them.
+// With an event hub, notifications are delivering only while the hub
+// answers: while it does not, the poller lists the recent window at every
+// poll again, as without notifications, instead of waiting for the sweep.
 func (n *notifier) poller() poller.Notifications {
 	if n == nil {
 		return nil
 	}
+	if n.hub {
+		return hubNotifications{n.receiver, n}
+	}
 	return n.receiver
+}
+
+// hubNotifications is the receiver as the poller sees it in Event Hubs
+// mode.
+type hubNotifications struct {
+	*notifications.Receiver
+	n *notifier
+}
+
+func (h hubNotifications) Subscribed() bool {
+	c := h.n.consumer.Load()
+	return h.Receiver.Subscribed() && c != nil && c.Connected()
 }
 
 // redactedURL is u without its user information, query and fragment, which

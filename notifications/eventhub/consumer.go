@@ -494,6 +494,9 @@ func (c *Consumer) forget(parts []int32) {
 	}
 }
 
+// Connected reports whether the hub answers the consumer (see connected).
+func (c *Consumer) Connected() bool { return c.connected() == 1 }
+
 // connected reports whether the hub answered lately: a response read in
 // the last 30 seconds (fetches wait at most 5 s for events, and the lag
 // is measured every tick), with no failure since.
