@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_skipped_total",
-			Help: "Records, segments or values not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed: records or segments; implausible_value: values outside their plausible range).",
+			Help: "Records, segments, rows or values not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed: records or segments; malformed_row: call-log rows that cannot be read; implausible_value: values outside their plausible range).",
 		}, []string{"reason"}),
 	}
 	m.interval = prometheus.NewGauge(prometheus.GaugeOpts{
