@@ -99,6 +99,12 @@ type running struct {
 
 func (h *hubEnv) consume(t *testing.T, connectionString string, ledger *memLedger) *running {
 	t.Helper()
+	return h.consumeHolding(t, connectionString, ledger, time.Hour)
+}
+
+// consumeHolding is consume with the hold time given.
+func (h *hubEnv) consumeHolding(t *testing.T, connectionString string, ledger *memLedger, hold time.Duration) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	r, err := notifications.NewReceiver(notifications.Config{ClientState: testSecret, Registerer: reg})
 	if err != nil {
@@ -107,7 +113,7 @@ func (h *hubEnv) consume(t *testing.T, connectionString string, ledger *memLedge
 	c, err := New(Config{
 		Hub: h.hub, Credential: h.srv.Credential, ConnectionString: connectionString,
 		TLS:      &tls.Config{RootCAs: h.srv.Sim.CertPool, MinVersion: tls.VersionTLS12},
-		Receiver: r, Ledger: ledger, Hold: time.Hour, Tick: 100 * time.Millisecond, Registerer: reg,
+		Receiver: r, Ledger: ledger, Hold: hold, Tick: 100 * time.Millisecond, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +243,27 @@ func TestRestartReadsTheHeldEventAgain(t *testing.T) {
 	if got := again.receiver.Take(10); len(got) != 1 || got[0].ID != idB {
 		t.Errorf("delivered again: %v, want %s only", got, idB)
 	}
+}
+
+// TestHoldTimeReleasesAnEvent: an event whose record is never ingested (a
+// record Graph no longer serves) holds its partition for the hold time
+// only, then is committed once a save follows, and the record is counted
+// as released to the listing.
+func TestHoldTimeReleasesAnEvent(t *testing.T) {
+	h := startHub(t, "")
+	h.publish(t, changeBody(testSecret, idA), changeBody(testSecret, idB))
+	ledger := newMemLedger()
+	run := h.consumeHolding(t, "", ledger, 2*time.Second)
+	waitFor(t, "both events read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 2 })
+	ledger.ingest(idB)
+	ledger.save()
+	time.Sleep(200 * time.Millisecond)
+	if got := h.committed(t); got > 0 {
+		t.Fatalf("committed %d while the first event's record may still come", got)
+	}
+	waitFor(t, "the first event released", func() bool { return testutil.ToFloat64(run.c.metrics.released) == 1 })
+	ledger.save()
+	waitFor(t, "both committed", func() bool { return h.committed(t) == 2 })
 }
 
 // TestHugeEventRejected: an event larger than a notification body may be
