@@ -22,6 +22,8 @@ type CredentialOptions struct {
 	Transport policy.Transporter
 	// Observer counts token requests as operation "token".
 	Observer Observer
+	// Now is the clock of token requests' durations; time.Now if nil.
+	Now func() time.Time
 }
 
 // NewCredential returns the credential chain an unattended exporter wants:
@@ -37,7 +39,7 @@ type CredentialOptions struct {
 // it), so those requests are counted as token requests only when an
 // identity endpoint answered them: a token, or its refusal.
 func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
-	client := azcore.ClientOptions{Transport: ObserveTokenRequests(opts.Transport, opts.Observer)}
+	client := azcore.ClientOptions{Transport: ObserveTokenRequests(opts.Transport, opts.Observer, opts.Now)}
 	var creds []azcore.TokenCredential
 	var errs []error
 	kind := CredentialKind()
@@ -69,13 +71,13 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 			miOpts.ID = azidentity.ClientID(id)
 		}
 	case CredentialNone:
-		miOpts.ClientOptions.Transport = ObserveTokenRequests(opts.Transport, nil)
+		miOpts.ClientOptions.Transport = ObserveTokenRequests(opts.Transport, nil, nil)
 	}
 	mi, err := azidentity.NewManagedIdentityCredential(miOpts)
 	if err != nil {
 		errs = append(errs, err)
 	} else if kind == CredentialNone && opts.Observer != nil {
-		creds = append(creds, answeredTokenRequests{mi, opts.Observer})
+		creds = append(creds, answeredTokenRequests{mi, opts.Observer, orNow(opts.Now)})
 	} else {
 		creds = append(creds, mi)
 	}
@@ -97,17 +99,18 @@ func NewCredential(opts CredentialOptions) (azcore.TokenCredential, error) {
 type answeredTokenRequests struct {
 	azcore.TokenCredential
 	obs Observer
+	now func() time.Time
 }
 
 func (c answeredTokenRequests) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	start := time.Now()
+	start := c.now()
 	tok, err := c.TokenCredential.GetToken(ctx, opts)
 	var failed *azidentity.AuthenticationFailedError
 	switch {
 	case err == nil:
-		c.obs.ObserveRequest(OpToken, statusCode(http.StatusOK), time.Since(start))
+		c.obs.ObserveRequest(OpToken, statusCode(http.StatusOK), c.now().Sub(start))
 	case errors.As(err, &failed) && failed.RawResponse != nil:
-		c.obs.ObserveRequest(OpToken, statusCode(failed.RawResponse.StatusCode), time.Since(start))
+		c.obs.ObserveRequest(OpToken, statusCode(failed.RawResponse.StatusCode), c.now().Sub(start))
 	}
 	return tok, err
 }
@@ -158,29 +161,38 @@ func envCredentialSource() string {
 }
 
 // ObserveTokenRequests wraps the transport of an azidentity credential so its
-// requests to the identity provider are counted as operation "token".
-func ObserveTokenRequests(base policy.Transporter, obs Observer) policy.Transporter {
+// requests to the identity provider are counted as operation "token", timed
+// by now (time.Now if nil).
+func ObserveTokenRequests(base policy.Transporter, obs Observer, now func() time.Time) policy.Transporter {
 	if base == nil {
 		base = http.DefaultClient
 	}
 	if obs == nil {
 		return base
 	}
-	return tokenTransport{base: base, obs: obs}
+	return tokenTransport{base: base, obs: obs, now: orNow(now)}
+}
+
+func orNow(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
 }
 
 type tokenTransport struct {
 	base policy.Transporter
 	obs  Observer
+	now  func() time.Time
 }
 
 func (t tokenTransport) Do(req *http.Request) (*http.Response, error) {
-	start := time.Now()
+	start := t.now()
 	resp, err := t.base.Do(req)
 	if err != nil {
-		t.obs.ObserveRequest(OpToken, "error", time.Since(start))
+		t.obs.ObserveRequest(OpToken, "error", t.now().Sub(start))
 		return nil, err
 	}
-	t.obs.ObserveRequest(OpToken, statusCode(resp.StatusCode), time.Since(start))
+	t.obs.ObserveRequest(OpToken, statusCode(resp.StatusCode), t.now().Sub(start))
 	return resp, nil
 }

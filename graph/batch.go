@@ -249,11 +249,11 @@ func (c *Client) postBatch(ctx context.Context, ids []string) (*batchResponse, t
 		return nil, 0, fmt.Errorf("get call records: %w", err)
 	}
 	var resp batchResponse
-	start := time.Now()
+	start := c.now()
 	if err := c.doN(ctx, OpBatch, len(ids), newReq, &resp); err != nil {
 		return nil, 0, fmt.Errorf("get call records: %w", err)
 	}
-	return &resp, time.Since(start), nil
+	return &resp, c.now().Sub(start), nil
 }
 
 // headerValue finds a header in a $batch item, whose names are not

@@ -64,6 +64,11 @@ type Config struct {
 	HTTPClient *http.Client // default: a client with the default transport
 	Observer   Observer
 	Logger     *slog.Logger
+	// Now is the clock of the client's time decisions (a Retry-After given
+	// as a date, the time in a claims challenge's answer) and of request
+	// durations; time.Now if nil. Give it the poller's clock. Waiting
+	// (back-off, pacing, timeouts) is in real time whatever it says.
+	Now func() time.Time
 
 	RequestTimeout time.Duration // per attempt, body included; default 60s
 	MaxRetries     int           // per request; default 5
@@ -96,6 +101,7 @@ type Client struct {
 	http       *http.Client
 	obs        Observer
 	log        *slog.Logger
+	now        func() time.Time
 	timeout    time.Duration
 	retries    int
 	maxBody    int64
@@ -126,6 +132,7 @@ func New(cfg Config) (*Client, error) {
 		http:      cfg.HTTPClient,
 		obs:       cfg.Observer,
 		log:       cfg.Logger,
+		now:       cfg.Now,
 		timeout:   orDefault(cfg.RequestTimeout, time.Minute),
 		retries:   orDefault(cfg.MaxRetries, 5),
 		maxBody:   orDefault(cfg.MaxBodyBytes, 64<<20),
@@ -154,6 +161,7 @@ func New(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.now = orNow(c.now)
 	listRate, totalRate := orDefault(cfg.ListRate, 1.8), orDefault(cfg.TenantRate, defaultTenantRate)
 	c.listLimit = newListLimiter(listRate)
 	c.totalLimit = newTenantLimiter(totalRate)
@@ -414,21 +422,21 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		req.Header.Add("Prefer", fmt.Sprintf("odata.maxpagesize=%d", c.pageSize))
 	}
 	req.Header.Set("Accept", "application/json")
-	start := time.Now()
+	start := c.now()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		countRequest(ctx, 0)
-		c.obs.ObserveRequest(op, "error", time.Since(start))
+		c.obs.ObserveRequest(op, "error", c.now().Sub(start))
 		return c.transportRetry(ctx, err)
 	}
 	countRequest(ctx, resp.StatusCode)
 	defer drainAndClose(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
+		c.obs.ObserveRequest(op, statusCode(resp.StatusCode), c.now().Sub(start))
 		return c.failure(op, resp)
 	}
 	err = c.decode(resp, c.maxBodyFor(op), v)
-	c.obs.ObserveRequest(op, statusCode(resp.StatusCode), time.Since(start))
+	c.obs.ObserveRequest(op, statusCode(resp.StatusCode), c.now().Sub(start))
 	if err != nil {
 		if bo, ok := c.obs.(BodyObserver); ok && (errors.Is(err, ErrMalformed) || errors.Is(err, ErrBodyTooLarge)) {
 			bo.ObserveRefusedBody(op)
@@ -478,7 +486,7 @@ func (c *Client) failure(op Operation, resp *http.Response) (time.Duration, erro
 // (back-off then decides), at least a millisecond when present ("retry
 // now" still means retry, not back-off), and logged.
 func (c *Client) retryAfter(op Operation, status int, header string) time.Duration {
-	ra, ok := parseRetryAfter(header, time.Now(), c.retryAfterCap)
+	ra, ok := parseRetryAfter(header, c.now(), c.retryAfterCap)
 	if !ok {
 		return 0
 	}
@@ -565,7 +573,7 @@ func unauthorized(err error) *Error {
 // revocation challenges ask for.
 func (c *Client) renewToken(ctx context.Context, claims string) error {
 	if claims == "" {
-		claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+		claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, c.now().Unix())
 	} else {
 		c.log.Info("Graph asked for a token with more claims (continuous access evaluation); requesting one")
 	}

@@ -30,7 +30,7 @@ const (
 // certificate, filled with a day of calls and a few new ones every few
 // seconds, and points the real client and credential at it: the whole path
 // (HTTPS, Entra token, paging, $batch, ingest) runs with no Azure account.
-func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slog.Logger) (*source, error) {
+func startDemo(ctx context.Context, cfg *config, obs graph.Observer, now func() time.Time, logger *slog.Logger) (*source, error) {
 	removeState, err := demoDefaults(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("demo state directory: %w", err)
@@ -54,6 +54,7 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 	}
 	tenant := graphsim.New(graphsim.Options{
 		TenantID: demoTenantID, ClientID: demoClientID, ClientSecret: demoSecret, Audiences: audiences,
+		Now: now, // the exporter's clock: the tenant's records and tokens follow it
 		// With a notification URL the demo tenant calls it directly, and
 		// loses, repeats and reorders a few notifications as the real one
 		// may: polling must still find every record.
@@ -61,10 +62,10 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 			LoopbackHTTP: true, Lost: 0.02, Duplicated: 0.05, Reorder: true, Seed: demoSeed,
 		},
 	})
-	now := time.Now()
-	recs := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
+	t0 := now()
+	recs := graphsim.Generate(graphsim.GenOptions{Seed: demoSeed, Count: 300, Start: t0.Add(-cfg.Lookback + time.Hour), End: t0})
 	tenant.Add(recs...)
-	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: demoSeed, DirectRouting: 600, PSTN: 400, Start: now.Add(-cfg.Lookback + time.Hour), End: now})
+	dr, pstn := graphsim.GenerateCallLogs(graphsim.CallLogOptions{Seed: demoSeed, DirectRouting: 600, PSTN: 400, Start: t0.Add(-cfg.Lookback + time.Hour), End: t0})
 	tenant.AddDirectRoutingRows(dr...)
 	tenant.AddPSTNRows(pstn...)
 	tenant.Use(throttleSome(0.02))
@@ -91,14 +92,14 @@ func startDemo(ctx context.Context, cfg *config, obs graph.Observer, logger *slo
 		logger.Info("demo mode: serving a simulated event hub", "hub", hub.String())
 	}
 	liveCtx, stopLive := context.WithCancel(ctx)
-	go tenant.RunLive(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
-	go tenant.RunLiveCallLogs(liveCtx, 5*time.Second, 2, time.Now().UnixNano())
+	go tenant.RunLive(liveCtx, 5*time.Second, 2, t0.UnixNano())
+	go tenant.RunLiveCallLogs(liveCtx, 5*time.Second, 2, t0.UnixNano()+1)
 	if cfg.notificationsOn() {
 		go tenant.RunDelivery(liveCtx, 2*time.Second)
 	}
 
 	httpClient := srv.Client()
-	cred, err := srv.Credential(tenant, graph.ObserveTokenRequests(httpClient, obs))
+	cred, err := srv.Credential(tenant, graph.ObserveTokenRequests(httpClient, obs, now))
 	closeAll := func() {
 		stopLive()
 		if broker != nil {

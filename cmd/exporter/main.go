@@ -187,9 +187,9 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 
 	var src *source
 	if cfg.Demo {
-		src, err = startDemo(ctx, cfg, graphMetrics, logger)
+		src, err = startDemo(ctx, cfg, graphMetrics, now, logger)
 	} else {
-		src, err = graphSource(cfg, graphMetrics)
+		src, err = graphSource(cfg, graphMetrics, now)
 	}
 	if err != nil {
 		return err
@@ -209,6 +209,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 		HTTPClient:  src.httpClient,
 		Observer:    graphMetrics,
 		Logger:      graphLog,
+		Now:         now,
 		Concurrency: cfg.Concurrency,
 	})
 	if err != nil {
@@ -311,10 +312,11 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 }
 
 // graphSource authenticates against Entra ID from the AZURE_* environment.
-func graphSource(cfg *config, obs graph.Observer) (*source, error) {
+func graphSource(cfg *config, obs graph.Observer, now func() time.Time) (*source, error) {
 	cred, err := graph.NewCredential(graph.CredentialOptions{
 		DisableInstanceDiscovery: cfg.DisableInstanceDiscovery,
 		Observer:                 obs,
+		Now:                      now,
 	})
 	if err != nil {
 		return nil, configError{err}

@@ -510,7 +510,7 @@ func (c *Consumer) connected() float64 {
 
 // warn logs at warn level at most once every 10 seconds, debug otherwise.
 func (c *Consumer) warn(msg string, args ...any) {
-	now := time.Now().UnixNano()
+	now := c.now().UnixNano()
 	last := c.lastWarn.Load()
 	if now-last >= int64(10*time.Second) && c.lastWarn.CompareAndSwap(last, now) {
 		c.log.Warn(msg, args...)
