@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v2"
+
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated deployment files (PrometheusRule, Compose env file)")
@@ -419,9 +424,9 @@ func TestComposeEnvFile(t *testing.T) {
 	}
 }
 
-// TestDockerfile: the build image is go.mod's Go version, the version, revision
-// and branch build arguments reach the version package, and the health check
-// runs the binary's probe mode.
+// TestDockerfile: the build image is go.mod's Go version, every base image is
+// pinned by digest, the version, revision and branch build arguments reach
+// the version package, and the health check runs the binary's probe mode.
 func TestDockerfile(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
 	if err != nil {
@@ -436,8 +441,14 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal("go.mod has no go line")
 	}
 	dockerfile := string(raw)
-	if want := "FROM golang:" + string(goLine[1]) + " AS build"; !strings.Contains(dockerfile, want) {
-		t.Errorf("Dockerfile lacks %q (go.mod's Go version)", want)
+	if !regexp.MustCompile(`(?m)^FROM (--platform=\$BUILDPLATFORM )?golang:` + regexp.QuoteMeta(string(goLine[1])) + `@sha256:[0-9a-f]{64} AS build$`).MatchString(dockerfile) {
+		t.Errorf("Dockerfile's build image is not golang:%s pinned by digest (go.mod's Go version)", goLine[1])
+	}
+	// Every base image by digest: a tag can be rebuilt upstream.
+	for _, from := range regexp.MustCompile(`(?m)^FROM .*$`).FindAllString(dockerfile, -1) {
+		if !regexp.MustCompile(`@sha256:[0-9a-f]{64}( AS \w+)?$`).MatchString(from) {
+			t.Errorf("%q: base image not pinned by digest", from)
+		}
 	}
 	for _, arg := range []string{"VERSION", "REVISION", "BRANCH"} {
 		name := strings.ToUpper(arg[:1]) + strings.ToLower(arg[1:])
@@ -448,5 +459,101 @@ func TestDockerfile(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^HEALTHCHECK .*\\\n\s+CMD \["([^"]+)", "-probe", "([^"]+)"\]`).FindStringSubmatch(dockerfile)
 	if m == nil || !strings.Contains(dockerfile, "COPY --from=build /out/teams-exporter "+m[1]+"\n") || !strings.HasPrefix(m[2], "/") {
 		t.Errorf("no HEALTHCHECK running the exporter's probe mode on a path: %v", m)
+	}
+}
+
+// dockerfileEnv is the ENV lines of the Dockerfile's last stage (the
+// runtime image), as KEY=VALUE.
+func dockerfileEnv(t *testing.T, dockerfile string) []string {
+	t.Helper()
+	stages := regexp.MustCompile(`(?m)^FROM `).Split(dockerfile, -1)
+	var env []string
+	for _, m := range regexp.MustCompile(`(?m)^ENV (\S+=\S+)$`).FindAllStringSubmatch(stages[len(stages)-1], -1) {
+		env = append(env, m[1])
+	}
+	if len(env) == 0 {
+		t.Fatal("the runtime stage has no ENV line")
+	}
+	return env
+}
+
+// TestDockerHealthcheckWithBasicAuth runs the image's HEALTHCHECK command
+// against the exporter configured as the image configures it, with a web
+// configuration that requires basic auth: the probe needs no password, so
+// it passes. Without the image's health listener, the same probe gets 401
+// and fails, as it did before the image set one.
+func TestDockerHealthcheckWithBasicAuth(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := string(raw)
+	m := regexp.MustCompile(`(?m)^HEALTHCHECK .*\\\n\s+CMD \[(.*)\]$`).FindStringSubmatch(dockerfile)
+	if m == nil {
+		t.Fatal("no HEALTHCHECK CMD in exec form")
+	}
+	var probe []string
+	for _, a := range strings.Split(m[1], ",") {
+		probe = append(probe, strings.Trim(strings.TrimSpace(a), `"`))
+	}
+	webConfig := filepath.Join(t.TempDir(), "web-config.yml")
+	// The bcrypt hash of a password nobody knows: every request is refused.
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: $2a$04$1vgaO9qdyzInbuqXhy4QO.C9N3OIQZ4soThwJYIL89QP7Q148MU2S\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := exporterBinary(t)
+	for _, tc := range []struct {
+		name        string
+		imageHealth bool // the image's TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS
+		wantExit    int
+	}{
+		{"as the image runs it", true, 0},
+		{"without the health listener", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := testrun.FreeAddr(t)
+			env := append(cleanEnv(),
+				"TEAMS_EXPORTER_LISTEN_ADDRESS="+addr,
+				"TEAMS_EXPORTER_WEB_CONFIG_FILE="+webConfig,
+				"TEAMS_EXPORTER_STATE_FILE="+filepath.Join(t.TempDir(), "state.json"),
+			)
+			for _, kv := range dockerfileEnv(t, dockerfile) {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "TEAMS_EXPORTER_STATE_FILE":
+					continue // a path of the image
+				case "TEAMS_EXPORTER_HEALTH_LISTEN_ADDRESS":
+					if !tc.imageHealth {
+						continue
+					}
+					// Its host, on a free port: tests run side by side.
+					host, _, err := net.SplitHostPort(v)
+					if err != nil || host != "127.0.0.1" {
+						t.Fatalf("the image's health listener %q is not on the container's loopback", v)
+					}
+					_, port, _ := net.SplitHostPort(testrun.FreeAddr(t))
+					v = net.JoinHostPort(host, port)
+				}
+				env = append(env, k+"="+v)
+			}
+			startProcess(t, "exporter", env, bin, "-demo")
+			waitFor(t, 90*time.Second, "the exporter to refuse /metrics without a password", func() error {
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					return fmt.Errorf("/metrics: %s, want 401", resp.Status)
+				}
+				return nil
+			})
+			cmd := exec.Command(bin, probe[1:]...)
+			cmd.Env = env
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != tc.wantExit {
+				t.Errorf("HEALTHCHECK %v exited %d, want %d: %s", probe, code, tc.wantExit, out)
+			}
+		})
 	}
 }
