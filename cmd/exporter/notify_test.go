@@ -54,11 +54,13 @@ func TestDemoWithNotifications(t *testing.T) {
 
 // TestDemoWithEventHub runs the demo in Event Hubs mode: it serves its own
 // hub on the configured loopback port, the simulated tenant publishes into
-// it, and the exporter reads it with the tenant's token (no notification
-// listener), accepts the notifications and ingests records; SIGTERM ends
-// it with 0.
+// it, and the exporter reads it with a connection string (SASL PLAIN; the
+// end-to-end test of TestEventHubEndToEnd reads with the Entra token) and
+// no notification listener, accepts the notifications and ingests records,
+// never logging the connection string; SIGTERM ends it with 0.
 func TestDemoWithEventHub(t *testing.T) {
 	t.Parallel()
+	const connectionString = "Endpoint=sb://127.0.0.1/;SharedAccessKeyName=listen;SharedAccessKey=ZGVtby1rZXktbmV2ZXItc2hvd24="
 	addr, hubAddr := testrun.FreeAddr(t), testrun.FreeAddr(t)
 	cmd := exec.Command(exporterBin, "-demo")
 	cmd.Env = []string{
@@ -66,6 +68,8 @@ func TestDemoWithEventHub(t *testing.T) {
 		"TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr,
 		"TEAMS_EXPORTER_POLL_INTERVAL=2s",
 		"TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB=" + hubAddr + "/teams",
+		"TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB_CONNECTION_STRING=" + connectionString,
+		"TEAMS_EXPORTER_LOG_LEVEL=debug",
 	}
 	e := runExporter(t, cmd, addr)
 
@@ -85,6 +89,12 @@ func TestDemoWithEventHub(t *testing.T) {
 	}
 	if strings.Contains(e.logs(), "serving change notifications") {
 		t.Error("a notification listener in Event Hubs mode")
+	}
+	if !strings.Contains(e.logs(), `auth="connection string (SASL PLAIN)"`) {
+		t.Error("the consumer does not say it reads with the connection string")
+	}
+	if strings.Contains(e.logs(), "ZGVtby1rZXktbmV2ZXItc2hvd24") {
+		t.Error("the connection string's key is in the log")
 	}
 
 	e.kill(syscall.SIGTERM)
