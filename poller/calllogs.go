@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,9 +74,33 @@ func (l *callLog) turnOff() {
 	l.enabled.Set(0)
 }
 
-// newCallLogs returns the call logs cfg enables, registering their
+// callLogs reads the call logs cfg enables into the ledger, beside the
+// call records: the poller says when and over which window, and nothing
+// else of the poller's is its business.
+type callLogs struct {
+	logs      []*callLog
+	ledger    *ledger.Ledger
+	log       *slog.Logger
+	malformed prometheus.Counter // teams_exporter_skipped_total{reason="malformed_row"}
+}
+
+// newCallLogs returns the reader of the call logs cfg enables, registering
+// their teams_exporter_source_enabled series (1) with reg and counting
+// unreadable rows in skipped; it reads nothing if none is enabled.
+func newCallLogs(cfg CallLogConfig, reg prometheus.Registerer, l *ledger.Ledger, log *slog.Logger, skipped *prometheus.CounterVec) *callLogs {
+	c := &callLogs{ledger: l, log: log}
+	if c.logs = enabledCallLogs(cfg, reg); len(c.logs) > 0 {
+		c.malformed = skipped.WithLabelValues(ReasonMalformedRow)
+	}
+	return c
+}
+
+// any tells whether a call log is enabled.
+func (c *callLogs) any() bool { return len(c.logs) > 0 }
+
+// enabledCallLogs returns the call logs cfg enables, registering their
 // teams_exporter_source_enabled series (1) with reg.
-func newCallLogs(cfg CallLogConfig, reg prometheus.Registerer) []*callLog {
+func enabledCallLogs(cfg CallLogConfig, reg prometheus.Registerer) []*callLog {
 	if cfg.Source == nil || !cfg.DirectRoutingCalls && !cfg.PSTNCalls {
 		return nil
 	}
@@ -119,17 +144,17 @@ type callLogResult struct {
 	firstMalformed              error
 }
 
-// pollCallLogs reads every call log still on over [from, to), each in its
-// own goroutine, and returns when all are done; false if one failed.
-func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool) bool {
+// poll reads every call log still on over [from, to), each in its own
+// goroutine, and returns when all are done; false if one failed.
+func (c *callLogs) poll(ctx context.Context, from, to time.Time, full bool) bool {
 	var wg sync.WaitGroup
 	var failed atomic.Bool
-	for _, l := range p.callLogs {
+	for _, l := range c.logs {
 		if l.isOff() {
 			continue
 		}
 		wg.Go(func() {
-			if !p.pollCallLog(ctx, l, from, to, full) {
+			if !c.read(ctx, l, from, to, full) {
 				failed.Store(true)
 			}
 		})
@@ -138,22 +163,22 @@ func (p *Poller) pollCallLogs(ctx context.Context, from, to time.Time, full bool
 	return !failed.Load()
 }
 
-// pollCallLog reads one call log; false if it could not be read (a log
-// Graph refuses is off, and does not count as failing).
-func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time, full bool) bool {
+// read reads one call log; false if it could not be read (a log Graph
+// refuses is off, and does not count as failing).
+func (c *callLogs) read(ctx context.Context, l *callLog, from, to time.Time, full bool) bool {
 	var res callLogResult
 	err := l.list(ctx, from, to, func(id string, rowErr error, ingest func(*ledger.Ledger) bool) error {
 		res.listed++
 		if rowErr != nil {
-			p.malformedRow(l, id, to, rowErr, &res)
+			c.malformedRow(l, id, to, rowErr, &res)
 			return nil
 		}
-		if ingest(p.ledger) {
+		if ingest(c.ledger) {
 			res.ingested++
 		}
 		return nil
 	})
-	log := p.log.With("call_log", l.source, "full_scan", full)
+	log := c.log.With("call_log", l.source, "full_scan", full)
 	switch {
 	case err == nil:
 		log.Debug("call log read", "listed", res.listed, "ingested", res.ingested, "malformed", res.malformed)
@@ -176,20 +201,20 @@ func (p *Poller) pollCallLog(ctx context.Context, l *callLog, from, to time.Time
 // malformedRow counts a row that cannot be read. One with an id is marked
 // in the ledger without observations, so that it is counted and logged
 // once, not on every poll that lists it again.
-func (p *Poller) malformedRow(l *callLog, id string, now time.Time, err error, res *callLogResult) {
-	if id != "" && !p.ledger.MarkMalformed(l.kind, ledger.Item{ID: id, Start: now}) {
+func (c *callLogs) malformedRow(l *callLog, id string, now time.Time, err error, res *callLogResult) {
+	if id != "" && !c.ledger.MarkMalformed(l.kind, ledger.Item{ID: id, Start: now}) {
 		return // skipped on an earlier poll
 	}
 	res.malformed++
 	if res.firstMalformed == nil {
 		res.firstMalformed = err
 	}
-	p.metrics.skipped.WithLabelValues(ReasonMalformedRow).Inc()
+	c.malformed.Inc()
 }
 
-// pruneCallLogs forgets the row ids whose call started before cutoff.
-func (p *Poller) pruneCallLogs(cutoff time.Time) {
-	for _, l := range p.callLogs {
-		p.ledger.Prune(l.kind, cutoff)
+// prune forgets the row ids whose call started before cutoff.
+func (c *callLogs) prune(cutoff time.Time) {
+	for _, l := range c.logs {
+		c.ledger.Prune(l.kind, cutoff)
 	}
 }

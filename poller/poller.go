@@ -62,7 +62,7 @@ type Poller struct {
 	metrics *metrics
 	now     func() time.Time
 
-	callLogs []*callLog
+	callLogs *callLogs
 
 	// Only the polling goroutine uses these.
 	settling     *settleQueue // records waiting to settle (settle.go)
@@ -113,9 +113,7 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 	if p.health = newHealth(cfg.Now); cfg.Graph != nil {
 		p.health = cfg.Graph.health // one tracker, told by the requests too
 	}
-	if p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer); len(p.callLogs) > 0 {
-		p.metrics.skipped.WithLabelValues(ReasonMalformedRow)
-	}
+	p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer, l, cfg.Logger, p.metrics.skipped)
 	p.metrics.interval.Set(cfg.Interval.Seconds())
 	p.checkSettleWindow()
 	if last := l.Position().LastSuccess; !last.IsZero() {
@@ -204,13 +202,13 @@ func (p *Poller) Poll(ctx context.Context) error {
 		logWindow = p.cfg.Lookback
 	}
 	logsDone := make(chan bool, 1)
-	go func() { logsDone <- p.pollCallLogs(ctx, start.Add(-logWindow), start, logFull) }()
+	go func() { logsDone <- p.callLogs.poll(ctx, start.Add(-logWindow), start, logFull) }()
 	p.log.Debug("poll started", "full_scan", full, "recent", pl.recent, "windows", len(pl.windows), "slice", pl.slice)
 	pr := &progress{}
 	stopProgress := p.reportProgress(start, full, pr)
 	res, err := p.poll(ctx, pl.windows, pr)
 	stopProgress()
-	if logsOK := <-logsDone; logsOK && logFull && len(p.callLogs) > 0 {
+	if logsOK := <-logsDone; logsOK && logFull && p.callLogs.any() {
 		p.ledger.UpdatePosition(func(pos *ledger.Position) { pos.CallLogsFullScan = start })
 	}
 	if err == nil {
@@ -244,7 +242,7 @@ func (p *Poller) Poll(ctx context.Context) error {
 	pruned := p.ledger.Prune(ledger.CallRecords, start.Add(-p.cfg.Lookback))
 	p.model.pruneGrains(start)
 	p.updateSettling()
-	p.pruneCallLogs(start.Add(-p.cfg.Lookback))
+	p.callLogs.prune(start.Add(-p.cfg.Lookback))
 	_ = p.ledger.Save() // the ledger counts and logs a failure, whatever the poll's outcome
 
 	if ctx.Err() != nil {
