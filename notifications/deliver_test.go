@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func newTestReceiver(t *testing.T, cfg Config) (*Receiver, *prometheus.Registry) {
+func newTestReceiver(t testing.TB, cfg Config) (*Receiver, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	if cfg.ClientState == "" {
@@ -210,6 +210,40 @@ func TestHostileBodiesAreNeverHeldWhole(t *testing.T) {
 			t.Logf("%d-byte body: %d bytes allocated", len(c.body), alloc)
 			if alloc > limit {
 				t.Errorf("answering a %d-byte body allocated %d bytes, want at most %d", len(c.body), alloc, limit)
+			}
+		})
+	}
+}
+
+// BenchmarkDeliver reads bodies as the webhook gets them: a genuine batch
+// of 100 notifications, and 1 MiB bodies an anonymous client can send.
+// B/op is what one body costs; MB/s how fast a flood is read.
+func BenchmarkDeliver(b *testing.B) {
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	forged := items(changeBody("guess", "created", idA))
+	cases := []struct {
+		name string
+		body string
+		err  error
+	}{
+		{"genuine-100", changeBody(testSecret, "created", ids...), nil},
+		{"forged-1MiB", `{"value":[` + strings.Repeat(forged+",", MaxBodyBytes/(len(forged)+1)-1) + forged + `]}`, ErrForbidden},
+		{"empty-items-1MiB", `{"value":[` + strings.Repeat(`{},`, MaxBodyBytes/3-10) + `{}]}`, ErrTooLarge},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			r, _ := newTestReceiver(b, Config{QueueSize: 1000})
+			ctx := context.Background()
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.Deliver(ctx, strings.NewReader(c.body), ChangeItems); !errors.Is(err, c.err) {
+					b.Fatal(err)
+				}
+				r.Take(1000)
 			}
 		})
 	}
