@@ -169,11 +169,11 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	go reload.run(ctx, hup)
 	reg := newRegistry(cfg.Demo)
 	// now is the clock of every time decision: saves, windows, readiness,
-	// the last-success gauge, the state file.
+	// the last-success gauge, the state file, when notifications arrived.
 	now := time.Now
 	graphMetrics := poller.NewGraphMetrics(reg, now)
 
-	notify, err := startNotifications(cfg, reg, logger)
+	notify, err := startNotifications(cfg, reg, now, logger)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ type notifier struct {
 // startNotifications serves the notification endpoints, if a notification
 // URL is configured (nil otherwise). They must answer before the
 // subscription is created: Graph validates the URL while creating it.
-func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*notifier, error) {
+func startNotifications(cfg *config, reg prometheus.Registerer, now func() time.Time, logger *slog.Logger) (*notifier, error) {
 	if !cfg.notificationsOn() {
 		return nil, nil
 	}
@@ -58,7 +58,7 @@ func startNotifications(cfg *config, reg prometheus.Registerer, logger *slog.Log
 	}
 	log := logger.With("component", "notifications")
 	r, err := notifications.NewReceiver(notifications.Config{
-		ClientState: string(cfg.NotificationClientState), Logger: log, Registerer: reg,
+		ClientState: string(cfg.NotificationClientState), Logger: log, Registerer: reg, Now: now,
 	})
 	if err != nil {
 		return nil, configError{fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)}
