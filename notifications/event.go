@@ -14,9 +14,10 @@ import (
 // It goes through Deliver, with its checks, queue and counts, and returns
 // the record ids queued, so that the hub's reader can tell when they are
 // safe. Graph's validation message, which arrives in the hub when a
-// subscription is created, is ignored and not counted. The one error is
-// ErrBusy: the body was not read, and must be delivered again; a body
-// Deliver refuses is counted there and returns no ids.
+// subscription is created, is ignored and not counted. An error means the
+// body must be delivered again: ErrBusy (not read), or ctx's error (read
+// in part when ctx ended). A body Deliver refuses is counted there and
+// returns no ids and no error.
 func (r *Receiver) DeliverEvent(ctx context.Context, body []byte) ([]string, error) {
 	if isValidationMessage(body) {
 		r.log.Debug("ignored Graph's validation message in the event hub")
@@ -24,6 +25,11 @@ func (r *Receiver) DeliverEvent(ctx context.Context, body []byte) ([]string, err
 	}
 	res, err := r.Deliver(ctx, bytes.NewReader(body), AnyItems)
 	if errors.Is(err, ErrBusy) {
+		return nil, err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Cut by ctx, not refused: taken as handled, its offset would be
+		// committed and the event never read again.
 		return nil, err
 	}
 	return res.IDs, nil

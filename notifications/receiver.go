@@ -287,7 +287,8 @@ var (
 // A nil error means at least one item was used. Otherwise the error wraps
 // ErrBusy (nothing read), ErrForbidden (no item had the clientState),
 // ErrTooLarge or ErrMalformed, with the reason; it never holds the secret
-// or a record id. ctx ends the reading early (ErrMalformed).
+// or a record id. ctx ends the reading early: the error then wraps ctx's
+// error, and the body, which nobody refused, is not counted.
 //
 // At most Config.MaxBodiesInFlight bodies are read at once; Deliver never
 // waits for a turn but returns ErrBusy, so that an overloaded webhook
@@ -325,6 +326,10 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 		}
 	})
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// Stopped, not refused: the sender (a webhook client gone, an
+		// event hub's reader stopping) delivers the body again.
+		return Result{}, fmt.Errorf("notification body not read: %w", err)
 	case errors.Is(err, errBodyTooLarge) || errors.Is(err, errTooManyItems):
 		err = fmt.Errorf("%w: %w", ErrTooLarge, err)
 	case err != nil:

@@ -28,8 +28,8 @@ import (
 // Receiver takes an event's body; *notifications.Receiver implements it.
 type Receiver interface {
 	// DeliverEvent checks and queues a body and returns the record ids it
-	// queued; an error means the body was not read (too many bodies being
-	// read at once) and must be delivered again.
+	// queued; an error means the body was not read whole (too many bodies
+	// being read at once, or ctx ended) and must be delivered again.
 	DeliverEvent(ctx context.Context, body []byte) ([]string, error)
 }
 
@@ -294,6 +294,11 @@ func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
 		var err error
 		if ids, err = c.cfg.Receiver.DeliverEvent(ctx, rec.Value); err == nil {
 			break
+		}
+		if ctx.Err() != nil {
+			// Stopping: an event not delivered whole is not held, so its
+			// offset is never committed and the next start reads it.
+			return false
 		}
 		// The receiver reads a few bodies at once, webhook or hub; this
 		// one waits for its turn.
