@@ -166,6 +166,11 @@ func FuzzIngest(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Poor streams of every cause, codecs, a product and versions.
+	f.Add([]byte(`{"id":"w","sessions":[{"segments":[{"caller":{"userAgent":{"@odata.type":"#microsoft.graph.callRecords.clientUserAgent","platform":"windows","productFamily":"azureCommunicationServices","applicationVersion":"1.0.0"}},` +
+		`"callee":{"userAgent":{"platform":"macOS","productFamily":null,"applicationVersion":"a b"}},"media":[` +
+		`{"label":"main-audio","callerNetwork":{"connectionType":"wifi"},"streams":[{"streamDirection":"callerToCallee","audioCodec":"satin","packetUtilization":900,"averageJitter":"PT0.1S","averageRoundTripTime":"PT1S","averagePacketLossRate":0.5}]},` +
+		`{"label":"main-video","streams":[{"streamDirection":"calleeToCaller","videoCodec":"vp9","averageVideoFrameRate":3},{"streamDirection":"callerToCallee","videoCodec":"h264","postForwardErrorCorrectionPacketLossRate":0.9}]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var rec graph.CallRecord
 		if json.Unmarshal(b, &rec) != nil {
