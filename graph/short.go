@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -48,9 +50,15 @@ func (s *ShortString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		*s = ""
 		return nil
 	case '"':
+		body := raw[1 : len(raw)-1]
 		// The conversion in the map index does not allocate.
-		if m, ok := enumMembers[string(raw[1:len(raw)-1])]; ok {
+		if m, ok := enumMembers[string(body)]; ok {
 			*s = m
+			return nil
+		}
+		if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+			// Nothing to unescape: cut the bytes, then copy only those.
+			*s = ShortString(body[:min(len(body), MaxShortString+1)])
 			return nil
 		}
 	}
