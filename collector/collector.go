@@ -103,8 +103,9 @@ func emptyStore() (store [numFamilies]map[seriesKey]*series, learned [numDims]*l
 var obsPool = sync.Pool{New: func() any { b := make([]obs, 0, 256); return &b }}
 
 // maxPooledObs keeps a freak record with many thousands of sessions from
-// pinning its buffer in the pool.
-const maxPooledObs = 1 << 14
+// pinning its buffer in the pool (1 MiB at most), while a 300-session
+// all-hands (about 20,000 observations) keeps reusing its buffer.
+const maxPooledObs = 1 << 15
 
 // maxCallIDRunes keeps the exemplar within OpenMetrics' limit of 128 runes
 // for all exemplar label names and values together ("call_id" is 7).
