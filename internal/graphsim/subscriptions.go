@@ -209,14 +209,16 @@ func (t *Tenant) SendLifecycle(event string) {
 // tenant's clock; then it is dropped and a "missed" lifecycle notification
 // is sent. It returns when every POST of this round has been answered.
 func (t *Tenant) DeliverNotifications(ctx context.Context) {
-	o := t.opts.Notifications
-	batchSize := orDefault(o.BatchSize, 100)
 	type round struct {
 		sub       simSubscription
 		lifecycle []map[string]any
 		notes     []pendingNote
 	}
 	t.subs.mu.Lock()
+	// The options are read under the lock: SetEventHub writes them while
+	// deliveries run.
+	o := t.opts.Notifications
+	batchSize := orDefault(o.BatchSize, 100)
 	var rounds []round
 	events := t.subs.events
 	t.subs.events = nil
