@@ -68,6 +68,10 @@ const (
 	// reading pauses beyond it until ingestion catches up (the hub keeps
 	// the rest), so a burst cannot grow memory.
 	DefaultMaxHeldIDs = 200_000
+	// DefaultMaxHeldEvents bounds the events read but not committed, ids
+	// or none (an event whose ids are ingested waits for a save): reading
+	// pauses beyond it too.
+	DefaultMaxHeldEvents = 100_000
 )
 
 // Config configures a Consumer.
@@ -88,8 +92,9 @@ type Config struct {
 	Ledger   Ledger
 	// Hold is how long an event whose records are not ingested holds its
 	// partition's committed offset: the settle delay and a few polls.
-	Hold       time.Duration
-	MaxHeldIDs int // default DefaultMaxHeldIDs
+	Hold          time.Duration
+	MaxHeldIDs    int // default DefaultMaxHeldIDs
+	MaxHeldEvents int // default DefaultMaxHeldEvents
 	// Tick is how often offsets are committed and the lag measured;
 	// default 5s.
 	Tick       time.Duration
@@ -120,7 +125,9 @@ type partition struct {
 	committed int64 // the offset last committed; -1: unknown
 }
 
-// heldEvent is an event read whose offset is not committed yet.
+// heldEvent is an event read whose offset is not committed yet, with the
+// safe events read after it, if any: offset and epoch are those of the
+// last of them.
 type heldEvent struct {
 	offset int64
 	epoch  int32
@@ -149,6 +156,9 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	if cfg.MaxHeldIDs <= 0 {
 		cfg.MaxHeldIDs = DefaultMaxHeldIDs
+	}
+	if cfg.MaxHeldEvents <= 0 {
+		cfg.MaxHeldEvents = DefaultMaxHeldEvents
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 5 * time.Second
@@ -182,10 +192,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		"auth", c.authKind())
 	lastTick := time.Time{}
 	for ctx.Err() == nil {
-		if c.heldIDs() < c.cfg.MaxHeldIDs {
+		if ids, events := c.held(); ids < c.cfg.MaxHeldIDs && events < c.cfg.MaxHeldEvents {
 			c.poll(ctx, cl)
 		} else {
-			c.warn("reading the event hub paused: too many notified records wait for ingestion", "held_ids", c.heldIDs())
+			c.warn("reading the event hub paused: too many notified records wait for ingestion or a save", "held_ids", ids, "held_events", events)
 			sleep(ctx, c.cfg.Tick)
 		}
 		if now := c.now(); now.Sub(lastTick) >= c.cfg.Tick {
@@ -318,7 +328,16 @@ func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
 	// An event with nothing to ingest (rejected, a lifecycle event, the
 	// validation message, a deleted record) is safe at once. A lifecycle
 	// event's effect is redone by a restart anyway: the subscription is
-	// checked and the look-back listed at start.
+	// checked and the look-back listed at start. It joins the event held
+	// before it, whose offset it carries on: committing past that one
+	// commits past it too. So forged or foreign events, which a sender
+	// can push without end, never add to what is held: held events are
+	// at most one more than those that carry ids.
+	if len(ids) == 0 && len(p.held) > 0 {
+		last := &p.held[len(p.held)-1]
+		last.offset, last.epoch = rec.Offset, rec.LeaderEpoch
+		return true
+	}
 	p.held = append(p.held, heldEvent{offset: rec.Offset, epoch: rec.LeaderEpoch, ids: ids, at: c.now(), waiting: len(ids) > 0})
 	return true
 }
@@ -413,16 +432,17 @@ func (c *Consumer) release(p *partition, now time.Time) {
 	p.held = nil // let the backing array go
 }
 
-func (c *Consumer) heldIDs() int {
+// held returns the ids and the events held, over all partitions.
+func (c *Consumer) held() (ids, events int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
 	for _, p := range c.parts {
+		events += len(p.held)
 		for i := range p.held {
-			n += len(p.held[i].ids)
+			ids += len(p.held[i].ids)
 		}
 	}
-	return n
+	return ids, events
 }
 
 func (c *Consumer) heldEvents() float64 {
