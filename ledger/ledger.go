@@ -156,6 +156,7 @@ type Ledger struct {
 	seq            uint64    // of the last frame or checkpoint written
 	lastCheckpoint time.Time // by now; zero forces one
 	needCheckpoint bool      // a write failed, or the state on disk is not a checkpoint yet
+	written        int64     // bytes of frames and checkpoints written (benchmarks)
 
 	lock    *stateLock // of the state file, from Open to Close
 	metrics saveMetrics
@@ -724,6 +725,7 @@ func (l *Ledger) write(c *stateCut) error {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	l.seq, l.ckptSize, l.lastCheckpoint, l.needCheckpoint = seq, size, c.savedAt, false
+	l.written += size
 	// The checkpoint holds every frame of the log: restart it, beside the
 	// checkpoint. Should this fail, the frames left are skipped at restore
 	// (their sequence is at most the checkpoint's) and the next save
@@ -775,6 +777,7 @@ func (l *Ledger) appendDelta(seq uint64, c *stateCut) error {
 		return err
 	}
 	l.logSize += int64(len(frame))
+	l.written += int64(len(frame))
 	return nil
 }
 

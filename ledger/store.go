@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/teams-exporter/teams-exporter/collector"
 )
 
@@ -64,6 +66,35 @@ type deltaMeta struct {
 	// are those still kept at the cut.
 	Prune  map[Kind]uint32            `json:"prune,omitempty"`
 	Series []collector.SeriesSnapshot `json:"series,omitempty"`
+}
+
+// The JSON parts of frames (a delta's meta, a checkpoint's series) are
+// compressed with zstd: series repeat their label names and bucket
+// layouts, and come out about ten times smaller.
+var (
+	zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxDecodedBytes), zstd.WithDecoderConcurrency(1))
+)
+
+// maxDecodedBytes bounds what a compressed part of a frame may expand to.
+const maxDecodedBytes = 4 * maxFrameBytes
+
+// unmarshalCompressed decodes a compressed JSON part of a frame into v.
+func unmarshalCompressed(b []byte, v any) error {
+	raw, err := zstdDecoder.DecodeAll(b, nil)
+	if err != nil {
+		return fmt.Errorf("decompress: %w", err)
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// marshalCompressed encodes v as compressed JSON.
+func marshalCompressed(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return zstdEncoder.EncodeAll(raw, nil), nil
 }
 
 // loaded is the state read from disk.
@@ -235,7 +266,7 @@ func writeCheckpointTo(f io.Writer, hdr *checkpointHeader, ids []packedKind, ser
 	}
 	for len(series) > 0 {
 		n := min(len(series), checkpointSeriesChunk)
-		b, err := json.Marshal(series[:n])
+		b, err := marshalCompressed(series[:n])
 		if err != nil {
 			return 0, fmt.Errorf("encode series: %w", err)
 		}
@@ -364,7 +395,7 @@ func decodeCheckpoint(fr *frameReader) (*loaded, error) {
 			}
 		case frameSeries:
 			var chunk []collector.SeriesSnapshot
-			if err := json.Unmarshal(b, &chunk); err != nil {
+			if err := unmarshalCompressed(b, &chunk); err != nil {
 				return nil, fmt.Errorf("series: %w", err)
 			}
 			if len(st.series)+len(chunk) > hdr.Series {
@@ -483,7 +514,7 @@ type idPut struct {
 func (st *loaded) applyDelta(d *body) error {
 	var meta deltaMeta
 	if m := d.lenBytes(); d.err == nil {
-		if err := json.Unmarshal(m, &meta); err != nil {
+		if err := unmarshalCompressed(m, &meta); err != nil {
 			return err
 		}
 	}
@@ -581,7 +612,7 @@ func seriesKeyOf(ss *collector.SeriesSnapshot) string {
 
 // encodeDelta returns a delta frame.
 func encodeDelta(seq uint64, meta *deltaMeta, ids []packedKind) ([]byte, error) {
-	m, err := json.Marshal(meta)
+	m, err := marshalCompressed(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encode delta: %w", err)
 	}
