@@ -31,19 +31,17 @@ func newIDSetSized(n int) *idSet {
 }
 
 // putNew adds a UUID (u) or another id, unless it is there already (false).
+// One map access each: the set grows unless the id was there. (A refused
+// id's entry is overwritten, but a refusal rejects the whole set.)
 func (s *idSet) putNew(u *[16]byte, other string, e idEntry) bool {
 	if u != nil {
-		if _, ok := s.uuids[*u]; ok {
-			return false
-		}
+		n := len(s.uuids)
 		s.uuids[*u] = e
-		return true
+		return len(s.uuids) > n
 	}
-	if _, ok := s.other[other]; ok {
-		return false
-	}
+	n := len(s.other)
 	s.other[other] = e
-	return true
+	return len(s.other) > n
 }
 
 func makeEntry(start time.Time, version int64) idEntry {
