@@ -131,7 +131,11 @@ func TestEventHubEndToEnd(t *testing.T) {
 	// 1. Records only the hub announces.
 	h.tenant.AddUnlisted(waves[0]...)
 	added = append(added, waves[0]...)
-	e.waitFor(t, "the first unlisted wave ingested", 60*time.Second, ingested(len(added)))
+	// Ingested (a live count) is not yet saved: scrapes show the
+	// call-quality series once the save that holds them succeeded.
+	e.waitFor(t, "the first unlisted wave ingested and saved", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return ingested(len(added))(mfs) && hasSeriesOf(e, simtruth.Of(added...).CallQuality())
+	})
 	e.assertTruth(t, simtruth.Of(added...).CallQuality())
 
 	phase("first wave ingested")
