@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teams-exporter/teams-exporter/graph"
 )
 
 // crashTestID is the UUID of the i-th record of the crash tests.
@@ -283,4 +286,35 @@ func bytesRepeat(b []byte, n int) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// Learned label values (trunks here) first seen after the checkpoint ride
+// in the log's frames with their series, and come back at a restart.
+func TestLearnedValuesRideInFrames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	l := ledgerTestOpen(t, path)
+	if err := l.Save(); err != nil { // the first checkpoint, no trunk yet
+		t.Fatal(err)
+	}
+	trunks := []string{"sbc1.example.org", "sbc2.example.org"}
+	for i, trunk := range trunks {
+		l.IngestDirectRoutingCall(&graph.DirectRoutingCall{ID: fmt.Sprintf("row-%d", i), CallType: "ByotIn", Trunk: trunk, Successful: true, Start: ledgerTestNow.Add(-time.Hour)})
+		if err := l.Save(); err != nil { // a frame each
+			t.Fatal(err)
+		}
+	}
+	if l.needCheckpoint || l.logSize == 0 {
+		t.Fatal("the trunks were not written as frames")
+	}
+	l.Close()
+	r := ledgerTestOpen(t, path)
+	var got []string
+	for _, ss := range r.Snapshot().Series {
+		if ss.Metric == "teams_direct_routing_calls_total" {
+			got = append(got, ss.Labels["trunk"])
+		}
+	}
+	if !reflect.DeepEqual(got, trunks) {
+		t.Errorf("trunks restored %v, want %v", got, trunks)
+	}
 }
