@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,17 @@ import (
 // (Config.BatchSize), with Config.Concurrency requests in flight; fn is
 // called from several goroutines at once.
 func (c *Client) GetCallRecords(ctx context.Context, ids []string, fn func(id string, rec *CallRecord, err error)) {
+	if slices.ContainsFunc(ids, func(id string) bool { return !ValidID(id) }) {
+		valid := make([]string, 0, len(ids))
+		for _, id := range ids {
+			if err := checkID(id); err != nil {
+				fn(id, nil, fmt.Errorf("get call record: %w", err))
+				continue
+			}
+			valid = append(valid, id)
+		}
+		ids = valid
+	}
 	chunks := make(chan []string)
 	var wg sync.WaitGroup
 	for range min(c.workers, (len(ids)+c.batchSize-1)/c.batchSize) {

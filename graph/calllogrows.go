@@ -74,7 +74,7 @@ const MaxCharge = 1e6
 const maxRowString = 256
 
 // maxRowID bounds a row's id, a GUID in Graph's documentation.
-const maxRowID = 128
+const maxRowID = MaxIDBytes
 
 type rawDirectRoutingRow struct {
 	ID                            jsontext.Value `json:"id"`

@@ -227,9 +227,16 @@ func (c *Client) listCallRecords(ctx context.Context, from, to time.Time, fn fun
 	// placed outside its window would be pruned and listed again, and so
 	// counted twice. Dropped, and logged once per listing.
 	outside := 0
+	// A record whose id is empty or over MaxIDBytes is malformed: the
+	// ledger could not keep it. Left out, counted in st, logged once per
+	// listing with no more of the id than idForLog gives.
+	badID := ""
 	defer func() {
 		if outside > 0 {
 			c.log.Warn("Graph listed call records outside the requested start-time window; ignored", "records", outside)
+		}
+		if st.Malformed > 0 {
+			c.log.Warn("Graph listed call records with an empty or too long id; skipped", "records", st.Malformed, "max_id_bytes", MaxIDBytes, "first_id", badID)
 		}
 	}()
 	for pages := 0; next != ""; pages++ {
@@ -245,8 +252,15 @@ func (c *Client) listCallRecords(ctx context.Context, from, to time.Time, fn fun
 		}
 		st.Pages++
 		for i := range page.Value {
-			if st := page.Value[i].StartDateTime; st.Before(lo) || !st.Before(hi) {
+			if start := page.Value[i].StartDateTime; start.Before(lo) || !start.Before(hi) {
 				outside++
+				continue
+			}
+			if id := page.Value[i].ID; !ValidID(id) {
+				if st.Malformed == 0 {
+					badID = idForLog(id)
+				}
+				st.Malformed++
 				continue
 			}
 			if err := fn(page.Value[i]); err != nil {
@@ -286,6 +300,9 @@ func ceilSecond(t time.Time) time.Time {
 // record whose body is for another id, or over the bounds a record may
 // hold, is ErrMalformed.
 func (c *Client) GetCallRecord(ctx context.Context, id string) (*CallRecord, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("get call record: %w", err)
+	}
 	var rec CallRecord
 	if err := c.getJSON(ctx, OpGet, c.recordURL(id), &rec); err != nil {
 		return nil, fmt.Errorf("get call record: %w", err)

@@ -13,6 +13,9 @@ type CallStats struct {
 	Pages int
 	// Throttled counts the requests Graph answered with 429.
 	Throttled int
+	// Malformed counts the records listed and left out as malformed: an id
+	// empty or over MaxIDBytes.
+	Malformed int
 }
 
 // Add adds o to s.
@@ -20,6 +23,7 @@ func (s *CallStats) Add(o CallStats) {
 	s.Requests += o.Requests
 	s.Pages += o.Pages
 	s.Throttled += o.Throttled
+	s.Malformed += o.Malformed
 }
 
 type callStatsKey struct{}

@@ -396,10 +396,19 @@ func (l *Ledger) idsOf(kind Kind) *idSet {
 	return s
 }
 
+// Every id ingested can be read back: ingest refuses ids over
+// graph.MaxIDBytes, and a start refuses only those over maxOtherIDBytes.
+var _ [maxOtherIDBytes - graph.MaxIDBytes]struct{}
+
 // observe applies an item's observations to the store and marks its id, as
-// one step, unless the id is marked already; it reports whether it did.
-// fn runs under the ledger's lock: it must only apply observations.
+// one step, unless the id is marked already or is not one the state can
+// hold (empty, or over graph.MaxIDBytes: a start would refuse the state
+// that kept it); it reports whether it did. fn runs under the ledger's
+// lock: it must only apply observations.
 func (l *Ledger) observe(kind Kind, it Item, fn func(*collector.Collector)) bool {
+	if !graph.ValidID(it.ID) {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ids := l.idsOf(kind)

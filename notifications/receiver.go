@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/graph"
 )
 
 // Paths served by the Receiver; nothing else is.
@@ -40,8 +42,9 @@ const (
 	// maxValidationToken bounds the token echoed in the handshake. Graph's
 	// tokens are opaque and a few hundred characters long.
 	maxValidationToken = 4096
-	// maxRecordIDLen bounds a notified id: Graph's are 36-character UUIDs.
-	maxRecordIDLen = 64
+	// maxRecordIDLen bounds a notified id: the bound of every id, so that
+	// the ledger can keep what is notified.
+	maxRecordIDLen = graph.MaxIDBytes
 	// DefaultQueueSize is the default bound of the queue of notified ids:
 	// a little more than a busy tenant's hour.
 	DefaultQueueSize = 100_000

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/teams-exporter/teams-exporter/graph"
 )
 
 const testSecret = "s3cret-Client-State"
@@ -178,7 +180,7 @@ func TestHostileRequestsAreRejectedAndChangeNothing(t *testing.T) {
 		{"not a call record", "POST", NotificationPath, "application/json",
 			strings.ReplaceAll(changeBody(testSecret, "created", idA), "communications/callRecords/", "users/"), 400},
 		{"id that is a path", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", "../../v1.0/me"), 400},
-		{"id too long", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", strings.Repeat("a", 65)), 400},
+		{"id too long", "POST", NotificationPath, "application/json", changeBody(testSecret, "created", strings.Repeat("a", graph.MaxIDBytes+1)), 400},
 		{"resource and resourceData disagree", "POST", NotificationPath, "application/json",
 			strings.Replace(changeBody(testSecret, "created", idA), `"id":"`+idA, `"id":"`+idB, 1), 400},
 		{"unknown change type", "POST", NotificationPath, "application/json", changeBody(testSecret, "exploded", idA), 400},

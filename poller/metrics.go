@@ -19,6 +19,10 @@ const (
 	// range (a loss ratio of 7, a jitter of a year), dropped from an
 	// ingested record instead of observed.
 	ReasonImplausible = "implausible_value"
+	// ReasonMalformedRecord counts records listed with an id the state
+	// cannot keep (empty, or over graph.MaxIDBytes), at every listing that
+	// lists them.
+	ReasonMalformedRecord = "malformed_record"
 )
 
 type metrics struct {
@@ -54,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_skipped_total",
-			Help: "Records, segments, rows or values not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed: records or segments; malformed_row: call-log rows that cannot be read; implausible_value: values outside their plausible range).",
+			Help: "Records, segments, rows or values not observed, by reason (updated, no_client_endpoint, not_found, fetch_failed, malformed_record: records or segments; malformed_row: call-log rows that cannot be read; implausible_value: values outside their plausible range).",
 		}, []string{"reason"}),
 	}
 	m.interval = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -77,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonUpdated, ReasonNoClientEndpoint, ReasonNotFound, ReasonFetchFailed, ReasonImplausible} {
+	for _, r := range []string{ReasonUpdated, ReasonNoClientEndpoint, ReasonNotFound, ReasonFetchFailed, ReasonImplausible, ReasonMalformedRecord} {
 		m.skipped.WithLabelValues(r)
 	}
 	reg.MustRegister(m.polls, m.pollDuration, m.lastSuccess, m.ingested, m.skipped)

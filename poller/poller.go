@@ -407,6 +407,7 @@ func (p *Poller) list(ctx context.Context, windows []timeWindow, pr *progress) (
 			return nil
 		})
 		cost.Add(st)
+		p.metrics.skipped.WithLabelValues(ReasonMalformedRecord).Add(float64(st.Malformed))
 		if err != nil {
 			return listed, counts, cost, err
 		}
