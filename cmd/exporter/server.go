@@ -72,7 +72,7 @@ func newWebServer(h http.Handler) *webServer {
 func connectionsShed(listener string, shed func() uint64) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "teams_exporter_connections_shed_total",
-		Help:        "Connections closed or refused to keep a listener within its connection limit: those that sent part of a request first, then idle ones, then those not read yet; never one serving a request, nor one whose whole request is waiting.",
+		Help:        "Connections closed or refused to keep a listener within its connection limit: silent ones first, then those whose request stopped progressing, then idle ones; one serving a request only when all are and its client stopped reading.",
 		ConstLabels: prometheus.Labels{"listener": listener},
 	}, func() float64 { return float64(shed()) })
 }

@@ -4,6 +4,6 @@ package connlimit
 
 import "net"
 
-// requestWaiting cannot peek here: no connection is taken for a waiting
-// request.
-func requestWaiting(net.Conn, []byte) bool { return false }
+// peekSocket cannot peek here: connections are ranked by what the server
+// read only.
+func peekSocket(net.Conn, []byte) (int, bool) { return 0, false }
