@@ -13,8 +13,8 @@ import (
 // trip; did a new client version make things worse; which codec do the
 // poor video streams use.
 
-// Causes of a poor stream, in the order of the cause label's values. A
-// stream's causes are a bit set of these.
+// Causes of a poor stream, in the order of the cause label's values; a
+// stream's causes are an array of flags indexed by these.
 const (
 	causeRoundTrip uint8 = iota
 	causePacketLoss
