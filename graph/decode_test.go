@@ -231,6 +231,11 @@ func FuzzUnmarshalCallRecordMatchesEncodingJSON(f *testing.F) {
 		f.Add(readDecodeFixture(f, name))
 	}
 	f.Add([]byte(`{"id":"x","ID":"y","Sessions":[{"segments":[{"media":[{"callerNetwork":null,"streams":[{"averageJitter":null,"packetUtilization":7e2}]}]}]}]}`))
+	// Short strings: a member, one with an escape, one over the bound,
+	// invalid UTF-8, null.
+	f.Add([]byte("{\"sessions\":[{\"segments\":[{\"caller\":{\"userAgent\":{\"productFamily\":\"te\\u0061ms\",\"applicationVersion\":\"" +
+		strings.Repeat("1.", 40) + "\"}},\"callee\":{\"userAgent\":{\"productFamily\":\"lync\",\"applicationVersion\":\"v\xff1\"}}," +
+		"\"media\":[{\"streams\":[{\"audioCodec\":\"opus\",\"videoCodec\":null},{\"audioCodec\":\"\\u00e9" + strings.Repeat("x", 70) + "\"}]}]}]}]}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var v1, v2 graph.CallRecord
 		err1 := json.Unmarshal(body, &v1)
