@@ -120,8 +120,9 @@ func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
 }
 
 // TestBodiesReadAtOnceAreBounded holds every reading slot with a body that
-// never ends: one more is refused at once with ErrBusy (503 on the
-// webhook), unread, and counted as shed; a slot freed serves again.
+// never ends: one more is refused after waiting for a slot, with ErrBusy
+// (503 on the webhook), unread, and counted as shed; a slot freed serves
+// again.
 func TestBodiesReadAtOnceAreBounded(t *testing.T) {
 	r, reg := newTestReceiver(t, Config{MaxBodiesInFlight: 2})
 	var writers []*io.PipeWriter

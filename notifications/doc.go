@@ -23,8 +23,10 @@
 // checks each item's clientState as soon as the item is read, so a flood of
 // anonymous bodies costs the decoder's buffer, not the bodies: Graph may
 // batch notifications of several subscriptions in one POST, so a foreign
-// item is refused alone. A few bodies are read at once; one more is
-// refused unread (503, which Graph retries) rather than queued.
+// item is refused alone. A few dozen bodies are read at once; one more
+// waits a second for a turn, then is refused unread (503, which Graph
+// retries). The webhook cuts off a body that trickles in (408), so slow
+// senders cannot keep Graph's bodies out.
 //
 // The Subscriber creates the subscription, renews it well before it expires,
 // answers reauthorizationRequired by renewing and subscriptionRemoved by

@@ -5,6 +5,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"time"
 )
 
 // ServeHTTP implements http.Handler for NotificationPath and LifecyclePath:
@@ -36,8 +38,14 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.reject(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB")
 		return
 	}
-	_, err := r.Deliver(req.Context(), req.Body, allow)
+	body := &pacedBody{body: req.Body, rc: http.NewResponseController(w)}
+	_, err := r.Deliver(req.Context(), body, allow)
 	switch {
+	case body.slow:
+		// Counted as rejected by Deliver. The rest of the body is not
+		// read: the connection is closed.
+		w.Header().Set("Connection", "close")
+		http.Error(w, http.StatusText(http.StatusRequestTimeout), http.StatusRequestTimeout)
 	case err == nil:
 		w.WriteHeader(http.StatusAccepted)
 	case errors.Is(err, ErrBusy):
@@ -54,6 +62,55 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	default:
 		http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 	}
+}
+
+// A body must arrive at minBodyRate once it holds a reading slot, after
+// bodyGrace. Graph sends a body at once, over a fast link; a sender that
+// trickles it would hold one of the few slots for the whole read timeout.
+const (
+	minBodyRate = 32 << 10 // bytes a second
+	bodyGrace   = 250 * time.Millisecond
+)
+
+// pacedBody reads a request body, ending it with slow set when the body
+// falls behind minBodyRate, counted from its first Read (Deliver reads
+// only once it holds a slot). It bounds each Read with the connection's
+// read deadline, at most readTimeout after the first.
+type pacedBody struct {
+	body  io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	read  int64
+	slow  bool
+	off   bool // the connection takes no deadline (not a real server)
+}
+
+func (p *pacedBody) Read(b []byte) (int, error) {
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	if !p.off {
+		due := p.start.Add(bodyGrace + time.Duration(p.read)*time.Second/minBodyRate)
+		if limit := p.start.Add(readTimeout); due.After(limit) {
+			due = limit
+		}
+		if p.rc.SetReadDeadline(due) != nil {
+			p.off = true
+		}
+	}
+	n, err := p.body.Read(b)
+	p.read += int64(n)
+	switch {
+	case p.off:
+	case errors.Is(err, io.EOF):
+		// Read whole: net/http's own read for the next request must not
+		// meet this deadline.
+		_ = p.rc.SetReadDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		p.slow = true
+	}
+	return n, err
 }
 
 // validate answers Graph's handshake for a new subscription: the token,

@@ -37,8 +37,13 @@ const (
 	// DefaultMaxBodiesInFlight is the default number of bodies read at
 	// once. Each costs at most about a body's size (the decoder's buffer
 	// when a single token is that long), usually a few KiB; reading one
-	// takes milliseconds, so a handful serves a tenant's bursts.
-	DefaultMaxBodiesInFlight = 8
+	// takes milliseconds, so a few serve a tenant's bursts, and the rest
+	// make room for slow senders, which the webhook cuts off (minBodyRate).
+	DefaultMaxBodiesInFlight = 32
+	// slotWait is how long a body waits for a reading slot before it is
+	// refused unread: slots turn over in milliseconds, or within
+	// bodyGrace for a sender the webhook cuts off.
+	slotWait = time.Second
 	// maxValidationToken bounds the token echoed in the handshake. Graph's
 	// tokens are opaque and a few hundred characters long.
 	maxValidationToken = 4096
@@ -76,7 +81,8 @@ type Config struct {
 	// QueueSize bounds the queue of notified ids; default DefaultQueueSize.
 	QueueSize int
 	// MaxBodiesInFlight bounds the bodies read at once; default
-	// DefaultMaxBodiesInFlight. One more is refused at once (ErrBusy).
+	// DefaultMaxBodiesInFlight. One more waits for a slot for a second,
+	// then is refused (ErrBusy).
 	MaxBodiesInFlight int
 	Logger            *slog.Logger
 	Registerer        prometheus.Registerer
@@ -293,21 +299,18 @@ var (
 // or a record id. ctx ends the reading early: the error then wraps ctx's
 // error, and the body, which nobody refused, is not counted.
 //
-// At most Config.MaxBodiesInFlight bodies are read at once; Deliver never
-// waits for a turn but returns ErrBusy, so that an overloaded webhook
-// answers at once and a flood cannot queue goroutines.
+// At most Config.MaxBodiesInFlight bodies are read at once; Deliver waits
+// for a turn at most a second, then returns ErrBusy, so that a webhook
+// answers within Graph's 3 seconds, and the goroutines waiting are bounded
+// by the connections the listener holds.
 //
 // Deliver counts every body and item in teams_exporter_notifications_total
 // and logs refusals (rate-limited); the caller counts nothing again.
 func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Result, error) {
-	select {
-	case r.reading <- struct{}{}:
-		defer func() { <-r.reading }()
-	default:
-		r.metrics.busy.Inc()
-		r.warn("notification body refused unread: too many being read at once", "in_flight", cap(r.reading))
-		return Result{}, ErrBusy
+	if err := r.acquire(ctx); err != nil {
+		return Result{}, err
 	}
+	defer func() { <-r.reading }()
 	var (
 		got     batch
 		items   int
@@ -360,6 +363,27 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 		ids[i] = c.id
 	}
 	return Result{Accepted: len(got.changes), Lifecycle: len(got.lifecycle), Rejected: got.rejected, IDs: ids}, nil
+}
+
+// acquire takes a reading slot, waiting at most slotWait.
+func (r *Receiver) acquire(ctx context.Context) error {
+	select {
+	case r.reading <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(slotWait)
+	defer wait.Stop()
+	select {
+	case r.reading <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("notification body not read: %w", ctx.Err())
+	case <-wait.C:
+		r.metrics.busy.Inc()
+		r.warn("notification body refused unread: too many being read at once", "in_flight", cap(r.reading))
+		return ErrBusy
+	}
 }
 
 // batch is what the matching items of one body carry, kept until the body

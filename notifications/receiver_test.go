@@ -351,10 +351,11 @@ func TestSlowSendersAreCutOffAndScrapesGoOn(t *testing.T) {
 	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		status, err := bufio.NewReader(c).ReadString('\n')
-		// The server answers 400 when the read times out, or just closes;
-		// senders beyond the bodies read at once get 503 without waiting.
-		if err == nil && !strings.Contains(status, " 400 ") && !strings.Contains(status, " 503 ") {
-			t.Errorf("slow sender got %q, want 400, 503 or a closed connection", status)
+		// The server answers 408 when the body falls behind, 400 when the
+		// read times out, or just closes; senders beyond the bodies read at
+		// once get 503.
+		if err == nil && !strings.Contains(status, " 408 ") && !strings.Contains(status, " 400 ") && !strings.Contains(status, " 503 ") {
+			t.Errorf("slow sender got %q, want 408, 400, 503 or a closed connection", status)
 		}
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Errorf("slow sender still connected after 5s; the read timeout did not end it")
@@ -370,6 +371,50 @@ func TestSlowSendersAreCutOffAndScrapesGoOn(t *testing.T) {
 	// read; each is either read and cut off, or shed.
 	if rejected < 1 || rejected+shed != 20 {
 		t.Errorf("rejected = %v, shed = %v; want the 20 slow senders read and cut off or shed", rejected, shed)
+	}
+}
+
+// TestSlowBodiesDoNotStarveGraph takes every reading slot with a body
+// that stops after ten bytes. Each is cut off with 408 once it falls
+// behind the minimum rate, and Graph's POSTs meanwhile are accepted: they
+// wait for a slot instead of getting 503.
+func TestSlowBodiesDoNotStarveGraph(t *testing.T) {
+	r, reg, base := startReceiver(t, Config{}, nil)
+	addr := strings.TrimPrefix(base, "http://")
+	var slow []net.Conn
+	for range DefaultMaxBodiesInFlight {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		slow = append(slow, c)
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"value\":[", NotificationPath)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(r.reading) < cap(r.reading); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d slots taken by the slow bodies", len(r.reading), cap(r.reading))
+		}
+	}
+	for i, id := range []string{idA, idB} {
+		if resp := post(t, base+NotificationPath, "application/json", changeBody(testSecret, "created", id)); resp.StatusCode != http.StatusAccepted {
+			t.Errorf("Graph's POST %d while slow bodies held every slot: %d, want 202", i, resp.StatusCode)
+		}
+	}
+	for _, c := range slow {
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("slow body: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("slow body answered %d, want 408", resp.StatusCode)
+		}
+	}
+	got := results(t, reg)
+	if got["teams_exporter_notifications_total/accepted"] != 2 || got["teams_exporter_notification_bodies_shed_total"] != 0 {
+		t.Errorf("accepted %v shed %v, want 2 and 0", got["teams_exporter_notifications_total/accepted"], got["teams_exporter_notification_bodies_shed_total"])
 	}
 }
 

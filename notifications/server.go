@@ -16,8 +16,8 @@ const (
 	// readHeaderTimeout also bounds a TLS handshake, when the exporter
 	// terminates TLS itself.
 	readHeaderTimeout = 3 * time.Second
-	// readTimeout bounds the whole request, body included: a body is read
-	// while it holds one of the few reading slots (Deliver).
+	// readTimeout bounds the whole request, body included. A body holding
+	// one of the reading slots (Deliver) must also keep up minBodyRate.
 	readTimeout    = 5 * time.Second
 	writeTimeout   = 5 * time.Second
 	idleTimeout    = 90 * time.Second
