@@ -203,12 +203,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.commitSafe(ctx, cl)
 			c.measureLag(ctx, adm)
 		}
+		// The batch is handled and what is safe committed: the group may
+		// now move partitions (see BlockRebalanceOnPoll in clientOpts).
+		cl.AllowRebalance()
 	}
 	// What is safe now is committed before leaving: the next start reads
 	// from there.
 	done, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.commitSafe(done, cl)
+	cl.AllowRebalance()
 	return nil
 }
 
@@ -250,6 +254,13 @@ func (c *Consumer) clientOpts() []kgo.Opt {
 		kgo.SessionTimeout(30 * time.Second),
 		kgo.ConnIdleTimeout(180 * time.Second),
 		kgo.MetadataMaxAge(180 * time.Second),
+		// A rebalance waits until the events polled are handled (and what
+		// is safe committed): a partition revoked in the middle of a batch
+		// would otherwise be held again by the rest of the batch, and its
+		// offsets committed by a consumer that no longer owns it. Batches
+		// are short (1,000 events at most, delivered at memory speed),
+		// far within the rebalance timeout.
+		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),

@@ -42,12 +42,15 @@ func startHub(t *testing.T, connectionString string) *hubEnv {
 }
 
 // startHubWith starts the hub with opts, completed with the tenant, TLS
-// and one partition.
+// and, unless opts says otherwise, one partition.
 func startHubWith(t testing.TB, opts graphsim.EventHubBrokerOptions) *hubEnv {
 	t.Helper()
 	connectionString := opts.ConnectionString
 	srv := simtest.Start(t, graphsim.Options{Audiences: []string{"https://127.0.0.1"}})
-	opts.Hub, opts.Partitions, opts.TLS, opts.Tenant, opts.Audience = testHub, 1, srv.Sim.ServerTLS, srv.Tenant, "https://127.0.0.1"
+	if opts.Partitions == 0 {
+		opts.Partitions = 1
+	}
+	opts.Hub, opts.TLS, opts.Tenant, opts.Audience = testHub, srv.Sim.ServerTLS, srv.Tenant, "https://127.0.0.1"
 	broker, err := graphsim.StartEventHubBroker(opts)
 	if err != nil {
 		t.Fatal(err)
