@@ -29,14 +29,56 @@ local fileRunbookURLPattern = 'https://github.com/teams-exporter/teams-exporter/
 local comparisons = ['>=', '<=', '==', '!=', '>', '<'];
 
 // The audio quality objective the rules file and the call-quality dashboard
-// are written with, and the burn-rate alerts' thresholds: burn rate times
-// the error budget (1 - objective), as the file writes them.
+// are written with.
 local fileAudioObjective = 0.97;
-local burnRateAlerts = ['TeamsAudioQualityBudgetBurnFast', 'TeamsAudioQualityBudgetBurnSlow'];
-local burnRateThresholds = { '0.432': 14.4, '0.18': 6, '0.03': 1 };
 
-// number writes a threshold to six decimals without trailing zeros and
-// without float noise (14.4 * 0.03 is 0.43200000000000005).
+// burnRateExprs are the burn-rate alerts' expressions for an objective:
+// each threshold is a burn rate times the error budget (1 - objective),
+// written with %g (14.4 * 0.03 is 0.43200000000000005, %g writes 0.432).
+// With the file's objective they are the file's expressions, character for
+// character (TestMixinIsTheRulesFile).
+local burnRateExprs(objective) =
+  local budget = 1 - objective;
+  local t(burnRate) = '%g' % (burnRate * budget);
+  {
+    TeamsAudioQualityBudgetBurnFast: |||
+      job:teams_audio_streams_poor:ratio_rate1h > %(fast)s
+      and
+      job:teams_audio_streams_poor:ratio_rate5m > %(fast)s
+      and
+      job:teams_audio_streams_classified:increase1h >= 100
+    ||| % { fast: t(14.4) },
+    TeamsAudioQualityBudgetBurnSlow: |||
+      (
+        job:teams_audio_streams_poor:ratio_rate6h > %(slow)s
+        and
+        job:teams_audio_streams_poor:ratio_rate30m > %(slow)s
+        and
+        job:teams_audio_streams_classified:increase6h >= 100
+      )
+      or
+      (
+        job:teams_audio_streams_poor:ratio_rate3d > %(budget)s
+        and
+        job:teams_audio_streams_poor:ratio_rate6h > %(budget)s
+        and
+        job:teams_audio_streams_classified:increase6h >= 100
+      )
+    ||| % { slow: t(6), budget: t(1) },
+  };
+
+// checkedObjective is the objective if every burn-rate threshold is a ratio
+// an error ratio can exceed: under 1. Under 93.06 %, 14.4 times the budget
+// is 1 or more, and the page could never fire.
+local checkedObjective(objective) =
+  assert std.isNumber(objective) && objective > 0 && objective < 1 :
+         '_config.audioObjective must be a number between 0 and 1, not %s' % [objective];
+  assert 14.4 * (1 - objective) < 1 :
+         '_config.audioObjective %g gives the fast burn-rate alert a threshold of %g (14.4 x %g): an error ratio is never over 1, so the alert could never fire; use an objective of 0.9306 or more' % [objective, 14.4 * (1 - objective), 1 - objective];
+  objective;
+
+// number writes a number to six decimals without trailing zeros and
+// without float noise, as the dashboard's texts want it.
 local number(x) = std.rstripChars(std.rstripChars(std.format('%.6f', x), '0'), '.');
 
 // replaceThreshold changes the number literal `from` to `to` wherever the
@@ -55,7 +97,9 @@ local replaceThreshold(expr, from, to) =
     runbookURLPattern: fileRunbookURLPattern,
     // The audio quality objective: the share of classified audio streams
     // that must be good over 30 days. The burn-rate alerts and the
-    // dashboard's objective row follow it.
+    // dashboard's objective row follow it. Between 0.9306 and 1: below,
+    // the fast burn's threshold (14.4 x (1 - objective)) is 1 or more and
+    // the page could never fire, so the mixin stops with an error.
     audioObjective: fileAudioObjective,
     // Per alert name: 'for', labels to add or change, and thresholds (the
     // number literal an expression compares with, as written in the rules
@@ -64,24 +108,16 @@ local replaceThreshold(expr, from, to) =
   },
 
   local config = self._config,
-  // objectiveThresholds are the burn-rate thresholds of an alert for the
-  // configured objective.
-  local objectiveThresholds(alert) =
-    if !std.member(burnRateAlerts, alert) || config.audioObjective == fileAudioObjective then {}
-    else { [from]: number(burnRateThresholds[from] * (1 - config.audioObjective)) for from in std.objectFields(burnRateThresholds) },
+  local objective = checkedObjective(config.audioObjective),
+  local objectiveExprs = burnRateExprs(objective),
   local adapt(rule) =
     if !std.objectHas(rule, 'alert') then rule
     else
       local o = std.get(config.alerts, rule.alert, {});
-      local objective = std.foldl(
-        function(e, from) replaceThreshold(e, from, objectiveThresholds(rule.alert)[from]),
-        std.objectFields(objectiveThresholds(rule.alert)),
-        rule.expr,
-      );
       local expr = std.foldl(
         function(e, from) replaceThreshold(e, from, o.thresholds[from]),
         std.objectFields(std.get(o, 'thresholds', {})),
-        std.strReplace(objective, fileJobSelector, config.jobSelector),
+        std.strReplace(std.get(objectiveExprs, rule.alert, rule.expr), fileJobSelector, config.jobSelector),
       );
       rule {
         expr: expr,
@@ -97,10 +133,10 @@ local replaceThreshold(expr, from, to) =
     // The objective row's queries and texts are written with the file's
     // objective (0.97, 97 %).
     'teams-call-quality.json':
-      if config.audioObjective == fileAudioObjective then import 'teams-call-quality.json'
+      if objective == fileAudioObjective then import 'teams-call-quality.json'
       else std.parseJson(std.strReplace(std.strReplace(importstr 'teams-call-quality.json',
-                                                       '0.97', number(config.audioObjective)),
-                                        '97 %', number(100 * config.audioObjective) + ' %')),
+                                                       '0.97', number(objective)),
+                                        '97 %', number(100 * objective) + ' %')),
     'teams-exporter-health.json': import 'teams-exporter-health.json',
     'teams-phone.json': import 'teams-phone.json',
   },

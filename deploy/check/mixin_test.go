@@ -218,6 +218,30 @@ func TestMixinAudioObjective(t *testing.T) {
 			}
 		}
 	}
+	// 99.9 %: every threshold from _config, none rewritten twice.
+	m999 := alertExprs(evalMixin(t, `{ audioObjective: 0.999 }`))
+	for name, want := range map[string][]string{
+		"TeamsAudioQualityBudgetBurnFast": {"ratio_rate1h > 0.0144\n", "ratio_rate5m > 0.0144\n"},
+		"TeamsAudioQualityBudgetBurnSlow": {"ratio_rate6h > 0.006\n", "ratio_rate30m > 0.006\n", "ratio_rate3d > 0.001\n", "ratio_rate6h > 0.001\n"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(m999[name], w) {
+				t.Errorf("%s with a 99.9 %% objective lacks %q:\n%s", name, w, m999[name])
+			}
+		}
+	}
+	// An objective whose thresholds reach 1 would give alerts that can
+	// never fire: 90 % makes the fast burn's 14.4 x 10 % = 1.44, 92.8 % makes
+	// it 1.0368 (and once rewrote the slow burn's 0.432 into it too).
+	for _, objective := range []string{"0.9", "0.928", "1", "0"} {
+		vm := jsonnet.MakeVM()
+		vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Join(repoRoot, "dashboards")}})
+		_, err := vm.EvaluateAnonymousSnippet("objective.jsonnet",
+			`local m = (import 'mixin.libsonnet') + { _config+:: { audioObjective: `+objective+` } }; [m.prometheusAlerts, m.grafanaDashboards]`)
+		if err == nil || !strings.Contains(err.Error(), "audioObjective") {
+			t.Errorf("audioObjective %s: error %v, want one naming audioObjective", objective, err)
+		}
+	}
 	for name, expr := range def {
 		if !strings.HasPrefix(name, "TeamsAudioQualityBudgetBurn") && got[name] != expr {
 			t.Errorf("%s changed with the audio objective:\n%s", name, got[name])
