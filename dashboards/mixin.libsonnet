@@ -37,7 +37,7 @@ local fileAudioObjective = 0.97;
 // written with %g (14.4 * 0.03 is 0.43200000000000005, %g writes 0.432).
 // With the file's objective they are the file's expressions, character for
 // character (TestMixinIsTheRulesFile).
-local burnRateExprs(objective) =
+local burnRateExprs(objective, minPoor) =
   local budget = 1 - objective;
   local t(burnRate) = '%g' % (burnRate * budget);
   {
@@ -46,15 +46,15 @@ local burnRateExprs(objective) =
       and
       job:teams_audio_streams_poor:ratio_rate5m > %(fast)s
       and
-      job:teams_audio_streams_classified:increase1h >= 100
-    ||| % { fast: t(14.4) },
+      job:teams_audio_streams_poor:increase1h >= %(minPoor)d
+    ||| % { fast: t(14.4), minPoor: minPoor },
     TeamsAudioQualityBudgetBurnSlow: |||
       (
         job:teams_audio_streams_poor:ratio_rate6h > %(slow)s
         and
         job:teams_audio_streams_poor:ratio_rate30m > %(slow)s
         and
-        job:teams_audio_streams_classified:increase6h >= 100
+        job:teams_audio_streams_poor:increase6h >= %(minPoor)d
       )
       or
       (
@@ -62,9 +62,9 @@ local burnRateExprs(objective) =
         and
         job:teams_audio_streams_poor:ratio_rate6h > %(budget)s
         and
-        job:teams_audio_streams_classified:increase6h >= 100
+        job:teams_audio_streams_poor:increase6h >= %(minPoor)d
       )
-    ||| % { slow: t(6), budget: t(1) },
+    ||| % { slow: t(6), budget: t(1), minPoor: minPoor },
   };
 
 // checkedObjective is the objective if every burn-rate threshold is a ratio
@@ -101,6 +101,10 @@ local replaceThreshold(expr, from, to) =
     // the fast burn's threshold (14.4 x (1 - objective)) is 1 or more and
     // the page could never fire, so the mixin stops with an error.
     audioObjective: fileAudioObjective,
+    // The poor audio streams a burn-rate alert needs in its long window
+    // before it may fire: three poor calls on a quiet night (six poor
+    // streams) do not page, a small tenant's total outage does.
+    audioMinPoorStreams: 10,
     // Per alert name: 'for', labels to add or change, and thresholds (the
     // number literal an expression compares with, as written in the rules
     // file, to the one to use).
@@ -109,7 +113,7 @@ local replaceThreshold(expr, from, to) =
 
   local config = self._config,
   local objective = checkedObjective(config.audioObjective),
-  local objectiveExprs = burnRateExprs(objective),
+  local objectiveExprs = burnRateExprs(objective, config.audioMinPoorStreams),
   local adapt(rule) =
     if !std.objectHas(rule, 'alert') then rule
     else

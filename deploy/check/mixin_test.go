@@ -204,7 +204,7 @@ func TestMixinAudioObjective(t *testing.T) {
 	m := evalMixin(t, `{ audioObjective: 0.99 }`)
 	got := alertExprs(m)
 	for name, want := range map[string][]string{
-		"TeamsAudioQualityBudgetBurnFast": {"ratio_rate1h > 0.144", "ratio_rate5m > 0.144", "increase1h >= 100"},
+		"TeamsAudioQualityBudgetBurnFast": {"ratio_rate1h > 0.144", "ratio_rate5m > 0.144", "poor:increase1h >= 10\n"},
 		"TeamsAudioQualityBudgetBurnSlow": {"ratio_rate6h > 0.06", "ratio_rate30m > 0.06", "ratio_rate3d > 0.01", "ratio_rate6h > 0.01"},
 	} {
 		for _, w := range want {
@@ -229,6 +229,13 @@ func TestMixinAudioObjective(t *testing.T) {
 				t.Errorf("%s with a 99.9 %% objective lacks %q:\n%s", name, w, m999[name])
 			}
 		}
+	}
+	// The poor streams an alert needs before it may fire.
+	guard := alertExprs(evalMixin(t, `{ audioMinPoorStreams: 25 }`))
+	if !strings.Contains(guard["TeamsAudioQualityBudgetBurnFast"], "poor:increase1h >= 25\n") ||
+		strings.Count(guard["TeamsAudioQualityBudgetBurnSlow"], "poor:increase6h >= 25\n") != 2 {
+		t.Errorf("audioMinPoorStreams 25 not in the burn-rate alerts:\n%s\n%s",
+			guard["TeamsAudioQualityBudgetBurnFast"], guard["TeamsAudioQualityBudgetBurnSlow"])
 	}
 	// An objective whose thresholds reach 1 would give alerts that can
 	// never fire: 90 % makes the fast burn's 14.4 x 10 % = 1.44, 92.8 % makes
