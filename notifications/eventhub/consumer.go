@@ -291,6 +291,11 @@ func (c *Consumer) poll(ctx context.Context, cl *kgo.Client) {
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Tick)
 	defer cancel()
 	fetches := cl.PollRecords(pctx, 1000)
+	if fetches.NumRecords() > 0 {
+		// Events of the hub: it answers (any broker's answer would not
+		// do, as a namespace answers for a hub it does not have).
+		c.lastRead.Store(c.now().UnixNano())
+	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
 			return
@@ -476,12 +481,18 @@ func (c *Consumer) measureLag(ctx context.Context, adm *kadm.Client) {
 	if err == nil {
 		err = ends.Error()
 	}
+	if err == nil && !hasPartitions(ends, c.cfg.Hub.Name) {
+		err = fmt.Errorf("event hub %q not found in the namespace", c.cfg.Hub.Name)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
+			c.lastFailure.Store(c.now().UnixNano())
 			c.warn("measuring the event hub's lag failed", "err", err)
 		}
 		return
 	}
+	// The hub's own partitions answered: it is there and readable.
+	c.lastRead.Store(c.now().UnixNano())
 	committed, err := adm.FetchOffsetsForTopics(ctx, c.cfg.ConsumerGroup, c.cfg.Hub.Name)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -504,6 +515,18 @@ func (c *Consumer) measureLag(ctx context.Context, adm *kadm.Client) {
 		}
 		c.metrics.lag.WithLabelValues(strconv.Itoa(int(o.Partition))).Set(float64(max(o.Offset-pos, 0)))
 	})
+}
+
+// hasPartitions reports whether ends lists at least one partition of hub.
+// A hub the namespace does not have is missing, or listed as partition -1
+// with an error.
+func hasPartitions(ends kadm.ListedOffsets, hub string) bool {
+	for p, o := range ends[hub] {
+		if p >= 0 && o.Err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // assigned, revoked and lost track the partitions the group gives this
@@ -533,9 +556,11 @@ func (c *Consumer) forget(parts []int32) {
 // Connected reports whether the hub answers the consumer (see connected).
 func (c *Consumer) Connected() bool { return c.connected() == 1 }
 
-// connected reports whether the hub answered lately: a response read in
-// the last 30 seconds (fetches wait at most 5 s for events, and the lag
-// is measured every tick), with no failure since.
+// connected reports whether the hub answered lately: events fetched, or
+// the end offsets of at least one of its partitions listed, in the last
+// 30 seconds (the lag is measured every tick), with no failure since. A
+// broker's other answers do not count: a namespace answers for a hub name
+// it does not have.
 func (c *Consumer) connected() float64 {
 	read, failed := c.lastRead.Load(), c.lastFailure.Load()
 	if read == 0 || read < failed || c.now().UnixNano()-read > int64(30*time.Second) {

@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, connected, held func() float64) *metr
 	reg.MustRegister(m.lag, m.lastEvent, m.events, m.commits, m.released,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "teams_exporter_event_hub_connected",
-			Help: "1 while the event hub answers the exporter's consumer (a response in the last 30 seconds and no failure since), 0 otherwise.",
+			Help: "1 while the event hub answers the exporter's consumer (events read, or its partitions' end offsets listed, in the last 30 seconds, and no failure since), 0 otherwise: a hub name the namespace does not have is 0.",
 		}, connected),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "teams_exporter_event_hub_held_events",
@@ -54,18 +54,12 @@ func newMetrics(reg prometheus.Registerer, connected, held func() float64) *metr
 	return m
 }
 
-// hooks note the broker's answers and failures for the connected gauge.
+// hooks note the broker's connection failures for the connected gauge.
 type hooks struct{ c *Consumer }
 
 func (h hooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
 		h.c.lastFailure.Store(h.c.now().UnixNano())
 		h.c.warn("connecting to the event hub failed; retrying", "err", err)
-	}
-}
-
-func (h hooks) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	if err == nil {
-		h.c.lastRead.Store(h.c.now().UnixNano())
 	}
 }
