@@ -68,9 +68,12 @@ type Poller struct {
 	settling     *settleQueue // records waiting to settle (settle.go)
 	settleWarned bool         // checkSettleWindow logged
 	relistSince  time.Time    // a re-list was asked for at this poll; zero if none is pending
-	relistEnded  time.Time    // when the last re-list ended
-	model        listModel    // what plans are made from (plan.go)
-	stretched    bool         // the stretch was logged
+	relistMore   bool         // a request came after the pending re-list's sweep began
+	// relistCovered is when the last re-list's sweep began: a request made
+	// before is answered by it.
+	relistCovered time.Time
+	model         listModel // what plans are made from (plan.go)
+	stretched     bool      // the stretch was logged
 
 	// progressCheck is how often a running poll looks at the clock to see
 	// whether a progress line is due. progressTick, when set (tests only),
@@ -227,9 +230,8 @@ func (p *Poller) Poll(ctx context.Context) error {
 	p.metrics.pollDuration.Observe(elapsed.Seconds())
 
 	if err == nil {
-		if pl.done && !pl.sweepStart.Before(p.relistSince) {
-			p.relistSince = time.Time{} // a sweep begun since the request has ended
-			p.relistEnded = p.now()
+		if pl.done {
+			p.relistEnded(pl.sweepStart, p.now())
 		}
 		p.ledger.UpdatePosition(func(pos *ledger.Position) {
 			if pl.done {

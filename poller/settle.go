@@ -48,7 +48,9 @@ type pendingRecord struct {
 
 // maxSettling bounds the records waiting to settle. Listed ones are at most
 // the records of a listing, which the listing holds anyway; beyond the bound
-// notified ids are dropped and the look-back is listed again instead.
+// notified ids are dropped and a re-list is asked for instead: the dropped
+// ids' records started before the request, so a sweep begun after it lists
+// them (requestRelist).
 const maxSettling = 200_000
 
 // settleQueue holds the records waiting to settle, by id and in two heaps:
@@ -313,24 +315,41 @@ func (p *Poller) updateSettling() {
 }
 
 // requestRelist asks, at now, for the look-back to be listed again, as
-// requested at at. A request while a re-list is pending or running changes
-// nothing, so that a missed event replayed (by Graph, or by whoever
-// captured one) costs no more than one re-list:
-//   - while one is pending, it ends when a sweep begun after the first
-//     request ends; moving it forward would keep the sweep under way from
-//     ever ending it;
-//   - a request made while the last re-list was running (before it ended)
-//     is taken as answered by it.
-//
-// A record a coalesced request is about is still listed by the sweep
-// within a full-scan interval, as for any lost notification.
+// requested at at. A sweep lists start times up to when it began, so a
+// request is answered by a sweep begun at or after it was made:
+//   - a request made before the pending or running re-list's sweep began
+//     (or before the last re-list's sweep began) changes nothing, so that
+//     a missed event replayed (by Graph, or by whoever captured one) costs
+//     no more than one re-list;
+//   - a later one, about records that sweep does not list, asks for one
+//     more re-list after it (relistMore): a storm costs at most two sweeps.
 func (p *Poller) requestRelist(at, now time.Time) {
-	if !p.relistSince.IsZero() {
+	if p.relistSince.IsZero() {
+		if !p.relistCovered.IsZero() && !at.After(p.relistCovered) {
+			p.log.Debug("re-list request made before the last re-list's sweep began; nothing more to list")
+			return
+		}
+		p.relistSince = now
 		return
 	}
-	if !p.relistEnded.IsZero() && !at.After(p.relistEnded) {
-		p.log.Debug("re-list request made while the last re-list ran; nothing more to list")
+	// Pending: the sweep that answers it began at or after relistSince. If
+	// it has not begun yet, it begins after now, so after at.
+	pos := p.ledger.Position()
+	if running := !pos.SweepStart.Before(p.relistSince) && pos.SweepNext < p.model.sweepSlices(); running && at.After(pos.SweepStart) {
+		p.relistMore = true
+	}
+}
+
+// relistEnded is told that a sweep begun at sweepStart has ended, at now:
+// it answers the pending re-list if it began at or after the request, and
+// then a request made during it starts the next.
+func (p *Poller) relistEnded(sweepStart, now time.Time) {
+	if p.relistSince.IsZero() || sweepStart.Before(p.relistSince) {
 		return
 	}
-	p.relistSince = now
+	p.relistSince, p.relistCovered = time.Time{}, sweepStart
+	if p.relistMore {
+		p.relistMore = false
+		p.relistSince = now
+	}
 }
