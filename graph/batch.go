@@ -115,7 +115,7 @@ func (b *batchItemBody) decode(dec *jsontext.Decoder, bud *budget) error {
 		if errors.Is(err, errAnswerBudget) {
 			return err
 		}
-		b.err = err
+		b.err = shortError(err)
 		return nil
 	}
 	b.CallRecord, b.odataError = v.CallRecord, v.odataError

@@ -455,9 +455,6 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 	err = c.decode(resp, c.maxBodyFor(op), v)
 	c.obs.ObserveRequest(op, statusCode(resp.StatusCode), c.now().Sub(start))
 	if err != nil {
-		if bo, ok := c.obs.(BodyObserver); ok && (errors.Is(err, ErrMalformed) || errors.Is(err, ErrBodyTooLarge)) {
-			bo.ObserveRefusedBody(op)
-		}
 		err = fmt.Errorf("decode %s response: %w", op, err)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errBodyRead) || ctx.Err() != nil {
 			return 0, err // cut off mid-body: worth another try
@@ -468,6 +465,11 @@ func (c *Client) attempt(ctx context.Context, op Operation, n int, newReq func(c
 		// caller.
 		if op != OpBatch && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, ErrMalformed) {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		// Counted once classified: every body refused, whatever refused
+		// it (a syntax error, a member of the wrong type, a bound).
+		if bo, ok := c.obs.(BodyObserver); ok {
+			bo.ObserveRefusedBody(op)
 		}
 		return -1, err
 	}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"io"
+	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -42,5 +43,27 @@ func UnmarshalCallRecord(data []byte, rec *CallRecord) error {
 // decodeJSON reads one JSON value from r into v, which must be all r holds
 // (apart from white space), charging the lists it decodes to b.
 func decodeJSON(r io.Reader, v any, b *budget) error {
-	return jsonv2.UnmarshalRead(r, v, b.options())
+	return shortError(jsonv2.UnmarshalRead(r, v, b.options()))
 }
+
+// maxErrorDetail bounds the text of a decode error. The decoder names where
+// it failed by a JSON pointer, one step per level: 20,000 nested arrays made
+// an error of 40 KB, logged at every poll.
+const maxErrorDetail = 200
+
+// shortError cuts err's text to maxErrorDetail bytes; errors.Is and
+// errors.As still see err.
+func shortError(err error) error {
+	if err == nil || len(err.Error()) <= maxErrorDetail {
+		return err
+	}
+	return &cutError{msg: strings.ToValidUTF8(err.Error()[:maxErrorDetail], "") + "...", err: err}
+}
+
+type cutError struct {
+	msg string
+	err error
+}
+
+func (e *cutError) Error() string { return e.msg }
+func (e *cutError) Unwrap() error { return e.err }
