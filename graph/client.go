@@ -239,10 +239,13 @@ func (c *Client) listCallRecords(ctx context.Context, from, to time.Time, fn fun
 			c.log.Warn("Graph listed call records with an empty or too long id; skipped", "records", st.Malformed, "max_id_bytes", MaxIDBytes, "first_id", badID)
 		}
 	}()
+	seen := map[string]bool{}
+	records := 0
 	for pages := 0; next != ""; pages++ {
-		if pages >= maxPages {
-			return fmt.Errorf("list call records: more than %d pages", maxPages)
+		if pages >= maxPages || seen[next] {
+			return fmt.Errorf("list call records: %w: next link loops", ErrMalformed)
 		}
+		seen[next] = true
 		var page struct {
 			Value    []CallRecord `json:"value"`
 			NextLink string       `json:"@odata.nextLink"`
@@ -251,6 +254,12 @@ func (c *Client) listCallRecords(ctx context.Context, from, to time.Time, fn fun
 			return fmt.Errorf("list call records: %w", err)
 		}
 		st.Pages++
+		if records += len(page.Value); records > maxListedRecords {
+			if bo, ok := c.obs.(BodyObserver); ok {
+				bo.ObserveRefusedBody(OpList)
+			}
+			return fmt.Errorf("list call records: %w: more than %d records", ErrMalformed, maxListedRecords)
+		}
 		for i := range page.Value {
 			if start := page.Value[i].StartDateTime; start.Before(lo) || !start.Before(hi) {
 				outside++
@@ -288,6 +297,13 @@ const listSelect = "id,version,type,startDateTime,endDateTime,lastModifiedDateTi
 // maxPages bounds any paging loop, so a server that keeps answering with a
 // next link cannot hold a poll forever.
 const maxPages = 10000
+
+// maxListedRecords bounds the records of one listing, which its caller
+// holds until it ends: Graph's pages of 999 records over maxPages pages,
+// 10 M records (a 24-hour look-back of a tenant of a million calls a day
+// lists a tenth of it). Pages of up to maxPageItems would allow ten times
+// more. A variable so that tests can lower it.
+var maxListedRecords = 999 * maxPages
 
 func ceilSecond(t time.Time) time.Time {
 	if tt := t.Truncate(time.Second); !tt.Equal(t) {
