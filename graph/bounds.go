@@ -83,6 +83,9 @@ func (b *budget) options() jsonv2.Options {
 		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, item *batchItemBody) error {
 			return item.decode(dec, b)
 		}),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, h *batchHeaders) error {
+			return h.decode(dec, b)
+		}),
 	)))
 }
 
