@@ -21,31 +21,76 @@ type health struct {
 	mu        sync.Mutex
 	succeeded bool      // a poll of this process succeeded
 	pollSince time.Time // the start of the first failed poll since the last success
-	reqSince  time.Time // when the first of an unbroken run of failed requests was sent
+	// listSince and reqSince are when the first of an unbroken run of
+	// failed list requests, and of other failed requests, was sent. A run
+	// ends with a success of a request sent at or after it began: an
+	// answer to an older request says nothing of Graph since. Records
+	// fetched do not end a run of failed lists (a listing that fails while
+	// $batch requests succeed stops new records all the same); a list
+	// answered ends a run of other failures.
+	listSince, reqSince time.Time
 }
 
 func newHealth(now func() time.Time) *health { return &health{now: now} }
 
-// pollEnded records a poll's outcome; start is when it began.
+// pollEnded records a poll's outcome; start is when it began. A poll
+// succeeds only when its listing did, so a success also ends a run of
+// failed list requests sent before it began.
 func (h *health) pollEnded(ok bool, start time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ok {
 		h.succeeded, h.pollSince = true, time.Time{}
+		clearIfSince(&h.listSince, start)
 	} else if h.pollSince.IsZero() {
 		h.pollSince = start
 	}
 }
 
-// requestAnswered records whether Graph answered a request (see
-// graph.Answered); sent is when it was sent.
-func (h *health) requestAnswered(ok bool, sent time.Time) {
+// setClock makes now the clock of every time decision: the poller's,
+// so that a poll's start and a request's sending are on one clock.
+func (h *health) setClock(now func() time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ok {
-		h.reqSince = time.Time{}
-	} else if h.reqSince.IsZero() {
-		h.reqSince = sent
+	h.now = now
+}
+
+// requestAnsweredAgo is requestAnswered for a request sent d ago.
+func (h *health) requestAnsweredAgo(list, ok bool, d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requestAnsweredLocked(list, ok, h.now().Add(-d))
+}
+
+// requestAnswered records whether Graph answered a request (see
+// graph.Answered), a list request or another; sent is when it was sent.
+func (h *health) requestAnswered(list, ok bool, sent time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requestAnsweredLocked(list, ok, sent)
+}
+
+func (h *health) requestAnsweredLocked(list, ok bool, sent time.Time) {
+	run := &h.reqSince
+	if list {
+		run = &h.listSince
+	}
+	switch {
+	case ok && list:
+		clearIfSince(&h.listSince, sent)
+		clearIfSince(&h.reqSince, sent)
+	case ok:
+		clearIfSince(&h.reqSince, sent)
+	case run.IsZero():
+		*run = sent
+	}
+}
+
+// clearIfSince ends the run of failures begun at *since if t is not before
+// it.
+func clearIfSince(since *time.Time, t time.Time) {
+	if !t.Before(*since) {
+		*since = time.Time{}
 	}
 }
 
@@ -58,8 +103,10 @@ func (h *health) ready(limit time.Duration) bool {
 		return false
 	}
 	since := h.pollSince
-	if !h.reqSince.IsZero() && (since.IsZero() || h.reqSince.Before(since)) {
-		since = h.reqSince
+	for _, s := range []time.Time{h.listSince, h.reqSince} {
+		if !s.IsZero() && (since.IsZero() || s.Before(since)) {
+			since = s
+		}
 	}
 	return since.IsZero() || h.now().Sub(since) <= limit
 }

@@ -3,6 +3,10 @@ package poller
 import (
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teams-exporter/teams-exporter/graph"
 )
 
 // TestHealthFailingSinceTheEarlierReport: Graph has been failing since the
@@ -15,6 +19,7 @@ func TestHealthFailingSinceTheEarlierReport(t *testing.T) {
 	const limit = 3 * time.Minute
 	type report struct {
 		poll    bool // a poll ended (else a request was answered)
+		list    bool // the request was a list request
 		ok      bool
 		at      time.Duration // the poll's start or the request's sending, after t0
 		readyAt time.Duration // the time Ready is asked after this report, after t0
@@ -47,6 +52,28 @@ func TestHealthFailingSinceTheEarlierReport(t *testing.T) {
 			{poll: true, ok: true, at: 2 * time.Minute, readyAt: 4*time.Minute + time.Second, ready: false},
 			{ok: true, at: 5 * time.Minute, readyAt: 5 * time.Minute, ready: true},
 		}},
+		{"an answer to a request sent before the failure does not clear it", []report{
+			{poll: true, ok: true, at: 0, readyAt: 0, ready: true},
+			{ok: false, at: time.Minute, readyAt: 2 * time.Minute, ready: true},
+			{ok: true, at: 30 * time.Second, readyAt: 4*time.Minute + time.Second, ready: false},
+			{ok: true, at: time.Minute, readyAt: 4*time.Minute + time.Second, ready: true},
+		}},
+		{"records fetched do not mask a failing list", []report{
+			{poll: true, ok: true, at: 0, readyAt: 0, ready: true},
+			{list: true, ok: false, at: time.Minute, readyAt: 2 * time.Minute, ready: true},
+			{ok: true, at: 2 * time.Minute, readyAt: 4*time.Minute + time.Second, ready: false},
+			{list: true, ok: true, at: 5 * time.Minute, readyAt: 5 * time.Minute, ready: true},
+		}},
+		{"a list answered clears failing gets sent before it", []report{
+			{poll: true, ok: true, at: 0, readyAt: 0, ready: true},
+			{ok: false, at: time.Minute, readyAt: 2 * time.Minute, ready: true},
+			{list: true, ok: true, at: 2 * time.Minute, readyAt: 4*time.Minute + time.Second, ready: true},
+		}},
+		{"a good poll begun after a failed list clears it", []report{
+			{poll: true, ok: true, at: 0, readyAt: 0, ready: true},
+			{list: true, ok: false, at: time.Minute, readyAt: 2 * time.Minute, ready: true},
+			{poll: true, ok: true, at: 90 * time.Second, readyAt: 4*time.Minute + time.Second, ready: true},
+		}},
 		{"never ready before a poll succeeded", []report{
 			{ok: true, at: 0, readyAt: 0, ready: false},
 			{poll: true, ok: false, at: 0, readyAt: time.Minute, ready: false},
@@ -59,7 +86,7 @@ func TestHealthFailingSinceTheEarlierReport(t *testing.T) {
 				if r.poll {
 					h.pollEnded(r.ok, t0.Add(r.at))
 				} else {
-					h.requestAnswered(r.ok, t0.Add(r.at))
+					h.requestAnswered(r.list, r.ok, t0.Add(r.at))
 				}
 				now = t0.Add(r.readyAt)
 				if got := h.ready(limit); got != r.ready {
@@ -67,5 +94,26 @@ func TestHealthFailingSinceTheEarlierReport(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadinessOnThePollersClock: the Graph metrics built on another clock
+// (the real one) judge readiness on the poller's once it takes them, so
+// that a request's sending and a poll's start are on one clock. A failed
+// list request on the real clock used to look years younger than a poll
+// on the test's.
+func TestReadinessOnThePollersClock(t *testing.T) {
+	t0 := time.Date(2020, 1, 6, 12, 0, 0, 0, time.UTC)
+	now := t0
+	gm := NewGraphMetrics(prometheus.NewRegistry(), nil)
+	l := memoryLedger(t)
+	defer l.Close()
+	p := New(Config{Interval: time.Minute, Lookback: time.Hour, RecentWindow: time.Hour, FullScanInterval: time.Hour,
+		Registerer: prometheus.NewRegistry(), Now: func() time.Time { return now }, Graph: gm}, nil, l)
+	p.health.pollEnded(true, t0)
+	gm.ObserveRequest(graph.OpList, "503", time.Second)
+	now = t0.Add(3*time.Minute + 2*time.Second)
+	if p.Ready() {
+		t.Error("ready with the list failing for more than three intervals")
 	}
 }

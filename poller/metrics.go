@@ -103,18 +103,18 @@ type GraphMetrics struct {
 	refused   *prometheus.CounterVec
 	listPage  prometheus.Gauge
 
-	now    func() time.Time
-	health *health // the poller's, given this in Config.Graph
+	health *health // the poller's, given this in Config.Graph, with its clock
 }
 
 // NewGraphMetrics registers the teams_exporter_graph_* metrics with reg.
-// now is the poller's clock (time.Now if nil).
+// now is the clock readiness is judged by until a poller takes these
+// metrics (Config.Graph) and sets its own (time.Now if nil).
 func NewGraphMetrics(reg prometheus.Registerer, now func() time.Time) *GraphMetrics {
 	if now == nil {
 		now = time.Now
 	}
 	m := &GraphMetrics{
-		now: now, health: newHealth(now),
+		health: newHealth(now),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_graph_requests_total",
 			Help: "Requests to Microsoft Graph and its identity provider, by operation and HTTP status (\"error\" when no response arrived). Requests inside a $batch count as operation \"get\".",
@@ -151,7 +151,7 @@ func (m *GraphMetrics) ObserveRequest(op graph.Operation, code string, d time.Du
 	case graph.OpPSTNCalls, graph.OpDirectRoutingCalls:
 		return // the call logs are extras: their failures do not make the exporter unready
 	}
-	m.health.requestAnswered(graph.Answered(op, code), m.now().Add(-d)) // sent d ago
+	m.health.requestAnsweredAgo(op == graph.OpList, graph.Answered(op, code), d)
 }
 
 // ObserveListPage implements graph.PageObserver.

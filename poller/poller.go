@@ -114,7 +114,10 @@ func New(cfg Config, src Source, l *ledger.Ledger) *Poller {
 		progressCheck: time.Second,
 	}
 	if p.health = newHealth(cfg.Now); cfg.Graph != nil {
-		p.health = cfg.Graph.health // one tracker, told by the requests too
+		// One tracker, told by the requests too, on the poller's clock: a
+		// poll's start and a request's sending are compared.
+		p.health = cfg.Graph.health
+		p.health.setClock(cfg.Now)
 	}
 	p.callLogs = newCallLogs(cfg.CallLogs, cfg.Registerer, l, cfg.Logger, p.metrics.skipped)
 	p.metrics.interval.Set(cfg.Interval.Seconds())

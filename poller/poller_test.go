@@ -203,7 +203,8 @@ func TestReadiness(t *testing.T) {
 // TestReadinessFollowsGraphRequests: given the Graph client's observer,
 // readiness turns false once every Graph request has failed for more than
 // three intervals, before any poll has ended; a token from Entra does not
-// count as Graph answering, an expired record (404) does.
+// count as Graph answering, an expired record (404) does, but a record
+// fetched does not end a run of failed lists.
 func TestReadinessFollowsGraphRequests(t *testing.T) {
 	gm := NewGraphMetrics(prometheus.NewRegistry(), nil)
 	const interval = 2 * time.Millisecond // three intervals: 6ms
@@ -219,7 +220,8 @@ func TestReadinessFollowsGraphRequests(t *testing.T) {
 		{graph.OpBatch, "503", false},
 		{graph.OpToken, "200", false},
 		{graph.OpList, "error", false},
-		{graph.OpGet, "404", true},
+		{graph.OpGet, "404", false}, // records fetched do not mask a failing list
+		{graph.OpList, "200", true},
 		{graph.OpGet, "401", false},
 		{graph.OpToken, "401", false},
 		{graph.OpGet, "429", false},
