@@ -31,8 +31,11 @@ type fetchResult struct {
 // is when the records were taken as due. pr counts what it does as it
 // happens, for the progress lines. It returns when every fetch is done;
 // ingesting runs on the client's fetch goroutines, and saving is left to
-// the caller's goroutine. A record that cannot be fetched stays listed, and
-// a later listing finds it again.
+// the caller's goroutine. A record that cannot be fetched is not retried
+// here: a listed one is found again by a later listing; a notified one not
+// listed yet waits for the listing that covers its start (the recent
+// window, or the look-back's sweep within a full-scan interval), since
+// its notification is not kept.
 func (p *Poller) fetchAndIngest(ctx context.Context, due []dueRecord, now time.Time, pr *progress) fetchResult {
 	if len(due) == 0 {
 		return fetchResult{}
