@@ -75,13 +75,16 @@ func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
 		allow Items
 		want  Result
 		err   error
+		// itemsRead is how many items of a refused body are read, each
+		// counted as rejected.
+		itemsRead float64
 	}{
-		{"both kinds on a channel carrying both", mixed, AnyItems, Result{Accepted: 1, Lifecycle: 1, Rejected: 1}, nil},
-		{"lifecycle items refused on a change channel", mixed, ChangeItems, Result{Accepted: 1, Rejected: 2}, nil},
-		{"nothing with the clientState", changeBody("forged", "created", idA, idB), AnyItems, Result{}, ErrForbidden},
-		{"truncated after a good item", mixed[:len(mixed)/2], AnyItems, Result{}, ErrMalformed},
-		{"longer than MaxBodyBytes, whatever it announced", `{"value":[{"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}]}`, AnyItems, Result{}, ErrTooLarge},
-		{"nothing usable", changeBody(testSecret, "exploded", idA), AnyItems, Result{}, ErrMalformed},
+		{"both kinds on a channel carrying both", mixed, AnyItems, Result{Accepted: 1, Lifecycle: 1, Rejected: 1}, nil, 0},
+		{"lifecycle items refused on a change channel", mixed, ChangeItems, Result{Accepted: 1, Rejected: 2}, nil, 0},
+		{"nothing with the clientState", changeBody("forged", "created", idA, idB), AnyItems, Result{}, ErrForbidden, 2},
+		{"truncated after a good item", mixed[:len(mixed)/2], AnyItems, Result{}, ErrMalformed, 1},
+		{"longer than MaxBodyBytes, whatever it announced", `{"value":[{"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}]}`, AnyItems, Result{}, ErrTooLarge, 0},
+		{"nothing usable", changeBody(testSecret, "exploded", idA), AnyItems, Result{}, ErrMalformed, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,7 +106,7 @@ func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
 			}
 			wantRejected := float64(c.want.Rejected)
 			if err != nil {
-				wantRejected = 1 // the body
+				wantRejected = max(1, c.itemsRead) // every item read, or the body
 			}
 			if delta("accepted") != float64(c.want.Accepted) || delta("lifecycle") != float64(c.want.Lifecycle) || delta("rejected") != wantRejected {
 				t.Errorf("counted accepted %v lifecycle %v rejected %v", delta("accepted"), delta("lifecycle"), delta("rejected"))

@@ -3,6 +3,7 @@ package notifications
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"os"
@@ -134,7 +135,10 @@ func (r *Receiver) validate(w http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'none'")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, token)
-	r.log.Info("answered Graph's validation of the notification URL", "path", req.URL.Path)
+	r.metrics.notifications.WithLabelValues(ResultValidation).Inc()
+	// Anyone can ask for a handshake: the log line is rate-limited, the
+	// counter counts them all.
+	r.logEvery(&r.lastValid, slog.LevelInfo, "answered Graph's validation of the notification URL", "path", req.URL.Path)
 }
 
 // reject answers status to a request refused before its body is read, and

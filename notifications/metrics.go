@@ -13,7 +13,7 @@ func newReceiverMetrics(reg prometheus.Registerer, queued func() int) *receiverM
 	m := &receiverMetrics{
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_notifications_total",
-			Help: "Change notifications received from Microsoft Graph, by result: accepted (a call record id queued), lifecycle (a lifecycle event), rejected (a request or body refused: wrong clientState in every item, not JSON, too large, wrong method or path; or one item of an accepted body refused alone: a foreign clientState, or not understood).",
+			Help: "Change notifications received from Microsoft Graph, by result: accepted (a call record id queued), lifecycle (a lifecycle event), rejected (each notification refused, alone (a foreign clientState, not understood) or with its whole body (wrong clientState in every item, not JSON, too large, too slow); a request refused before its first notification counts one), validation (a validation handshake answered).",
 		}, []string{"result"}),
 		lifecycleEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_notification_lifecycle_events_total",
@@ -28,7 +28,7 @@ func newReceiverMetrics(reg prometheus.Registerer, queued func() int) *receiverM
 			Help: "Notified call record ids dropped because the queue was full; the next re-list of the look-back window finds those records.",
 		}),
 	}
-	for _, r := range []string{ResultAccepted, ResultRejected, ResultLifecycle} {
+	for _, r := range []string{ResultAccepted, ResultRejected, ResultLifecycle, ResultValidation} {
 		m.notifications.WithLabelValues(r)
 	}
 	for _, e := range lifecycleEvents {

@@ -58,8 +58,12 @@ const (
 // Results counted in teams_exporter_notifications_total.
 const (
 	ResultAccepted  = "accepted"  // a change notification queued (or already queued)
-	ResultRejected  = "rejected"  // a body refused, or one item of an accepted body refused
+	ResultRejected  = "rejected"  // a notification refused: alone, with its body, or a request refused unread
 	ResultLifecycle = "lifecycle" // a lifecycle notification accepted
+	// ResultValidation counts Graph's validation handshakes answered: each
+	// new subscription brings one per URL, so a steady rise is someone
+	// else probing the listener.
+	ResultValidation = "validation"
 )
 
 // Lifecycle events Graph sends to the lifecycle URL.
@@ -112,6 +116,7 @@ type Receiver struct {
 
 	metrics    *receiverMetrics
 	lastWarn   atomic.Int64 // unix nanoseconds of the last rejection logged at warn
+	lastValid  atomic.Int64 // unix nanoseconds of the last validation logged at info
 	subscribed atomic.Bool  // a subscription is active (set by the Subscriber)
 }
 
@@ -304,7 +309,8 @@ var (
 // answers within Graph's 3 seconds, and the goroutines waiting are bounded
 // by the connections the listener holds.
 //
-// Deliver counts every body and item in teams_exporter_notifications_total
+// Deliver counts every item (or a body refused before its first item) in
+// teams_exporter_notifications_total
 // and logs refusals (rate-limited); the caller counts nothing again.
 func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Result, error) {
 	if err := r.acquire(ctx); err != nil {
@@ -348,7 +354,9 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 		err = fmt.Errorf("%w: %s", ErrMalformed, problem)
 	}
 	if err != nil {
-		r.metrics.notifications.WithLabelValues(ResultRejected).Inc()
+		// Counted in notifications, as accepted ones are: each item read,
+		// or one for a body refused before its first item.
+		r.metrics.notifications.WithLabelValues(ResultRejected).Add(float64(max(items, 1)))
 		r.warn("notification body rejected", "reason", err.Error(), "items", items)
 		return Result{}, err
 	}
@@ -566,10 +574,17 @@ func signal(ch chan struct{}) {
 // requests must not flood the log; the metrics count them all), at debug
 // level otherwise.
 func (r *Receiver) warn(msg string, args ...any) {
+	r.logEvery(&r.lastWarn, slog.LevelWarn, msg, args...)
+}
+
+// logEvery logs at level at most once every 10 seconds per last, and at
+// debug level otherwise: what an anonymous client can cause must not fill
+// the log.
+func (r *Receiver) logEvery(last *atomic.Int64, level slog.Level, msg string, args ...any) {
 	now := r.now().UnixNano()
-	last := r.lastWarn.Load()
-	if now-last >= int64(10*time.Second) && r.lastWarn.CompareAndSwap(last, now) {
-		r.log.Warn(msg, args...)
+	prev := last.Load()
+	if now-prev >= int64(10*time.Second) && last.CompareAndSwap(prev, now) {
+		r.log.Log(context.Background(), level, msg, args...)
 		return
 	}
 	r.log.Debug(msg, args...)
