@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"strings"
-
 	"github.com/teams-exporter/teams-exporter/graph"
 )
 
@@ -64,12 +62,13 @@ func codecOf(media uint8, s *graph.MediaStream) (codec uint8, ok bool) {
 // codecIn finds v among members, whose first value id is base. Absent,
 // null, unknown and invalid are unknown; anything else not a member
 // (unknownFutureValue included: a member newer than this exporter) is
-// other.
+// other. Graph writes member names in one case: "OPUS" is not a member
+// and counts as other, so the label is always a name Graph documents.
 func codecIn(v string, members []string, base uint8) uint8 {
-	if v == "" || strings.EqualFold(v, "unknown") || strings.EqualFold(v, "invalid") {
+	if v == "" || v == "unknown" || v == "invalid" {
 		return codecUnknown
 	}
-	if i := lookupFold(members, v, 255); i != 255 {
+	if i := lookupExact(members, v, 255); i != 255 {
 		return base + i
 	}
 	return codecOther
@@ -81,12 +80,25 @@ var (
 )
 
 // productOf maps userAgent.productFamily: absent, null or unknown is
-// unknown; any value not listed (unknownFutureValue included) is other.
+// unknown; any value not listed (unknownFutureValue, or a member in
+// another case) is other.
 func productOf(v graph.ShortString) uint8 {
-	if v == "" || strings.EqualFold(string(v), "unknown") {
+	if v == "" || v == "unknown" {
 		return productUnknown
 	}
-	return lookupFold(dims[dimProduct].values[:productUnknown], string(v), productOther)
+	return lookupExact(dims[dimProduct].values[:productUnknown], string(v), productOther)
+}
+
+// lookupExact returns the index of s in values, compared byte for byte,
+// or fallback: for enumerations whose label is Graph's member name as
+// given.
+func lookupExact(values []string, s string, fallback uint8) uint8 {
+	for i, v := range values {
+		if v == s {
+			return uint8(i)
+		}
+	}
+	return fallback
 }
 
 // maxClientVersions bounds the client_version label: the first 50

@@ -68,7 +68,7 @@ func TestWhyFromRecords(t *testing.T) {
 			}},
 		{"audio poor by jitter alone, round trip absent, at the loss threshold",
 			withClient(meetingRecord("b", "macOS", "wired", "main-audio",
-				audio(graph.MediaStream{AudioCodec: "OPUS", AveragePacketLossRate: num(0.1), AverageJitter: ms(45)})),
+				audio(graph.MediaStream{AudioCodec: "opus", AveragePacketLossRate: num(0.1), AverageJitter: ms(45)})),
 				"skypeForBusiness", "16.0.1"),
 			[]string{
 				"teams_client_streams_total{client_version=16.0.1,media=audio,platform=macOS,product=skypeForBusiness,quality=poor} 1",
@@ -84,6 +84,15 @@ func TestWhyFromRecords(t *testing.T) {
 			[]string{
 				"teams_client_streams_total{client_version=unknown,media=audio,platform=web,product=unknown,quality=good} 3",
 				"teams_codec_streams_total{codec=unknown,media=audio,quality=good} 3",
+			}},
+		{"member names match as Graph writes them: another case is other",
+			withClient(meetingRecord("g", "windows", "wired", "main-audio",
+				audio(graph.MediaStream{AudioCodec: "Opus", AverageJitter: ms(5)}),
+				audio(graph.MediaStream{AudioCodec: "UNKNOWN", AverageJitter: ms(5)})),
+				"Teams", "1.6.00.4472"),
+			[]string{
+				"teams_client_streams_total{client_version=1.6.00.4472,media=audio,platform=windows,product=other,quality=good} 2",
+				"teams_codec_streams_total{codec=other,media=audio,quality=good} 2",
 			}},
 		{"a codec of another media, unknownFutureValue, a codec not documented; a version of 41 characters",
 			withClient(meetingRecord("d", "iOS", "tunnel", "main-audio",
@@ -123,7 +132,7 @@ func TestWhyFromRecords(t *testing.T) {
 			[]string{
 				"teams_client_streams_total{client_version=5.0,media=screen_sharing,platform=windows,product=lync,quality=good} 1",
 				"teams_client_streams_total{client_version=5.0,media=screen_sharing,platform=windows,product=lync,quality=poor} 1",
-				"teams_codec_streams_total{codec=rtVideo,media=screen_sharing,quality=good} 1",
+				"teams_codec_streams_total{codec=other,media=screen_sharing,quality=good} 1",
 				"teams_codec_streams_total{codec=rtVideo,media=screen_sharing,quality=poor} 1",
 				"teams_poor_stream_causes_total{cause=frame_rate,connection_type=wired,media=screen_sharing} 1",
 			}},
