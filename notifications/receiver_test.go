@@ -28,15 +28,7 @@ const testSecret = "s3cret-Client-State"
 // (shorter timeouts) before it starts.
 func startReceiver(t *testing.T, cfg Config, tune func(*http.Server)) (*Receiver, *prometheus.Registry, string) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	if cfg.ClientState == "" {
-		cfg.ClientState = testSecret
-	}
-	cfg.Registerer = reg
-	r, err := NewReceiver(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, reg := newTestReceiver(t, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

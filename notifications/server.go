@@ -2,8 +2,6 @@ package notifications
 
 import (
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/teams-exporter/teams-exporter/internal/connlimit"
@@ -28,41 +26,22 @@ const (
 	MaxConnections = 512
 )
 
-// Server is the HTTP server of the notification listener.
-type Server struct {
-	*http.Server
-	limit *connlimit.Limiter
-}
-
 // NewServer returns the HTTP server of the notification listener at addr:
 // the Receiver's two paths and nothing else, with timeouts that slow or
 // idle senders cannot outlast and a bound on connections that half-open
 // ones cannot fill. It is separate from the metrics listener, whose web
 // configuration (basic auth) Graph could not satisfy, so that traffic here
 // never competes with scrapes.
-func NewServer(addr string, r *Receiver, logger *slog.Logger) *Server {
-	s := &Server{
-		Server: &http.Server{
-			Addr:              addr,
-			Handler:           r,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		},
-		limit: connlimit.New(MaxConnections),
-	}
-	s.limit.Install(s.Server)
+func NewServer(addr string, r *Receiver, logger *slog.Logger) *connlimit.Server {
+	s := connlimit.NewServer(r, connlimit.Bounds{
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		MaxConnections:    MaxConnections,
+	})
+	s.Addr = addr
+	s.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
 	return s
 }
-
-// Serve serves on ln, its connections bounded.
-func (s *Server) Serve(ln net.Listener) error {
-	return s.Server.Serve(s.limit.Listener(ln))
-}
-
-// ConnectionsShed returns the connections closed or refused to stay within
-// MaxConnections.
-func (s *Server) ConnectionsShed() uint64 { return s.limit.Shed() }

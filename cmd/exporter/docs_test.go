@@ -112,7 +112,7 @@ func documentedRegistry(t *testing.T) *recordingRegistry {
 	}
 	newMetricsHandler(reg, l, log)
 	web := newWebServer(http.NewServeMux())
-	reg.MustRegister(connectionsShed("metrics", web.limit.Shed))
+	reg.MustRegister(connectionsShed("metrics", web.Limit.Shed))
 	return reg
 }
 

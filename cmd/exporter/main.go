@@ -265,7 +265,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	}
 
 	srv := newWebServer(routes(cfg, src.describe, metrics, p.Ready, logger))
-	reg.MustRegister(connectionsShed("metrics", srv.limit.Shed))
+	reg.MustRegister(connectionsShed("metrics", srv.Limit.Shed))
 	listener, err := srv.listen(cfg.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("%s_LISTEN_ADDRESS: %w", envPrefix, err)
@@ -274,7 +274,7 @@ func serve(ctx context.Context, cfg *config, logger *slog.Logger, hup <-chan os.
 	var healthListener net.Listener
 	if cfg.HealthListenAddress != "" {
 		health = healthServer(p.Ready)
-		reg.MustRegister(connectionsShed("health", health.limit.Shed))
+		reg.MustRegister(connectionsShed("health", health.Limit.Shed))
 		if healthListener, err = health.listen(cfg.HealthListenAddress); err != nil {
 			listener.Close()
 			return fmt.Errorf("%s_HEALTH_LISTEN_ADDRESS: %w", envPrefix, err)

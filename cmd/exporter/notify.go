@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/teams-exporter/teams-exporter/graph"
+	"github.com/teams-exporter/teams-exporter/internal/connlimit"
 	"github.com/teams-exporter/teams-exporter/ledger"
 	"github.com/teams-exporter/teams-exporter/notifications"
 	"github.com/teams-exporter/teams-exporter/notifications/eventhub"
@@ -28,7 +29,7 @@ import (
 // on its own listener, and the subscriber once Graph can be called.
 type notifier struct {
 	receiver *notifications.Receiver
-	server   *notifications.Server
+	server   *connlimit.Server
 	served   chan error
 	log      *slog.Logger
 
@@ -73,7 +74,7 @@ func startNotifications(cfg *config, reg prometheus.Registerer, now func() time.
 		return nil, fmt.Errorf("%s_NOTIFICATION_LISTEN_ADDRESS: %w", envPrefix, err)
 	}
 	n := &notifier{receiver: r, server: notifications.NewServer(cfg.NotificationListenAddress, r, log), served: make(chan error, 1), log: log}
-	reg.MustRegister(connectionsShed("notifications", n.server.ConnectionsShed))
+	reg.MustRegister(connectionsShed("notifications", n.server.Limit.Shed))
 	go func() { n.served <- n.server.Serve(ln) }()
 	log.Info("serving change notifications", "address", ln.Addr().String(), "url", redactedURL(cfg.NotificationURL))
 	return n, nil

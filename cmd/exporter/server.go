@@ -47,24 +47,18 @@ const (
 
 // webServer is the exporter's HTTP server with the bounds above.
 type webServer struct {
-	*http.Server
-	limit *connlimit.Limiter
+	*connlimit.Server
 }
 
 func newWebServer(h http.Handler) *webServer {
-	s := &webServer{
-		Server: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-		},
-		limit: connlimit.New(maxConnections),
-	}
-	s.limit.Install(s.Server)
-	return s
+	return &webServer{connlimit.NewServer(h, connlimit.Bounds{
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		MaxConnections:    maxConnections,
+	})}
 }
 
 // connectionsShed is teams_exporter_connections_shed_total for one
@@ -84,13 +78,13 @@ func (s *webServer) listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.limit.Listener(l), nil
+	return s.Limit.Listener(l), nil
 }
 
 // serve serves on l with the TLS and basic auth of the web configuration
 // file, if any, until shutdown.
 func (s *webServer) serve(l net.Listener, webConfigFile string, logger *slog.Logger) error {
-	err := web.Serve(l, s.Server, &web.FlagConfig{
+	err := web.Serve(l, s.Server.Server, &web.FlagConfig{
 		WebListenAddresses: &[]string{l.Addr().String()},
 		WebSystemdSocket:   new(bool),
 		WebConfigFile:      &webConfigFile,
