@@ -54,8 +54,15 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errTorn marks a frame that was not completely written or is damaged.
+// errTorn marks a frame that was not completely written: it reaches the
+// end of the file (short, or the last frame and failing its checksum). A
+// crash while appending leaves one; it was never published.
 var errTorn = errors.New("torn or corrupt frame")
+
+// errDamaged marks a frame that fails its checksum, or has an impossible
+// length, with whole frames after it: no crash leaves one, and the frames
+// after it may have been published, so it cannot be dropped as a torn tail.
+var errDamaged = errors.New("damaged frame before the end of the file")
 
 // appendFrame appends a frame of typ holding body to buf.
 func appendFrame(buf []byte, typ byte, body ...[]byte) []byte {
@@ -78,18 +85,23 @@ func appendFrame(buf []byte, typ byte, body ...[]byte) []byte {
 // frameReader reads frames, keeping the offset of the end of the last
 // whole frame read.
 type frameReader struct {
-	r   *bufio.Reader
-	off int64 // end of the last good frame
-	buf []byte
+	r    *bufio.Reader
+	off  int64 // end of the last good frame
+	size int64 // of what r reads
+	buf  []byte
 }
 
-func newFrameReader(r io.Reader) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 1<<20)}
+// newFrameReader reads frames from r, which holds size bytes.
+func newFrameReader(r io.Reader, size int64) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, 1<<20), size: size}
 }
 
 // next returns the next frame's type and body (valid until the next call).
-// It returns io.EOF at a clean end, errTorn (wrapped) for a frame that is
-// short, too large or fails its checksum.
+// It returns io.EOF at a clean end, errTorn (wrapped) for a frame that
+// reaches the end of the file (short, or failing its checksum and the last
+// one), and errDamaged (wrapped) for one that fails its checksum or has an
+// impossible length with bytes after it. A length is checked against the
+// bytes left before anything is allocated for it.
 func (fr *frameReader) next() (byte, []byte, error) {
 	var hdr [frameHeaderBytes]byte
 	n, err := io.ReadFull(fr.r, hdr[:])
@@ -102,8 +114,20 @@ func (fr *frameReader) next() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	size := binary.LittleEndian.Uint32(hdr[:4])
-	if size == 0 || size > maxFrameBytes {
-		return 0, nil, fmt.Errorf("%w: length %d (at most %d)", errTorn, size, maxFrameBytes)
+	left := fr.size - fr.off - frameHeaderBytes
+	switch {
+	case int64(size) > left:
+		return 0, nil, fmt.Errorf("%w: length %d, %d bytes left", errTorn, size, left)
+	case size > maxFrameBytes:
+		return 0, nil, fmt.Errorf("%w: length %d (at most %d)", errDamaged, size, maxFrameBytes)
+	case size == 0:
+		// A file system may leave zeros where a crash cut a write.
+		if zeros, err := fr.zerosToEnd(); err != nil {
+			return 0, nil, err
+		} else if zeros {
+			return 0, nil, fmt.Errorf("%w: zeros to the end", errTorn)
+		}
+		return 0, nil, fmt.Errorf("%w: length 0", errDamaged)
 	}
 	if cap(fr.buf) < int(size) {
 		fr.buf = make([]byte, size)
@@ -116,10 +140,32 @@ func (fr *frameReader) next() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	if crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-		return 0, nil, fmt.Errorf("%w: checksum mismatch", errTorn)
+		if int64(size) == left {
+			return 0, nil, fmt.Errorf("%w: checksum mismatch in the last frame", errTorn)
+		}
+		return 0, nil, fmt.Errorf("%w: checksum mismatch, %d bytes after it", errDamaged, left-int64(size))
 	}
 	fr.off += frameHeaderBytes + int64(size)
 	return p[0], p[1:], nil
+}
+
+// zerosToEnd reports whether only zeros are left to read.
+func (fr *frameReader) zerosToEnd() (bool, error) {
+	var p [4096]byte
+	for {
+		n, err := fr.r.Read(p[:])
+		for _, c := range p[:n] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }
 
 // body decodes a frame's body. Errors are sticky: the first one is kept

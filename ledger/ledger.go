@@ -336,7 +336,7 @@ func readLog(logPath string, st *loaded) error {
 		return err
 	}
 	defer f.Close()
-	return replayLog(f, st)
+	return replayLog(f, fi.Size(), st)
 }
 
 // openLog opens the log for appending after the frames restored (st; nil

@@ -328,7 +328,7 @@ func readCheckpoint(path string) (*loaded, error) {
 	if fi.Size() > maxCheckpointBytes {
 		return nil, fmt.Errorf("%w: %d bytes, more than the %d a checkpoint may have", errCorruptState, fi.Size(), int64(maxCheckpointBytes))
 	}
-	st, err := decodeCheckpoint(newFrameReader(f))
+	st, err := decodeCheckpoint(newFrameReader(f, fi.Size()-int64(len(checkpointMagic))))
 	if err != nil {
 		var ioErr *os.PathError
 		if errors.As(err, &ioErr) {
@@ -458,14 +458,14 @@ func readLegacy(r io.Reader) (*loaded, error) {
 	return st, nil
 }
 
-// replayLog applies the log's frames that follow the checkpoint to st. It
-// stops at the first frame that is torn, damaged or out of sequence: such a
-// frame was never published (a save publishes only once its frame is
-// synced), and what follows it cannot be applied without it. A frame that
-// is whole but cannot be decoded or applied makes the state inconsistent
-// (errCorruptState).
-func replayLog(r io.Reader, st *loaded) error {
-	fr := newFrameReader(r)
+// replayLog applies the log's frames that follow the checkpoint to st; r
+// holds size bytes. Only a torn last frame (errTorn: it reaches the end of
+// the file) is dropped: it was never published, as a save publishes only
+// once its frame is synced. A frame damaged before the end of the file, or
+// one that is whole but cannot be decoded or applied, makes the state
+// inconsistent (errCorruptState): frames after it were published.
+func replayLog(r io.Reader, size int64, st *loaded) error {
+	fr := newFrameReader(r, size)
 	for {
 		typ, b, err := fr.next()
 		if errors.Is(err, io.EOF) {
@@ -474,6 +474,9 @@ func replayLog(r io.Reader, st *loaded) error {
 		if errors.Is(err, errTorn) {
 			st.dropped = err.Error()
 			return nil
+		}
+		if errors.Is(err, errDamaged) {
+			return fmt.Errorf("%w: log at byte %d: %w", errCorruptState, fr.off, err)
 		}
 		if err != nil {
 			return err

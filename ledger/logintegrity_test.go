@@ -1,0 +1,99 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logFrames returns the offset of every frame of the log at path.
+func logFrames(t *testing.T, path string) []int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	for off := 0; off+frameHeaderBytes <= len(b); {
+		offs = append(offs, int64(off))
+		off += frameHeaderBytes + int(binary.LittleEndian.Uint32(b[off:]))
+	}
+	return offs
+}
+
+// savedLedger writes a checkpoint, then one delta frame for each of
+// frames records, and closes the ledger.
+func savedLedger(t *testing.T, path string, first, frames int) {
+	t.Helper()
+	l := ledgerTestOpen(t, path)
+	for i := first; i < first+frames+1; i++ {
+		observe(l, ledgerTestRecord(crashTestID(i)))
+		if err := l.Save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+}
+
+// refusedIntact opens the state at path and checks that it was refused
+// with one line and that neither file lost a byte: the checkpoint and the
+// log are set aside as they were.
+func refusedIntact(t *testing.T, path, why string) {
+	t.Helper()
+	dir := filepath.Dir(path)
+	ckpt, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(path + logSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	r, err := Open(Config{Path: path, Now: func() time.Time { return ledgerTestNow }, Logger: slogText(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := r.Len(CallRecords); n != 0 {
+		t.Errorf("%d ids loaded from a refused state", n)
+	}
+	if got := strings.Count(logs.String(), "state file unusable"); got != 1 || !strings.Contains(logs.String(), why) {
+		t.Errorf("%d lines refusing the state (want 1 saying %q):\n%s", got, why, logs.String())
+	}
+	aside := corruptFiles(t, dir)
+	var gotCkpt, gotLog []byte
+	for _, p := range aside {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, logSuffix) {
+			gotLog = b
+		} else {
+			gotCkpt = b
+		}
+	}
+	if !bytes.Equal(gotCkpt, ckpt) || !bytes.Equal(gotLog, log) {
+		t.Errorf("set aside %v: checkpoint kept %v, log kept %v (of %d bytes, %d set aside)", aside,
+			bytes.Equal(gotCkpt, ckpt), bytes.Equal(gotLog, log), len(log), len(gotLog))
+	}
+}
+
+// A frame damaged in the middle of the log is not a torn tail: the frames
+// after it were synced and published. The state is refused, and neither
+// file is cut.
+func TestDamagedFrameInTheMiddleOfTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	savedLedger(t, path, 0, 4)
+	frames := logFrames(t, path+logSuffix)
+	if len(frames) < 4 {
+		t.Fatalf("%d frames in the log, want at least 4", len(frames))
+	}
+	corrupt(t, path+logSuffix, frames[len(frames)-3]+frameHeaderBytes+3)
+	refusedIntact(t, path, "damaged")
+}
