@@ -49,20 +49,22 @@ local burnRateExprs(objective, minPoor) =
       job:teams_audio_streams_poor:increase1h >= %(minPoor)d
     ||| % { fast: t(14.4), minPoor: minPoor },
     TeamsAudioQualityBudgetBurnSlow: |||
-      (
+      label_replace(
         job:teams_audio_streams_poor:ratio_rate6h > %(slow)s
         and
         job:teams_audio_streams_poor:ratio_rate30m > %(slow)s
         and
-        job:teams_audio_streams_poor:increase6h >= %(minPoor)d
+        job:teams_audio_streams_poor:increase6h >= %(minPoor)d,
+        "long_window", "6h", "", ""
       )
       or
-      (
+      label_replace(
         job:teams_audio_streams_poor:ratio_rate3d > %(budget)s
         and
         job:teams_audio_streams_poor:ratio_rate6h > %(budget)s
         and
-        job:teams_audio_streams_poor:increase6h >= %(minPoor)d
+        job:teams_audio_streams_poor:increase6h >= %(minPoor)d,
+        "long_window", "3d", "", ""
       )
     ||| % { slow: t(6), budget: t(1), minPoor: minPoor },
   };

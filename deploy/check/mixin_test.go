@@ -233,7 +233,7 @@ func TestMixinAudioObjective(t *testing.T) {
 	// The poor streams an alert needs before it may fire.
 	guard := alertExprs(evalMixin(t, `{ audioMinPoorStreams: 25 }`))
 	if !strings.Contains(guard["TeamsAudioQualityBudgetBurnFast"], "poor:increase1h >= 25\n") ||
-		strings.Count(guard["TeamsAudioQualityBudgetBurnSlow"], "poor:increase6h >= 25\n") != 2 {
+		strings.Count(guard["TeamsAudioQualityBudgetBurnSlow"], "poor:increase6h >= 25,") != 2 {
 		t.Errorf("audioMinPoorStreams 25 not in the burn-rate alerts:\n%s\n%s",
 			guard["TeamsAudioQualityBudgetBurnFast"], guard["TeamsAudioQualityBudgetBurnSlow"])
 	}
