@@ -147,7 +147,7 @@ var (
 	// Names of the exporter's, the process collector's and Go's metrics.
 	metricNameRE = regexp.MustCompile(`\b(?:teams|process|go)_[a-zA-Z0-9_]+\b`)
 	// A range vector inside the function that consumes it.
-	rangeCallRE = regexp.MustCompile(`\b([a-z_]+)\(\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*\{[^}]*\}\s*\[([^\]]*)\]\s*\)`)
+	rangeCallRE = regexp.MustCompile(`\b([a-z_]+)\(\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*\{[^}]*\}\s*\[([^\]]*)\]\s*(?:@\s*end\(\)\s*)?\)`)
 	// A template variable: $name or ${name}.
 	variableRE = regexp.MustCompile(`\$\{?(\w+)\}?`)
 )
@@ -307,6 +307,12 @@ func lintExpr(expr string) []string {
 			errs = append(errs, fmt.Sprintf("metric %s without label matchers", expr[loc[0]:loc[1]]))
 		}
 	}
+	// topk ranks anew at every step: the series it keeps change along the
+	// graph and the legend churns. Ranked once over the whole range
+	// ([$__range] @ end()), the same ones stay.
+	if (strings.Contains(expr, "topk(") || strings.Contains(expr, "bottomk(")) && !strings.Contains(expr, "[$__range] @ end()") {
+		errs = append(errs, "topk or bottomk ranks per step: rank over [$__range] @ end()")
+	}
 	calls := rangeCallRE.FindAllStringSubmatch(expr, -1)
 	if n := strings.Count(expr, "["); n != len(calls) {
 		errs = append(errs, fmt.Sprintf("%d range selectors, %d of them directly inside a function", n, len(calls)))
@@ -351,6 +357,8 @@ func TestLintExprCatches(t *testing.T) {
 		{`teams_exporter_last_successful_poll_timestamp_seconds`, "without label matchers"},
 		{`max_over_time(teams_exporter_last_successful_poll_timestamp_seconds{job=~"$job", instance=~"$instance"}[1h])`, "range vector in max_over_time()"},
 		{`sum(increase(teams_streams_total{job=~"$job", instance=~"$instance"}[$__range]))`, ""},
+		{`topk(3, sum by (x) (rate(teams_streams_total{job=~"$job", instance=~"$instance"}[$__rate_interval])))`, "ranks per step"},
+		{`topk(3, sum by (x) (increase(teams_streams_total{job=~"$job", instance=~"$instance"}[$__range] @ end())))`, ""},
 	} {
 		got := strings.Join(lintExpr(tc.expr), "; ")
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
@@ -401,7 +409,8 @@ func TestCallQualityDashboardGoesDeeper(t *testing.T) {
 	for _, want := range []struct{ what, query string }{
 		{"poor streams by cause", "teams_poor_stream_causes_total{"},
 		{"client versions", "sum by (client_version)"},
-		{"products", "sum by (product)"},
+		// Per media: with $media at All, audio and video would mix.
+		{"products", "sum by (media, product)"},
 		{"codecs", "teams_codec_streams_total{"},
 		{"the error budget", "/ (1 - 0.97)"},
 	} {
