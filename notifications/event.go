@@ -12,27 +12,29 @@ import (
 // same changeNotificationCollection a webhook receives, change and
 // lifecycle notifications alike (Graph sends both to the EventHub: URL).
 // It goes through Deliver, with its checks, queue and counts, and returns
-// the record ids queued, so that the hub's reader can tell when they are
-// safe. Graph's validation message, which arrives in the hub when a
-// subscription is created, is ignored and not counted. An error means the
+// what Deliver made of it: its record ids let the hub's reader tell when
+// they are safe. Graph's validation message, which arrives in the hub when
+// a subscription is created, is counted as validation and changes nothing
+// else. An error means the
 // body must be delivered again: ErrBusy (not read), or ctx's error (read
 // in part when ctx ended). A body Deliver refuses is counted there and
 // returns no ids and no error.
-func (r *Receiver) DeliverEvent(ctx context.Context, body []byte) ([]string, error) {
+func (r *Receiver) DeliverEvent(ctx context.Context, body []byte) (Result, error) {
 	if isValidationMessage(body) {
+		r.metrics.notifications.WithLabelValues(ResultValidation).Inc()
 		r.log.Debug("ignored Graph's validation message in the event hub")
-		return nil, nil
+		return Result{}, nil
 	}
 	res, err := r.Deliver(ctx, bytes.NewReader(body), AnyItems)
 	if errors.Is(err, ErrBusy) {
-		return nil, err
+		return Result{}, err
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		// Cut by ctx, not refused: taken as handled, its offset would be
 		// committed and the event never read again.
-		return nil, err
+		return Result{}, err
 	}
-	return res.IDs, nil
+	return res, nil
 }
 
 // maxValidationMessage bounds the body looked at as a validation message:

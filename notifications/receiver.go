@@ -62,7 +62,8 @@ const (
 	ResultLifecycle = "lifecycle" // a lifecycle notification accepted
 	// ResultValidation counts Graph's validation handshakes answered: each
 	// new subscription brings one per URL, so a steady rise is someone
-	// else probing the listener.
+	// else probing the listener. Graph's validation message read from an
+	// event hub, sent when a subscription is created, counts here too.
 	ResultValidation = "validation"
 )
 

@@ -1,9 +1,14 @@
 package eventhub
 
 import (
+	"context"
+	"crypto/tls"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestWrongHubNameIsDisconnected: a namespace answers a consumer whatever
@@ -33,4 +38,40 @@ func TestWrongHubNameIsDisconnected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLastEventTimeOnlyMovesForward: the last event's timestamp is that of
+// the latest event accepted; a forged event, however recent its
+// timestamp, and an older event read later do not move it.
+func TestLastEventTimeOnlyMovesForward(t *testing.T) {
+	h := startHub(t, "")
+	base := time.Unix(1_800_000_000, 0)
+	for _, e := range []struct {
+		body string
+		at   time.Time
+	}{
+		{changeBody(testSecret, idA), base},
+		{changeBody("forged", idB), base.Add(time.Hour)},
+		{changeBody(testSecret, idB), base.Add(-time.Hour)},
+	} {
+		if err := h.produceAt(e.body, e.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := h.consume(t, "", newMemLedger())
+	waitFor(t, "three events read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 3 })
+	if got, want := testutil.ToFloat64(run.c.metrics.lastEvent), float64(base.Unix()); got != want {
+		t.Errorf("last event timestamp = %v, want %v", got, want)
+	}
+}
+
+// produceAt produces body with the timestamp at, as a publisher may set.
+func (h *hubEnv) produceAt(body string, at time.Time) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.hub.Addr()),
+		kgo.DialTLSConfig(&tls.Config{RootCAs: h.srv.Sim.CertPool, MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.ProduceSync(context.Background(), &kgo.Record{Topic: testHub, Value: []byte(body), Timestamp: at}).FirstErr()
 }

@@ -27,10 +27,10 @@ import (
 
 // Receiver takes an event's body; *notifications.Receiver implements it.
 type Receiver interface {
-	// DeliverEvent checks and queues a body and returns the record ids it
-	// queued; an error means the body was not read whole (too many bodies
+	// DeliverEvent checks and queues a body and returns what it made of
+	// it, with the record ids it queued; an error means the body was not read whole (too many bodies
 	// being read at once, or ctx ended) and must be delivered again.
-	DeliverEvent(ctx context.Context, body []byte) ([]string, error)
+	DeliverEvent(ctx context.Context, body []byte) (notifications.Result, error)
 }
 
 // Ledger tells when a notified record is safe; cmd/exporter adapts
@@ -115,6 +115,9 @@ type Consumer struct {
 
 	lastRead, lastFailure atomic.Int64 // unix nanoseconds
 	lastWarn              atomic.Int64
+
+	lastEventMu      sync.Mutex
+	lastEventSeconds float64
 }
 
 // partition is what is known of one assigned partition.
@@ -315,10 +318,10 @@ func (c *Consumer) poll(ctx context.Context, cl *kgo.Client) {
 // handle delivers one event and holds its offset until what it carried is
 // safe; false if ctx ended first.
 func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
-	var ids []string
+	var res notifications.Result
 	for {
 		var err error
-		if ids, err = c.cfg.Receiver.DeliverEvent(ctx, rec.Value); err == nil {
+		if res, err = c.cfg.Receiver.DeliverEvent(ctx, rec.Value); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -334,8 +337,12 @@ func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
 		}
 	}
 	c.metrics.events.Inc()
-	if !rec.Timestamp.IsZero() {
-		c.metrics.lastEvent.Set(float64(rec.Timestamp.UnixNano()) / 1e9)
+	ids := res.IDs
+	if res.Accepted+res.Lifecycle > 0 && !rec.Timestamp.IsZero() {
+		// Only an event from Graph, and never back in time: a forged
+		// event's timestamp, or a partition behind the others, would
+		// otherwise move it.
+		c.noteEventTime(rec.Timestamp)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -356,6 +363,16 @@ func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
 	}
 	p.held = append(p.held, heldEvent{offset: rec.Offset, epoch: rec.LeaderEpoch, ids: ids, at: c.now(), waiting: len(ids) > 0})
 	return true
+}
+
+// noteEventTime raises the last event's timestamp to t, if later.
+func (c *Consumer) noteEventTime(t time.Time) {
+	c.lastEventMu.Lock()
+	defer c.lastEventMu.Unlock()
+	if s := float64(t.UnixNano()) / 1e9; s > c.lastEventSeconds {
+		c.lastEventSeconds = s
+		c.metrics.lastEvent.Set(s)
+	}
 }
 
 // partition returns p's state, made on first use; c.mu held.

@@ -187,7 +187,7 @@ const validationBody = `{"value":[{"subscriptionId":"NA","subscriptionExpiration
 func TestOffsetCommittedOnceSafe(t *testing.T) {
 	h := startHub(t, "")
 	h.publish(t,
-		validationBody,                   // 0: ignored, not counted
+		validationBody,                   // 0: counted as validation
 		changeBody("forged", idA),        // 1: rejected
 		`{"value":[{"clientState":`,      // 2: rejected
 		changeBody(testSecret, idA, idB), // 3: holds
@@ -198,7 +198,10 @@ func TestOffsetCommittedOnceSafe(t *testing.T) {
 	waitFor(t, "five events read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 5 })
 	waitFor(t, "the events before the held one committed", func() bool { return h.committed(t) == 3 })
 	if got := run.notifications(notifications.ResultRejected); got != 2 {
-		t.Errorf("rejected = %v, want 2 (the forged and the malformed body; the validation message is not counted)", got)
+		t.Errorf("rejected = %v, want 2 (the forged and the malformed body)", got)
+	}
+	if got := run.notifications(notifications.ResultValidation); got != 1 {
+		t.Errorf("validation = %v, want 1", got)
 	}
 	if got := run.receiver.Queued(); got != 2 {
 		t.Errorf("queued ids = %d, want 2", got)

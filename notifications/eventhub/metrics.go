@@ -24,11 +24,11 @@ func newMetrics(reg prometheus.Registerer, connected, held func() float64) *metr
 		}, []string{"partition"}),
 		lastEvent: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "teams_exporter_event_hub_last_event_timestamp_seconds",
-			Help: "Unix time at which the event hub enqueued the last event the exporter read; 0 before the first.",
+			Help: "Unix time at which the event hub enqueued the latest event the exporter read and accepted (a change or lifecycle notification); 0 before the first.",
 		}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "teams_exporter_event_hub_events_total",
-			Help: "Events read from the event hub, each a body of change notifications (counted by result in teams_exporter_notifications_total) or Graph's validation message.",
+			Help: "Events read from the event hub, each a body of change notifications or Graph's validation message, each counted by result in teams_exporter_notifications_total.",
 		}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_event_hub_commits_total",

@@ -26,7 +26,7 @@ type joinOnFirst struct {
 	join func()
 }
 
-func (j *joinOnFirst) DeliverEvent(ctx context.Context, body []byte) ([]string, error) {
+func (j *joinOnFirst) DeliverEvent(ctx context.Context, body []byte) (notifications.Result, error) {
 	j.once.Do(j.join)
 	return j.r.DeliverEvent(ctx, body)
 }

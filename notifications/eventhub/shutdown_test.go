@@ -19,7 +19,7 @@ type stopOnSecond struct {
 	cancel context.CancelFunc
 }
 
-func (s *stopOnSecond) DeliverEvent(ctx context.Context, body []byte) ([]string, error) {
+func (s *stopOnSecond) DeliverEvent(ctx context.Context, body []byte) (notifications.Result, error) {
 	s.n++
 	if s.n == 2 {
 		s.cancel()
