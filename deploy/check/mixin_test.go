@@ -270,3 +270,21 @@ func TestMixinAudioObjective(t *testing.T) {
 		t.Error("the call-quality dashboard with a 99 % objective still shows 97 %")
 	}
 }
+
+// TestBurnRateRunbooksFollowTheObjective: the burn-rate runbooks quote the
+// default objective's figures, and must say so and how they follow
+// _config.audioObjective, or a reader with another objective is misled.
+func TestBurnRateRunbooksFollowTheObjective(t *testing.T) {
+	for _, name := range []string{"TeamsAudioQualityBudgetBurnFast", "TeamsAudioQualityBudgetBurnSlow"} {
+		raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "runbooks", name+".md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(raw)), " ")
+		for _, want := range []string{"97 % (the default)", "figures here are those of the default objective", "`_config.audioObjective`: the budget is 1 minus it"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("docs/runbooks/%s.md lacks %q", name, want)
+			}
+		}
+	}
+}
