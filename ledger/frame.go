@@ -19,6 +19,7 @@ import (
 // Frame types.
 const (
 	frameDelta       byte = 'D' // log: what changed since the previous frame
+	frameLogHeader   byte = 'L' // log: first frame, the id of the state it belongs to
 	frameHeader      byte = 'H' // checkpoint: sequence, time, position, counts
 	frameIDs         byte = 'I' // checkpoint: a chunk of one kind's ids
 	frameSeries      byte = 'S' // checkpoint: a chunk of series
@@ -50,6 +51,8 @@ const (
 	// maxLegacyBytes bounds a state file of format 1 or 2 (JSON, one
 	// piece): twice what a million ids make.
 	maxLegacyBytes = 1 << 30
+	// maxStateIDBytes bounds a state's id (32 hex digits).
+	maxStateIDBytes = 64
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -154,6 +156,7 @@ type Ledger struct {
 	logSize        int64
 	ckptSize       int64
 	seq            uint64    // of the last frame or checkpoint written
+	stateID        string    // written in every checkpoint and at the head of the log
 	lastCheckpoint time.Time // by now; zero forces one
 	needCheckpoint bool      // a write failed, or the state on disk is not a checkpoint yet
 	written        int64     // bytes of frames and checkpoints written (benchmarks)
@@ -349,11 +352,22 @@ func (l *Ledger) openLog(logPath string, st *loaded) error {
 	l.logFile, l.logPath = f, logPath
 	var off int64
 	if st != nil && !st.legacy {
-		off, l.seq, l.ckptSize = st.logOff, st.lastSeq, st.ckptSize
+		off, l.seq, l.ckptSize, l.stateID = st.logOff, st.lastSeq, st.ckptSize, st.stateID
 		l.lastCheckpoint = l.now() // of the checkpoint read: not known, so count from now
 	}
-	if st == nil || st.legacy {
-		l.needCheckpoint = true // the first save writes the first checkpoint
+	if l.stateID == "" {
+		// The first save writes the first checkpoint, with a new id
+		// (a fresh state, one of format 1 or 2, or a checkpoint
+		// written before ids); so does one after frames skipped, to
+		// clear them from the log.
+		id, err := newStateID()
+		if err != nil {
+			return err
+		}
+		l.stateID, l.needCheckpoint = id, true
+	}
+	if st != nil && st.skipped > 0 {
+		l.needCheckpoint = true
 	}
 	if err := f.Truncate(off); err != nil {
 		return fmt.Errorf("state log %s: %w", logPath, err)
@@ -362,6 +376,35 @@ func (l *Ledger) openLog(logPath string, st *loaded) error {
 		return fmt.Errorf("state log %s: %w", logPath, err)
 	}
 	l.logSize = off
+	if off == 0 && !l.needCheckpoint {
+		// An empty log beside a checkpoint: start it with the state's id.
+		if err := l.writeLogHeader(f); err != nil {
+			return fmt.Errorf("state log %s: %w", logPath, err)
+		}
+	}
+	return nil
+}
+
+// newStateID draws a state's id.
+func newStateID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("draw a state id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// writeLogHeader writes the first frame of an empty log, the state's id,
+// and syncs it.
+func (l *Ledger) writeLogHeader(f *os.File) error {
+	frame := appendFrame(nil, frameLogHeader, []byte(l.stateID))
+	if _, err := f.Write(frame); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	l.logSize = int64(len(frame))
 	return nil
 }
 
@@ -728,7 +771,7 @@ func (l *Ledger) write(c *stateCut) error {
 	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	hdr := &checkpointHeader{LastSeq: seq, SavedAt: c.savedAt, Position: c.pos}
+	hdr := &checkpointHeader{StateID: l.stateID, LastSeq: seq, SavedAt: c.savedAt, Position: c.pos}
 	size, err := writeCheckpoint(path, hdr, c.ids, c.snap.Series, l.cfg.fault)
 	if err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
@@ -817,11 +860,12 @@ func (l *Ledger) restartLog(logPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	l.logSize = 0
+	if err := l.writeLogHeader(f); err != nil {
 		f.Close()
 		return err
 	}
 	l.logFile.Close()
-	l.logFile, l.logPath, l.logSize = f, logPath, 0
+	l.logFile, l.logPath = f, logPath
 	return syncDir(filepath.Dir(logPath))
 }

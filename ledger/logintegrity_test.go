@@ -97,3 +97,58 @@ func TestDamagedFrameInTheMiddleOfTheLog(t *testing.T) {
 	corrupt(t, path+logSuffix, frames[len(frames)-3]+frameHeaderBytes+3)
 	refusedIntact(t, path, "damaged")
 }
+
+// A log is replayed only onto the checkpoint it follows. Put back an older
+// checkpoint of the same state, or beside the checkpoint of another state,
+// its frames would be applied onto the wrong base or cut away as a torn
+// tail; the state is refused and neither file is cut.
+func TestLogOfAnotherCheckpointIsRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		why  string
+	}{
+		{"an older checkpoint put back", func(t *testing.T, path string) {
+			l := ledgerTestOpen(t, path)
+			for i := range 4 { // a checkpoint, then 3 frames
+				observe(l, ledgerTestRecord(crashTestID(i)))
+				if err := l.Save(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			older, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.needCheckpoint = true
+			for i := 4; i < 8; i++ { // a checkpoint, then 3 frames
+				observe(l, ledgerTestRecord(crashTestID(i)))
+				if err := l.Save(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.Close()
+			if err := os.WriteFile(path, older, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "follows frame"},
+		{"the log of another state", func(t *testing.T, path string) {
+			other := filepath.Join(t.TempDir(), "state")
+			savedLedger(t, other, 100, 3)
+			savedLedger(t, path, 0, 3)
+			b, err := os.ReadFile(other + logSuffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+logSuffix, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "another state"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state")
+			tt.make(t, path)
+			refusedIntact(t, path, tt.why)
+		})
+	}
+}

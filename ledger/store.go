@@ -49,7 +49,12 @@ const (
 // checkpointHeader is the first frame of a checkpoint: everything but the
 // ids and series, and how many of each follow.
 type checkpointHeader struct {
-	Format   int          `json:"format"`
+	Format int `json:"format"`
+	// StateID is drawn at random when a state starts fresh and kept by
+	// every checkpoint of it; the log's first frame repeats it, so a log
+	// is never replayed onto the checkpoint of another state. Checkpoints
+	// written before it have none.
+	StateID  string       `json:"stateId,omitempty"`
 	LastSeq  uint64       `json:"lastSeq"`
 	SavedAt  time.Time    `json:"savedAt"`
 	Position Position     `json:"position"`
@@ -100,6 +105,8 @@ func marshalCompressed(v any) ([]byte, error) {
 // loaded is the state read from disk.
 type loaded struct {
 	legacy   bool   // format 1 or 2: no log, rewrite as a checkpoint
+	stateID  string // of the checkpoint; empty if written before ids
+	skipped  int    // frames of the log already in the checkpoint
 	lastSeq  uint64 // of the checkpoint, then of the last frame replayed
 	savedAt  time.Time
 	pos      Position
@@ -360,7 +367,10 @@ func decodeCheckpoint(fr *frameReader) (*loaded, error) {
 	case hdr.Series < 0 || hdr.Series > maxSeries:
 		return nil, fmt.Errorf("%d series, at most %d", hdr.Series, maxSeries)
 	}
-	st := &loaded{lastSeq: hdr.LastSeq, savedAt: hdr.SavedAt, pos: hdr.Position, ids: map[Kind]*idSet{}}
+	if len(hdr.StateID) > maxStateIDBytes {
+		return nil, fmt.Errorf("state id of %d bytes, at most %d", len(hdr.StateID), maxStateIDBytes)
+	}
+	st := &loaded{stateID: hdr.StateID, lastSeq: hdr.LastSeq, savedAt: hdr.SavedAt, pos: hdr.Position, ids: map[Kind]*idSet{}}
 	for kind, n := range hdr.IDs {
 		if n < 0 || n > maxIDsPerKind {
 			return nil, fmt.Errorf("%s: %d ids, at most %d", kind, n, maxIDsPerKind)
@@ -466,7 +476,7 @@ func readLegacy(r io.Reader) (*loaded, error) {
 // inconsistent (errCorruptState): frames after it were published.
 func replayLog(r io.Reader, size int64, st *loaded) error {
 	fr := newFrameReader(r, size)
-	for {
+	for n := 0; ; n++ {
 		typ, b, err := fr.next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -481,6 +491,17 @@ func replayLog(r io.Reader, size int64, st *loaded) error {
 		if err != nil {
 			return err
 		}
+		first := n == 0
+		switch {
+		case first && typ == frameLogHeader:
+			if id := string(b); id != st.stateID {
+				return fmt.Errorf("%w: the log belongs to another state (id %q, the checkpoint's %q)", errCorruptState, id, st.stateID)
+			}
+			st.logOff = fr.off
+			continue
+		case first && st.stateID != "":
+			return fmt.Errorf("%w: the log does not start with the id of its state (the checkpoint's %q): it belongs to another state", errCorruptState, st.stateID)
+		}
 		if typ != frameDelta {
 			return fmt.Errorf("%w: log frame of type %q", errCorruptState, typ)
 		}
@@ -489,12 +510,17 @@ func replayLog(r io.Reader, size int64, st *loaded) error {
 		switch {
 		case d.err != nil:
 			return fmt.Errorf("%w: log frame: %w", errCorruptState, d.err)
-		case seq <= st.lastSeq:
-			st.logOff = fr.off // in the checkpoint already
+		case seq <= st.lastSeq && st.frames == 0:
+			// In the checkpoint already: a crash between its rename and
+			// the log's restart left it.
+			st.logOff = fr.off
+			st.skipped++
 			continue
 		case seq != st.lastSeq+1:
-			st.dropped = fmt.Sprintf("frame %d follows frame %d", seq, st.lastSeq)
-			return nil
+			// A gap, or a frame going back after frames applied: the log
+			// does not follow this checkpoint (an older one put back, say),
+			// and its frames may have been published.
+			return fmt.Errorf("%w: log frame %d follows frame %d: the log does not follow this checkpoint", errCorruptState, seq, st.lastSeq)
 		}
 		if err := st.applyDelta(&d); err != nil {
 			return fmt.Errorf("%w: log frame %d: %w", errCorruptState, seq, err)
