@@ -10,11 +10,13 @@
 // connection would exceed the cap it closes one that is not serving a
 // request, by the progress it makes:
 //
-//  1. the oldest that has sent nothing since it was accepted: a genuine
-//     client sends its request (or its TLS ClientHello) at once;
+//  1. the oldest that has sent nothing for SilentGrace since it was
+//     accepted: a genuine client sends its request (or its TLS
+//     ClientHello) at once;
 //  2. the one whose bytes stopped coming the longest ago, among those that
-//     sent part of a request: half-open, slow with its headers, or a TLS
-//     handshake; one still progressing is shed last of these;
+//     sent part of a request (half-open, slow with its headers, or a TLS
+//     handshake) and those accepted within SilentGrace (counted from their
+//     acceptance): one still progressing is shed last of these;
 //  3. the longest idle keep-alive connection (its client reconnects; Go's
 //     and Prometheus's clients retry a request on it at once).
 //
@@ -52,6 +54,12 @@ const WriteStall = 2 * time.Second
 
 const writeChunk = 64 << 10
 
+// SilentGrace is how long a new connection may have sent nothing before
+// it is shed first. Its request may still be on the way: an attacker who
+// reconnects thousands of times a second would otherwise shed a genuine
+// client between its acceptance and the arrival of its first bytes.
+const SilentGrace = time.Second
+
 // maxPeek bounds the bytes peeked for a waiting request head: a head
 // larger than this (or than the server's MaxHeaderBytes) is not seen
 // whole, and its connection is only ranked by the bytes that wait.
@@ -59,9 +67,10 @@ const maxPeek = 64 << 10
 
 // Limiter bounds the connections of one server; see the package comment.
 type Limiter struct {
-	max        int
-	writeStall time.Duration
-	shed       atomic.Uint64
+	max         int
+	writeStall  time.Duration
+	silentGrace time.Duration
+	shed        atomic.Uint64
 
 	mu    sync.Mutex
 	seq   uint64
@@ -71,7 +80,7 @@ type Limiter struct {
 
 // New returns a Limiter of at most limit connections.
 func New(limit int) *Limiter {
-	return &Limiter{max: limit, writeStall: WriteStall, conns: map[*conn]struct{}{}, peek: make([]byte, 4<<10)}
+	return &Limiter{max: limit, writeStall: WriteStall, silentGrace: SilentGrace, conns: map[*conn]struct{}{}, peek: make([]byte, 4<<10)}
 }
 
 // Shed returns the number of connections closed to make room, or refused.
@@ -228,17 +237,18 @@ func (l *Limiter) admitLocked(c *conn) (victim *conn, ok bool) {
 		delete(l.conns, victim)
 	}
 	c.since = l.seq
+	c.progress.Store(now())
 	l.conns[c] = struct{}{}
 	return victim, true
 }
 
 // victimLocked picks the connection to close, or nil.
 func (l *Limiter) victimLocked() *conn {
-	search := l.seq
+	search, t := l.seq, now()
 	for {
 		var victim *conn
 		for other := range l.conns {
-			if sheddable(other) && other.spared != search && (victim == nil || sheddableBefore(other, victim)) {
+			if sheddable(other) && other.spared != search && (victim == nil || l.sheddableBefore(other, victim, t)) {
 				victim = other
 			}
 		}
@@ -259,7 +269,7 @@ func (l *Limiter) victimLocked() *conn {
 	// those without a whole request goes.
 	var victim *conn
 	for other := range l.conns {
-		if sheddable(other) && (victim == nil || sheddableBefore(other, victim)) {
+		if sheddable(other) && (victim == nil || l.sheddableBefore(other, victim, t)) {
 			victim = other
 		}
 	}
@@ -287,24 +297,28 @@ func sheddable(c *conn) bool { return !c.busy && !c.waiting.Load() }
 
 // sheddableBefore orders the connections not serving a request; see the
 // package comment.
-func sheddableBefore(a, b *conn) bool {
-	if ca, cb := shedClass(a), shedClass(b); ca != cb {
+func (l *Limiter) sheddableBefore(a, b *conn, t int64) bool {
+	ca, cb := l.shedClass(a, t), l.shedClass(b, t)
+	switch {
+	case ca != cb:
 		return ca < cb
-	}
-	if shedClass(a) == 1 {
+	case ca == 1:
 		return a.progress.Load() < b.progress.Load()
 	}
 	return a.since < b.since
 }
 
-func shedClass(c *conn) int {
+// shedClass is the rank of c at t (see the package comment).
+func (l *Limiter) shedClass(c *conn, t int64) int {
 	switch {
 	case c.heard.Load():
 		return 1 // a request (or a TLS handshake) begun and not finished
 	case c.served:
 		return 2 // idle
+	case t-c.progress.Load() < int64(l.silentGrace):
+		return 1 // new: its first bytes may be on the way
 	}
-	return 0 // nothing sent since it was accepted
+	return 0 // nothing sent for SilentGrace since it was accepted
 }
 
 // isHead reports whether b holds the whole head of a plain HTTP request.

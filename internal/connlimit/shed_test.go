@@ -129,11 +129,33 @@ func TestWaitingRequestOutlivesHalfOpenConnections(t *testing.T) {
 	readResponse(t, genuine)
 }
 
+// TestNewConnectionsOutliveReconnectingAttackers: a new connection whose
+// request is still on the way is not shed as silent within SilentGrace,
+// but ranked by its acceptance among the half-open ones: an attacker who
+// reconnects as fast as he is shed replaces his own older connections
+// first, a whole limit of them.
+func TestNewConnectionsOutliveReconnectingAttackers(t *testing.T) {
+	const limit = 8
+	l, addr := serve(t, limit, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	l.mu.Lock()
+	l.silentGrace = time.Hour // however slow the machine running the test
+	l.mu.Unlock()
+	halfOpen(t, l, addr, 3*limit)
+	genuine := dial(t, addr, "")
+	waitFor(t, "the genuine connection is held", func() bool { return held(l, genuine) != nil })
+	halfOpen(t, l, addr, limit-1)
+	fmt.Fprintf(genuine, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	readResponse(t, genuine)
+}
+
 // TestSilentConnectionsAreShedFirst: a connection that sent nothing is
 // shed before one that sent part of a request, and before an idle one.
 func TestSilentConnectionsAreShedFirst(t *testing.T) {
 	const limit = 3
 	l, addr := serve(t, limit, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	l.mu.Lock()
+	l.silentGrace = 0
+	l.mu.Unlock()
 	silent := dial(t, addr, "")
 	waitFor(t, "the silent connection is held", func() bool { return held(l, silent) != nil })
 	idle := dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
