@@ -193,6 +193,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	adm := kadm.NewClient(cl)
 	c.log.Info("reading change notifications from the event hub", "hub", c.cfg.Hub.String(), "consumer_group", c.cfg.ConsumerGroup,
 		"auth", c.authKind())
+	if c.cfg.ConsumerGroup == DefaultConsumerGroup {
+		// Readers in one group share the partitions: another reader of
+		// the hub in $Default would take events the exporter never sees.
+		c.log.Warn("reading the event hub in its default consumer group; on a hub with other readers, give the exporter a consumer group of its own",
+			"consumer_group", c.cfg.ConsumerGroup, "setting", "TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB_CONSUMER_GROUP")
+	}
 	lastTick := time.Time{}
 	for ctx.Err() == nil {
 		if ids, events := c.held(); ids < c.cfg.MaxHeldIDs && events < c.cfg.MaxHeldEvents {
