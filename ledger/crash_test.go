@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -216,34 +218,43 @@ func TestStateBeyondItsBoundsIsRefused(t *testing.T) {
 	}
 	oneID := make([]byte, packedIDSize)
 	for _, tt := range []struct {
-		name string
-		data func() []byte
-		why  string
+		name  string
+		data  func() []byte
+		why   string
+		alloc uint64 // the most bytes refusing it may allocate; 0: not checked
 	}{
 		{"format 2 with 2 M copies of one id", func() []byte {
 			packed := base64.StdEncoding.EncodeToString(bytesRepeat(oneID, 2_000_000))
 			b, _ := json.Marshal(map[string]any{"format": 2, "ids": map[string]any{"callRecords": map[string]any{"uuids": packed}}})
 			return b
-		}, "an id twice"},
+		}, "an id twice", 0},
 		{"a checkpoint announcing too many ids", func() []byte {
 			return checkpoint(checkpointHeader{IDs: map[Kind]int{CallRecords: maxIDsPerKind + 1}})
-		}, "ids, at most"},
+		}, "ids, at most", 0},
 		{"a checkpoint announcing too many series", func() []byte {
 			return checkpoint(checkpointHeader{Series: maxSeries + 1})
-		}, "series, at most"},
+		}, "series, at most", 0},
 		{"a checkpoint holding an id twice", func() []byte {
 			ids := appendPacked(nil, CallRecords, bytesRepeat(oneID, 2), nil)
 			return checkpoint(checkpointHeader{IDs: map[Kind]int{CallRecords: 2}}, appendFrame(nil, frameIDs, ids))
-		}, "an id twice"},
+		}, "an id twice", 0},
 		{"a checkpoint holding more ids than it announced", func() []byte {
 			ids := appendPacked(nil, CallRecords, oneID, nil)
 			return checkpoint(checkpointHeader{IDs: map[Kind]int{CallRecords: 0}}, appendFrame(nil, frameIDs, ids))
-		}, "an id twice, or more than"},
+		}, "an id twice, or more than", 0},
+		{"a checkpoint announcing more ids than its bytes hold", func() []byte {
+			return checkpoint(checkpointHeader{IDs: map[Kind]int{CallRecords: 10_000_000}})
+		}, "ids announced in", 16 << 20},
+		{"a series chunk expanding to millions of series", func() []byte {
+			raw := append(bytes.Repeat([]byte("{},"), 4_000_000), "{}]"...)
+			raw = append([]byte("["), raw...)
+			return checkpoint(checkpointHeader{Series: 10}, appendFrame(nil, frameSeries, zstdEncoder.EncodeAll(raw, nil)))
+		}, "more series than", 64 << 20},
 		{"a frame longer than a frame may be", func() []byte {
 			b := append([]byte(nil), checkpointMagic...)
 			b = binary.LittleEndian.AppendUint32(b, maxFrameBytes+1)
 			return append(b, make([]byte, 12)...)
-		}, "length"},
+		}, "length", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -252,11 +263,17 @@ func TestStateBeyondItsBoundsIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs strings.Builder
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			l, err := Open(Config{Path: path, Now: func() time.Time { return ledgerTestNow }, Logger: slogText(&logs)})
+			runtime.ReadMemStats(&after)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer l.Close()
+			if n := after.TotalAlloc - before.TotalAlloc; tt.alloc > 0 && n > tt.alloc {
+				t.Errorf("refusing it allocated %d MiB, want at most %d", n>>20, tt.alloc>>20)
+			}
 			if n := l.Len(CallRecords); n != 0 {
 				t.Errorf("%d ids loaded from a refused state", n)
 			}

@@ -240,6 +240,10 @@ func appendLenBytes(buf []byte, p []byte) []byte {
 // uint32s), the count of other ids and, for each, its length, bytes, start
 // and version (appendPacked).
 
+// minPackedIDBytes is the fewest bytes an id takes in an id section: an
+// other id of one byte (its length, the byte, start and version).
+const minPackedIDBytes = 1 + 1 + 4 + 4
+
 // maxOtherIDBytes bounds an id that is not a UUID: Graph's are UUIDs, and
 // the call logs' a few dozen characters.
 const maxOtherIDBytes = 1024

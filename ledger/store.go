@@ -84,6 +84,46 @@ var (
 // maxDecodedBytes bounds what a compressed part of a frame may expand to.
 const maxDecodedBytes = 4 * maxFrameBytes
 
+// zstdChunkDecoder decodes a checkpoint's series chunks: 1,024 series
+// take a few MiB, so a chunk expanding to more was not written by the
+// exporter.
+var zstdChunkDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxDecodedChunkBytes), zstd.WithDecoderConcurrency(1))
+
+// maxDecodedChunkBytes bounds what a checkpoint's series chunk may expand
+// to: 32 KiB a series.
+const maxDecodedChunkBytes = checkpointSeriesChunk * 32 << 10
+
+// errTooManySeries is decodeSeries' refusal of an array longer than
+// allowed.
+var errTooManySeries = errors.New("too many series")
+
+// decodeSeries decodes the JSON array of series in raw, appending them to
+// dst, one at a time: it stops as soon as the array holds more than limit,
+// so a crafted array of millions of empty series never becomes one.
+func decodeSeries(raw []byte, dst []collector.SeriesSnapshot, limit int) ([]collector.SeriesSnapshot, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return dst, fmt.Errorf("not an array of series (%v, %w)", tok, err)
+	}
+	for n := 0; dec.More(); n++ {
+		if n >= limit {
+			return dst, fmt.Errorf("%w: more than %d", errTooManySeries, limit)
+		}
+		var ss collector.SeriesSnapshot
+		if err := dec.Decode(&ss); err != nil {
+			return dst, err
+		}
+		dst = append(dst, ss)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+		return dst, fmt.Errorf("series array not closed (%v, %w)", tok, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return dst, errors.New("data after the series")
+	}
+	return dst, nil
+}
+
 // unmarshalCompressed decodes a compressed JSON part of a frame into v.
 func unmarshalCompressed(b []byte, v any) error {
 	raw, err := zstdDecoder.DecodeAll(b, nil)
@@ -371,11 +411,21 @@ func decodeCheckpoint(fr *frameReader) (*loaded, error) {
 		return nil, fmt.Errorf("state id of %d bytes, at most %d", len(hdr.StateID), maxStateIDBytes)
 	}
 	st := &loaded{stateID: hdr.StateID, lastSeq: hdr.LastSeq, savedAt: hdr.SavedAt, pos: hdr.Position, ids: map[Kind]*idSet{}}
+	// What the header announces is checked against the bytes that could
+	// hold it before anything is sized by it: a few bytes announcing
+	// millions of ids must not cost their memory.
+	var announced int64
 	for kind, n := range hdr.IDs {
 		if n < 0 || n > maxIDsPerKind {
 			return nil, fmt.Errorf("%s: %d ids, at most %d", kind, n, maxIDsPerKind)
 		}
-		st.ids[kind] = newIDSetSized(n)
+		announced += int64(n)
+	}
+	if left := fr.size - fr.off; announced*minPackedIDBytes > left {
+		return nil, fmt.Errorf("%d ids announced in %d bytes, which hold at most %d", announced, left, left/minPackedIDBytes)
+	}
+	for kind, n := range hdr.IDs {
+		st.ids[kind] = newIDSetSized(int(min(int64(n), (fr.size-fr.off)/packedIDSize)))
 	}
 	put := func(kind Kind, u *[16]byte, other string, e idEntry) bool {
 		s := st.ids[kind]
@@ -384,7 +434,7 @@ func decodeCheckpoint(fr *frameReader) (*loaded, error) {
 		}
 		return s.putNew(u, other, e)
 	}
-	st.series = make([]collector.SeriesSnapshot, 0, hdr.Series)
+	st.series = make([]collector.SeriesSnapshot, 0, min(hdr.Series, checkpointSeriesChunk))
 	for {
 		typ, b, err := fr.next()
 		if errors.Is(err, io.EOF) {
@@ -404,14 +454,14 @@ func decodeCheckpoint(fr *frameReader) (*loaded, error) {
 				return nil, fmt.Errorf("ids: %w", d.err)
 			}
 		case frameSeries:
-			var chunk []collector.SeriesSnapshot
-			if err := unmarshalCompressed(b, &chunk); err != nil {
-				return nil, fmt.Errorf("series: %w", err)
+			raw, err := zstdChunkDecoder.DecodeAll(b, nil)
+			if err != nil {
+				return nil, fmt.Errorf("series: decompress: %w", err)
 			}
-			if len(st.series)+len(chunk) > hdr.Series {
-				return nil, fmt.Errorf("more series than the %d announced", hdr.Series)
+			limit := min(checkpointSeriesChunk, hdr.Series-len(st.series))
+			if st.series, err = decodeSeries(raw, st.series, limit); err != nil {
+				return nil, fmt.Errorf("series: %w (more series than the %d announced, or than a chunk's %d)", err, hdr.Series, checkpointSeriesChunk)
 			}
-			st.series = append(st.series, chunk...)
 		case frameEnd:
 			for kind, s := range st.ids {
 				if s.len() != hdr.IDs[kind] {
@@ -541,10 +591,24 @@ type idPut struct {
 // applyDelta applies one delta frame's body (after its sequence number),
 // all of it or, on error, nothing.
 func (st *loaded) applyDelta(d *body) error {
+	// The series are decoded one at a time, bounded: a frame of a few KiB
+	// can expand to millions of empty series.
 	var meta deltaMeta
+	var wire struct {
+		deltaMeta
+		Series json.RawMessage `json:"series,omitempty"`
+	}
 	if m := d.lenBytes(); d.err == nil {
-		if err := unmarshalCompressed(m, &meta); err != nil {
+		if err := unmarshalCompressed(m, &wire); err != nil {
 			return err
+		}
+		meta = wire.deltaMeta
+		if len(wire.Series) > 0 && string(wire.Series) != "null" {
+			series, err := decodeSeries(wire.Series, nil, maxSeries)
+			if err != nil {
+				return fmt.Errorf("series: %w", err)
+			}
+			meta.Series = series
 		}
 	}
 	var puts []idPut
