@@ -376,6 +376,11 @@ func (c *config) validateEventHub() error {
 			return fmt.Errorf("%s_NOTIFICATION_URL: Graph would deliver to %s/%s, but %s_NOTIFICATION_EVENT_HUB reads %s/%s", envPrefix, target.Namespace, target.Hub, envPrefix, hub.Host, hub.Name)
 		}
 	}
+	if cs := string(c.NotificationEventHubConnectionString); cs != "" {
+		if err := connectionStringNames(cs, hub); err != nil {
+			return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB_CONNECTION_STRING: %w", envPrefix, err)
+		}
+	}
 	if g := c.NotificationEventHubConsumerGroup; g == "" || len(g) > 256 {
 		return fmt.Errorf("%s_NOTIFICATION_EVENT_HUB_CONSUMER_GROUP: want a consumer group name of 1 to 256 characters, got %q", envPrefix, g)
 	}
@@ -383,6 +388,36 @@ func (c *config) validateEventHub() error {
 		if err := notifications.ValidateClientState(string(c.NotificationClientState)); err != nil {
 			return fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)
 		}
+	}
+	return nil
+}
+
+// connectionStringNames checks that an Event Hubs connection string is for
+// the hub read: SASL PLAIN sends the whole string, key included, to the
+// host of TEAMS_EXPORTER_NOTIFICATION_EVENT_HUB, so a string for another
+// namespace would hand its key to that host. Its Endpoint must name the
+// hub's host, and its EntityPath, when present, the hub. Errors quote the
+// names only, never the key.
+func connectionStringNames(cs string, hub notifications.EventHub) error {
+	var endpoint, entity string
+	for part := range strings.SplitSeq(cs, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "endpoint":
+			endpoint = strings.TrimSpace(v)
+		case "entitypath":
+			entity = strings.TrimSpace(v)
+		}
+	}
+	u, err := url.Parse(endpoint)
+	if endpoint == "" || err != nil || u.Scheme != "sb" || u.Hostname() == "" {
+		return errors.New("want Endpoint=sb://<namespace host>/ in the connection string")
+	}
+	if !strings.EqualFold(u.Hostname(), hub.Host) {
+		return fmt.Errorf("its Endpoint names %q, but the hub read is on %q", u.Hostname(), hub.Host)
+	}
+	if entity != "" && !strings.EqualFold(entity, hub.Name) {
+		return fmt.Errorf("its EntityPath names %q, but the hub read is %q", entity, hub.Name)
 	}
 	return nil
 }
