@@ -272,6 +272,11 @@ func (l *Ledger) restore() error {
 		return fmt.Errorf("state file %s cannot be read (%w); fix its permissions or storage and start again, or move it away to start fresh", l.cfg.Path, err)
 	}
 	logPath := path + logSuffix
+	if err == nil && st == nil {
+		if err := checkOrphanLog(logPath, path); err != nil {
+			return err
+		}
+	}
 	if err == nil && st != nil && !st.legacy {
 		err = readLog(logPath, st)
 		if err != nil && !errors.Is(err, errCorruptState) {
@@ -321,35 +326,76 @@ func (l *Ledger) restore() error {
 
 // readLog replays the log at logPath onto st; a missing log is empty.
 func readLog(logPath string, st *loaded) error {
-	fi, err := os.Stat(logPath)
+	f, err := openLogFile(logPath, os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("it is not a regular file (mode %s)", fi.Mode())
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
 	if fi.Size() > maxLogBytes {
 		return fmt.Errorf("%w: log of %d bytes, more than %d", errCorruptState, fi.Size(), int64(maxLogBytes))
 	}
-	f, err := os.Open(logPath) // #nosec G304 -- beside the state file, from the operator's configuration
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	return replayLog(f, fi.Size(), st)
+}
+
+// openLogFile opens the log at logPath. The log is the exporter's own: a
+// symbolic link planted there would have the exporter cut whatever it
+// points to, and a FIFO or device would block the start or never end.
+// Opening does not follow a link nor wait, and what was opened must be a
+// regular file.
+func openLogFile(logPath string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(logPath, flag|noFollow|nonBlock, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	if isSymlinkError(err) {
+		return nil, errors.New("it is a symbolic link; the log must be a regular file beside the state file")
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("it is not a regular file (mode %s)", fi.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkOrphanLog refuses a log left without its checkpoint: the log is
+// empty until the first checkpoint is written, so frames in it were
+// published, and starting fresh would wipe them.
+func checkOrphanLog(logPath, path string) error {
+	fi, err := os.Lstat(logPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("state log %s: %w", logPath, err)
+	case fi.Size() > 0:
+		return fmt.Errorf("state log %s holds %d bytes but its checkpoint %s is missing; put the checkpoint back, or move the log away to start fresh", logPath, fi.Size(), path)
+	}
+	return nil
 }
 
 // openLog opens the log for appending after the frames restored (st; nil
 // for a fresh state), cutting off a torn tail.
 func (l *Ledger) openLog(logPath string, st *loaded) error {
-	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	f, err := openLogFile(logPath, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return fmt.Errorf("state log %s: %w", logPath, err)
 	}
 	l.logFile, l.logPath = f, logPath
+	// A log just created must survive a crash as the checkpoint does.
+	if err := syncDir(filepath.Dir(logPath)); err != nil {
+		return fmt.Errorf("state log %s: %w", logPath, err)
+	}
 	var off int64
 	if st != nil && !st.legacy {
 		off, l.seq, l.ckptSize, l.stateID = st.logOff, st.lastSeq, st.ckptSize, st.stateID
@@ -856,7 +902,7 @@ func (l *Ledger) restartLog(logPath string) error {
 	if err := l.cfg.fault.at("log.truncate"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // #nosec G304 -- beside the state file, from the operator's configuration
+	f, err := openLogFile(logPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return err
 	}

@@ -152,3 +152,53 @@ func TestLogOfAnotherCheckpointIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A log the exporter cannot trust to be its own stops the start with one
+// line, and no file loses a byte: a symbolic link planted as the log (its
+// target would be cut), or a log whose checkpoint is missing (starting
+// fresh would wipe published frames).
+func TestLogNotItsOwnStopsTheStart(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		damage func(t *testing.T, path string) (kept string)
+		why    string
+	}{
+		{"a symbolic link as the log", func(t *testing.T, path string) string {
+			target := filepath.Join(t.TempDir(), "elsewhere")
+			if err := os.Rename(path+logSuffix, target); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path+logSuffix); err != nil {
+				t.Fatal(err)
+			}
+			return target
+		}, "symbolic link"},
+		{"a log without its checkpoint", func(t *testing.T, path string) string {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			return path + logSuffix
+		}, "checkpoint"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state")
+			savedLedger(t, path, 0, 3)
+			kept := tt.damage(t, path)
+			want, err := os.ReadFile(kept)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(Config{Path: path, Now: func() time.Time { return ledgerTestNow }})
+			if err == nil {
+				l.Close()
+				t.Fatal("Open succeeded")
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tt.why) {
+				t.Errorf("error not one line saying %q: %q", tt.why, msg)
+			}
+			if got, err := os.ReadFile(kept); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s changed (%d bytes of %d, %v)", kept, len(got), len(want), err)
+			}
+		})
+	}
+}

@@ -13,3 +13,6 @@ func flockExclusive(*os.File) error { return nil }
 const noFollow = 0
 
 func isSymlinkError(error) bool { return false }
+
+// nonBlock is not available here.
+const nonBlock = 0

@@ -31,3 +31,6 @@ func flockExclusive(f *os.File) error {
 		}
 	}
 }
+
+// nonBlock makes opening a FIFO return at once.
+const nonBlock = syscall.O_NONBLOCK
