@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teams-exporter/teams-exporter/collector"
 )
 
 // logFrames returns the offset of every frame of the log at path.
@@ -201,4 +203,43 @@ func TestLogNotItsOwnStopsTheStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Replay takes a series only at or above the value it replaces: a frame
+// taking a counter back (a count, a sum, a bucket) is not one the exporter
+// wrote.
+func TestLogFrameTakingACounterBackIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	l := ledgerTestOpen(t, path)
+	for i := range 2 {
+		observe(l, ledgerTestRecord(crashTestID(i)))
+		if err := l.Save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := l.seq
+	var lowered []collector.SeriesSnapshot
+	for _, ss := range l.Snapshot().Series {
+		if ss.Metric == "teams_call_records_total" && ss.Count > 0 {
+			ss.Count--
+			lowered = append(lowered, ss)
+		}
+	}
+	l.Close()
+	if len(lowered) == 0 {
+		t.Fatal("no series to lower")
+	}
+	frame, err := encodeDelta(seq+1, &deltaMeta{SavedAt: ledgerTestNow, Series: lowered}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path+logSuffix, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	refusedIntact(t, path, "lower")
 }

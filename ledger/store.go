@@ -638,8 +638,13 @@ func (st *loaded) applyDelta(d *body) error {
 	}
 	newSeries := 0
 	for i := range meta.Series {
-		if _, ok := st.index[seriesKeyOf(&meta.Series[i])]; !ok {
+		i0, ok := st.index[seriesKeyOf(&meta.Series[i])]
+		if !ok {
 			newSeries++
+			continue
+		}
+		if err := notLower(&st.series[i0], &meta.Series[i]); err != nil {
+			return fmt.Errorf("series %s: %w", meta.Series[i].Metric, err)
 		}
 	}
 	if len(st.series)+newSeries > maxSeries {
@@ -673,6 +678,49 @@ func (st *loaded) applyDelta(d *body) error {
 		st.series = append(st.series, ss)
 	}
 	st.pos, st.savedAt = meta.Position, meta.SavedAt
+	return nil
+}
+
+// notLower checks that next, a series' value in a later frame, is nowhere
+// lower than prev: every family is a counter or a histogram of
+// non-negative observations, so its count, sum, buckets and native buckets
+// only go up. A frame taking one back was not written by the exporter.
+func notLower(prev, next *collector.SeriesSnapshot) error {
+	switch {
+	case next.Count < prev.Count:
+		return fmt.Errorf("count %d, lower than the %d before it", next.Count, prev.Count)
+	case !(next.Sum >= prev.Sum):
+		return fmt.Errorf("sum %g, lower than the %g before it", next.Sum, prev.Sum)
+	case len(next.Buckets) != len(prev.Buckets):
+		return fmt.Errorf("%d buckets, %d before", len(next.Buckets), len(prev.Buckets))
+	}
+	for i, n := range next.Buckets {
+		if n < prev.Buckets[i] {
+			return fmt.Errorf("bucket %d holds %d, lower than the %d before it", i, n, prev.Buckets[i])
+		}
+	}
+	pn, nn := prev.Native, next.Native
+	switch {
+	case pn == nil:
+		return nil
+	case nn == nil:
+		return errors.New("native buckets gone")
+	case nn.ZeroCount < pn.ZeroCount:
+		return fmt.Errorf("native zero bucket %d, lower than the %d before it", nn.ZeroCount, pn.ZeroCount)
+	case nn.Schema != pn.Schema:
+		return nil // buckets merged at a lower schema: the count above covers them
+	}
+	counts := make(map[int32]uint64, len(nn.Keys))
+	for i, k := range nn.Keys {
+		if i < len(nn.Counts) {
+			counts[k] = nn.Counts[i]
+		}
+	}
+	for i, k := range pn.Keys {
+		if i < len(pn.Counts) && counts[k] < pn.Counts[i] {
+			return fmt.Errorf("native bucket %d holds %d, lower than the %d before it", k, counts[k], pn.Counts[i])
+		}
+	}
 	return nil
 }
 
