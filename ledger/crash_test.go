@@ -250,6 +250,11 @@ func TestStateBeyondItsBoundsIsRefused(t *testing.T) {
 			raw = append([]byte("["), raw...)
 			return checkpoint(checkpointHeader{Series: 10}, appendFrame(nil, frameSeries, zstdEncoder.EncodeAll(raw, nil)))
 		}, "more series than", 64 << 20},
+		{"a frame longer than the file", func() []byte {
+			b := append([]byte(nil), checkpointMagic...)
+			b = binary.LittleEndian.AppendUint32(b, maxFrameBytes-1)
+			return append(b, make([]byte, 12)...)
+		}, "bytes left", 16 << 20},
 		{"a frame longer than a frame may be", func() []byte {
 			b := append([]byte(nil), checkpointMagic...)
 			b = binary.LittleEndian.AppendUint32(b, maxFrameBytes+1)

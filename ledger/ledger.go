@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,6 +147,9 @@ type Ledger struct {
 	saveMu   sync.Mutex // one writer of the state files at a time; guards what follows
 	saved    atomic.Pointer[collector.Snapshot]
 	lastSave time.Time // of the last save attempt, by now
+	// retryWait is the wait before SaveIfDue retries a failed save; zero
+	// after a success.
+	retryWait time.Duration
 	// begun numbers the saves as they start (before their cut); durable
 	// is the number of the last one that succeeded. See SaveMark.
 	begun, durable atomic.Uint64
@@ -680,12 +684,18 @@ func (l *Ledger) SaveIfDue() time.Duration {
 	if !l.pending() {
 		return 0
 	}
-	if wait := l.cfg.SaveInterval - l.now().Sub(l.lastSave); wait > 0 {
+	if wait := max(l.cfg.SaveInterval, l.retryWait) - l.now().Sub(l.lastSave); wait > 0 {
 		return wait
 	}
-	_ = l.saveLocked() // counted and logged there
+	if err := l.saveLocked(); err != nil { // counted and logged there
+		// Retried after SaveInterval, then twice as long after each
+		// failure, up to CheckpointInterval: on a disk that stays full
+		// every retry rewrites the whole state.
+		l.retryWait = min(max(2*l.retryWait, l.cfg.SaveInterval), max(l.cfg.CheckpointInterval, l.cfg.SaveInterval))
+		return l.retryWait
+	}
 	if l.pending() {
-		return l.cfg.SaveInterval // it failed: retried after the interval
+		return l.cfg.SaveInterval
 	}
 	return 0
 }
@@ -711,6 +721,7 @@ func (l *Ledger) saveLocked() error {
 		l.log.Error("save state failed; scrapes keep showing the last save until a save succeeds", "file", l.cfg.Path, "err", err)
 		return err
 	}
+	l.retryWait = 0
 	l.metrics.saves.WithLabelValues("success").Inc()
 	l.metrics.lastSave.Set(float64(c.savedAt.UnixNano()) / 1e9)
 	l.saved.Store(c.snap)
@@ -855,6 +866,10 @@ func (l *Ledger) appendDelta(seq uint64, c *stateCut) error {
 	if errors.Is(err, errTornWrite) {
 		_, _ = l.logFile.Write(frame[:len(frame)/2])
 		return errCrash
+	}
+	if errors.Is(err, errTornNoSpace) {
+		_, _ = l.logFile.Write(frame[:len(frame)/2])
+		err = syscall.ENOSPC
 	}
 	if err == nil {
 		_, err = l.logFile.Write(frame)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,7 +195,7 @@ func TestOpenForgetsFutureTimes(t *testing.T) {
 // last-save gauge and the published snapshot as they were, and the next
 // save that succeeds publishes everything observed meanwhile.
 func TestSaveFailuresAreCountedAndLogged(t *testing.T) {
-	for _, point := range []string{"log.write", "log.sync", "checkpoint.write", "checkpoint.sync", "checkpoint.rename", "checkpoint.dirsync"} {
+	for _, point := range []string{"log.write", "log.write.torn", "log.sync", "checkpoint.write", "checkpoint.sync", "checkpoint.rename", "checkpoint.dirsync"} {
 		t.Run(point, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.json")
 			var logs strings.Builder
@@ -203,7 +204,10 @@ func TestSaveFailuresAreCountedAndLogged(t *testing.T) {
 			full := false // the disk
 			l, err := Open(Config{Path: path, Now: func() time.Time { return clock }, Registerer: reg, Logger: slogText(&logs),
 				fault: func(p string) error {
-					if full && p == point {
+					switch {
+					case full && point == "log.write.torn" && p == "log.write":
+						return errTornNoSpace // part of the frame fits
+					case full && p == point:
 						return syscall.ENOSPC
 					}
 					return nil
@@ -232,6 +236,9 @@ func TestSaveFailuresAreCountedAndLogged(t *testing.T) {
 			observe(l, ledgerTestRecord("b"))
 			if err := l.Save(); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("a save on a full disk: %v", err)
+			}
+			if fi, err := os.Stat(path + logSuffix); err != nil || fi.Size() != l.logSize {
+				t.Errorf("the log holds %v bytes after a failed save, want its last whole frame's end, %d (%v)", fi.Size(), l.logSize, err)
 			}
 			if point != "checkpoint.dirsync" { // the rename happened: a checkpoint retried
 				if wait := l.SaveIfDue(); wait != l.cfg.SaveInterval {
@@ -270,3 +277,37 @@ func TestSaveFailuresAreCountedAndLogged(t *testing.T) {
 }
 
 func slogText(w *strings.Builder) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// On a disk that stays full, saves are retried less and less often, up to
+// the checkpoint interval, rather than rewriting the whole state every
+// SaveInterval.
+func TestSaveRetriesBackOffOnAFullDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	clock := ledgerTestNow
+	tries := 0
+	l, err := Open(Config{Path: path, Now: func() time.Time { return clock }, CheckpointInterval: 4 * time.Minute,
+		fault: func(p string) error {
+			if p == "checkpoint.write" {
+				tries++
+				return syscall.ENOSPC
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	observe(l, ledgerTestRecord("a"))
+	var waits []time.Duration
+	for end := clock.Add(10 * time.Minute); clock.Before(end); clock = clock.Add(time.Second) {
+		before := tries
+		wait := l.SaveIfDue()
+		if tries > before {
+			waits = append(waits, wait)
+		}
+	}
+	want := []time.Duration{15 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 4 * time.Minute}
+	if !slices.Equal(waits, want) {
+		t.Errorf("waits after each failed try %v, want %v", waits, want)
+	}
+}

@@ -205,9 +205,12 @@ type faultFunc func(point string) error
 // errCrash is what a test's faultFunc returns to stop a write as a crash
 // would: no clean-up follows. errTornWrite, at "log.write", writes half
 // the frame first.
+// errTornNoSpace, at "log.write", writes half the frame and fails with
+// ENOSPC, as a disk filling up in the middle of a write does.
 var (
-	errCrash     = errors.New("simulated crash")
-	errTornWrite = errors.New("simulated crash in the middle of a write")
+	errCrash       = errors.New("simulated crash")
+	errTornWrite   = errors.New("simulated crash in the middle of a write")
+	errTornNoSpace = errors.New("simulated full disk in the middle of a write")
 )
 
 func (f faultFunc) at(point string) error {
