@@ -57,6 +57,18 @@ func held(l *Limiter, c net.Conn) *conn {
 	return nil
 }
 
+// idleConn reports whether the Limiter holds the server side of c as
+// sheddable: neither serving a request nor with one waiting unread.
+func idleConn(l *Limiter, c net.Conn) bool {
+	sc := held(l, c)
+	if sc == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return sheddable(sc)
+}
+
 // closedByServer reports whether the server closed c. It reads c, so it
 // suits only connections whose server never answers.
 func closedByServer(c net.Conn) bool {

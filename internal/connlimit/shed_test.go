@@ -107,6 +107,11 @@ func TestRequestsAnsweredWithoutTheHandlerFreeTheirConnection(t *testing.T) {
 			for _, c := range clients {
 				readResponse(t, c)
 			}
+			// net/http marks a connection idle just after writing its
+			// answer, so its client may read the answer first.
+			waitFor(t, "both answered connections are idle", func() bool {
+				return idleConn(l, clients[0]) && idleConn(l, clients[1])
+			})
 			for range 3 {
 				if err := get(addr); err != nil {
 					t.Fatalf("request after %q was answered: %v", first, err)
