@@ -53,9 +53,10 @@ func (r *recordingRegistry) MustRegister(cs ...prometheus.Collector) {
 
 // documentedRegistry registers the exporter's own metrics as serve does,
 // with every optional part on: demo mode, both call logs, change
-// notifications (webhook and Event Hubs), a building file. A part that registers metrics must be
-// added here, so that docs/metrics.md lists them
-// (TestServedFamiliesAreDocumented fails otherwise).
+// notifications (webhook and Event Hubs), a building file. A part that
+// registers metrics must be added here, so that TestDocs writes them into
+// docs/metrics.md; checkFamiliesDocumented (in TestDemoSaysItIsSimulated
+// and TestDemoWithNotifications) fails otherwise.
 func documentedRegistry(t *testing.T) *recordingRegistry {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
