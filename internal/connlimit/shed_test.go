@@ -238,9 +238,8 @@ func TestTLSHandshakeOutlivesSilentConnections(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("TLS client shed mid-handshake for a silent connection: %v", err)
 	}
-	if !closedByServer(silent) {
-		t.Error("the silent connection is still held")
-	}
+	// The Limiter counts a shed connection just before closing it.
+	waitFor(t, "the silent connection is closed", func() bool { return closedByServer(silent) })
 }
 
 // TestStalledReadersAreShedWhenAllConnectionsServe: when every connection
