@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -177,20 +180,26 @@ func (e *exporterProc) scrapeText() ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// waitFor scrapes until cond holds.
+// waitFor scrapes until cond holds. It pauses between scrapes at least as
+// long as the last one took: with hundreds of records, a scrape of the
+// race-built exporter and its parsing take seconds of CPU on a loaded
+// runner, and scraping back to back would starve the exporter awaited.
 func (e *exporterProc) waitFor(t *testing.T, what string, timeout time.Duration, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-e.done:
 			t.Fatalf("exporter exited while waiting for %s", what)
 		default:
 		}
+		began := time.Now()
 		if mfs, err := e.scrape(); err == nil && cond(mfs) {
+			t.Logf("waited %v of %v for %s", time.Since(start).Round(time.Millisecond), timeout, what)
 			return mfs
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(max(100*time.Millisecond, time.Since(began)))
 	}
 	t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	return nil
@@ -253,7 +262,7 @@ func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	e := startExporter(t, ts, state)
 
-	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))
+	mfs := e.waitFor(t, "two successful polls", 3*time.Minute, successfulPolls(2))
 	e.assertTruth(t, truth)
 	if got := counterValue(mfs, "teams_exporter_records_ingested_total"); got != float64(len(recs)) {
 		t.Errorf("records ingested = %v, want %d", got, len(recs))
@@ -292,7 +301,7 @@ func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	}
 	ts.tenant.Bump(latest.ID) // inside the recent window, so the next poll lists it
 	before := counterValue(mfs, "teams_exporter_polls_total", "result", "success")
-	e.waitFor(t, "the update to be seen", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the update to be seen", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return counterValue(mfs, "teams_exporter_skipped_total", "reason", "updated") >= 1 &&
 			counterValue(mfs, "teams_exporter_polls_total", "result", "success") >= before+1
 	})
@@ -304,17 +313,42 @@ func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 	}
 }
 
-// slowly delays every Graph request so that an ingest is still running when
-// the test kills the exporter.
-func slowly(d time.Duration) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasPrefix(r.URL.Path, "/v1.0/") {
-				time.Sleep(d)
+// batchHold answers the $batch requests it allows and holds every later
+// one until its client gives up or the hold is released: an ingest the
+// test stops is then under way, and stays so however slow the machine,
+// instead of the test having to catch a moment of it in a scrape.
+type batchHold struct {
+	allowed, seen atomic.Int64
+	released      chan struct{}
+	once          sync.Once
+}
+
+// newBatchHold returns a hold that allows every $batch until allow is
+// called, and releases what it holds when the test ends.
+func newBatchHold(t *testing.T) *batchHold {
+	h := &batchHold{released: make(chan struct{})}
+	h.allowed.Store(math.MaxInt64)
+	t.Cleanup(h.release)
+	return h
+}
+
+// allow lets n more $batch requests through, then holds the others.
+func (h *batchHold) allow(n int64) { h.allowed.Store(h.seen.Load() + n) }
+
+// release answers the held requests and every later one.
+func (h *batchHold) release() { h.once.Do(func() { close(h.released) }) }
+
+func (h *batchHold) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$batch") && h.seen.Add(1) > h.allowed.Load() {
+			select {
+			case <-h.released:
+			case <-r.Context().Done():
+				return
 			}
-			next.ServeHTTP(w, r)
-		})
-	}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // writeDemoBuildings writes the demo tenant's building file for a test.
@@ -342,7 +376,7 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 	truth := simtruth.With(buildings, recs...)
 	file := writeDemoBuildings(t)
 	e := startExporter(t, ts, filepath.Join(t.TempDir(), "state.json"), "TEAMS_EXPORTER_BUILDING_FILE="+file)
-	mfs := e.waitFor(t, "two successful polls", 60*time.Second, successfulPolls(2))
+	mfs := e.waitFor(t, "two successful polls", 3*time.Minute, successfulPolls(2))
 	e.assertTruth(t, truth)
 	if got := counterValue(mfs, "teams_exporter_building_file_networks"); got != 7 {
 		t.Errorf("teams_exporter_building_file_networks = %v, want 7", got)
@@ -360,7 +394,7 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(t, "the failed reload", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the failed reload", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return mfs["teams_exporter_building_file_last_reload_success"] != nil &&
 			counterValue(mfs, "teams_exporter_building_file_last_reload_success") == 0
 	})
@@ -377,7 +411,7 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 	if err := e.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	mfs = e.waitFor(t, "the reload", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	mfs = e.waitFor(t, "the reload", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		return counterValue(mfs, "teams_exporter_building_file_last_reload_success") == 1 &&
 			counterValue(mfs, "teams_exporter_building_file_networks") == 8
 	})
@@ -387,7 +421,8 @@ func TestEndToEndWithBuildingFile(t *testing.T) {
 }
 
 func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
-	ts := startTenant(t, slowly(150*time.Millisecond))
+	hold := newBatchHold(t)
+	ts := startTenant(t, hold.wrap)
 	now := time.Now()
 	first, truth := simtruth.Generate(graphsim.GenOptions{Seed: 2, Count: 200, Start: now.Add(-10 * time.Hour), End: now.Add(-5 * time.Hour)})
 	ts.tenant.Add(first...)
@@ -395,18 +430,30 @@ func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 	env := []string{"TEAMS_EXPORTER_CONCURRENCY=1", "TEAMS_EXPORTER_RECENT_WINDOW=12h"}
 
 	e := startExporter(t, ts, state, env...)
-	e.waitFor(t, "the first records", 60*time.Second, successfulPolls(1))
+	// Polls are counted in the log: a scrape of hundreds of records costs
+	// the race-built exporter more than the polls awaited.
+	exposureWaitLog(t, e, "the first records", 3*time.Minute, func(log string) bool {
+		polls, _ := exposurePolls(log)
+		return polls >= 1
+	})
 
 	second, truth2 := simtruth.Generate(graphsim.GenOptions{Seed: 3, Count: 400, Start: now.Add(-4 * time.Hour), End: now.Add(-time.Minute)})
 	truth.Merge(truth2)
+	// Two batches of the second set are answered, the third is held: the
+	// kill comes in the middle of its ingestion.
+	hold.allow(2)
 	ts.tenant.Add(second...)
 	e.waitFor(t, "ingestion of the second set to be under way", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
 		n := counterValue(mfs, "teams_exporter_records_ingested_total")
 		return n > float64(len(first)) && n < float64(len(first)+len(second))
 	})
 	e.kill(syscall.SIGKILL)
+	hold.release()
 
 	e2 := startExporter(t, ts, state, env...)
-	e2.waitFor(t, "two successful polls after the restart", 90*time.Second, successfulPolls(2))
+	exposureWaitLog(t, e2, "two successful polls after the restart", 3*time.Minute, func(log string) bool {
+		polls, _ := exposurePolls(log)
+		return polls >= 2
+	})
 	e2.assertTruth(t, truth.CallQuality())
 }

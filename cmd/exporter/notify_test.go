@@ -30,7 +30,9 @@ func TestDemoWithNotifications(t *testing.T) {
 	}
 	e := runExporter(t, cmd, addr)
 
-	e.waitFor(t, "a subscription, accepted notifications and ingested records", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	// Generous: the demo's first poll fetches a whole simulated day, which
+	// a loaded runner under -race takes a minute or more for.
+	e.waitFor(t, "a subscription, accepted notifications and ingested records", 3*time.Minute, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
 			counterValue(mfs, "teams_exporter_notifications_total", "result", "accepted") > 0 &&
 			counterValue(mfs, "teams_exporter_records_ingested_total") > 0
@@ -73,7 +75,8 @@ func TestDemoWithEventHub(t *testing.T) {
 	}
 	e := runExporter(t, cmd, addr)
 
-	e.waitFor(t, "a subscription, events read, accepted notifications and ingested records", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	// Generous, as in TestDemoWithNotifications.
+	e.waitFor(t, "a subscription, events read, accepted notifications and ingested records", 3*time.Minute, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
 			gaugeValue(mfs, "teams_exporter_event_hub_connected") == 1 &&
 			counterValue(mfs, "teams_exporter_event_hub_events_total") > 0 &&

@@ -83,7 +83,7 @@ func TestStateWrites(t *testing.T) {
 		at := time.Now().Add(-time.Duration(3*round+1) * time.Minute)
 		ts.tenant.Add(graphsim.Generate(graphsim.GenOptions{Seed: int64(100 + round), Count: perRound, Start: at.Add(-time.Minute), End: at})...)
 		total += perRound
-		e.waitFor(t, "a round of records saved", 30*time.Second, records(total))
+		e.waitFor(t, "a round of records saved", 90*time.Second, records(total))
 	}
 	added := total - first
 	perRecord := (processWriteBytes(t, pid) - before) / int64(added)
