@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim/simtest"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
 
@@ -97,16 +99,18 @@ type running struct {
 	receiver *notifications.Receiver
 	ledger   *memLedger
 	reg      *prometheus.Registry
+	logs     *testrun.Output // the consumer's log, when the test reads it
 	stop     func()
 }
 
 func (h *hubEnv) consume(t *testing.T, connectionString string, ledger *memLedger) *running {
 	t.Helper()
-	return h.consumeHolding(t, connectionString, ledger, time.Hour)
+	return h.consumeAt(t, connectionString, ledger, time.Now)
 }
 
-// consumeHolding is consume with the hold time given.
-func (h *hubEnv) consumeHolding(t *testing.T, connectionString string, ledger *memLedger, hold time.Duration) *running {
+// consumeAt is consume with the clock given; events are held for an hour
+// of it.
+func (h *hubEnv) consumeAt(t *testing.T, connectionString string, ledger *memLedger, now func() time.Time) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	r, err := notifications.NewReceiver(notifications.Config{ClientState: testSecret, Registerer: reg})
@@ -116,7 +120,7 @@ func (h *hubEnv) consumeHolding(t *testing.T, connectionString string, ledger *m
 	c, err := New(Config{
 		Hub: h.hub, Credential: h.srv.Credential, ConnectionString: connectionString,
 		TLS:      &tls.Config{RootCAs: h.srv.Sim.CertPool, MinVersion: tls.VersionTLS12},
-		Receiver: r, Ledger: ledger, Hold: hold, Tick: 100 * time.Millisecond, Registerer: reg,
+		Receiver: r, Ledger: ledger, Hold: time.Hour, Tick: 100 * time.Millisecond, Registerer: reg, Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +160,32 @@ func counter(reg *prometheus.Registry, name, result string) float64 {
 	return 0
 }
 
+// waitTick returns once a whole tick (what is safe committed, then the
+// lag measured) has run after waitTick was called: what a tick would
+// commit is then on the hub. The lag series are dropped and measured
+// again, twice: the second measurement ends a tick that began after the
+// first. It needs a hub of one partition (a tick measures them one by
+// one) that the consumer reaches.
+func (r *running) waitTick(t *testing.T) {
+	t.Helper()
+	for range 2 {
+		r.c.metrics.lag.Reset()
+		waitFor(t, "a tick", func() bool { return testutil.CollectAndCount(r.c.metrics.lag) == 1 })
+	}
+}
+
+// skewClock is the wall clock moved forward by what the test adds, so
+// that a test can let the hold time pass without waiting for it.
+type skewClock struct{ skew atomic.Int64 }
+
+func (c *skewClock) now() time.Time          { return time.Now().Add(time.Duration(c.skew.Load())) }
+func (c *skewClock) advance(d time.Duration) { c.skew.Add(int64(d)) }
+
+// waitFor polls cond until it holds, for long enough that a loaded
+// machine (two cores, race detector, other packages' tests) gets there.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -213,7 +240,7 @@ func TestOffsetCommittedOnceSafe(t *testing.T) {
 	})
 
 	ledger.ingest(idA, idB)
-	time.Sleep(500 * time.Millisecond) // five ticks: ingested, not saved
+	run.waitTick(t) // ingested, not saved
 	if got := h.committed(t); got != 3 {
 		t.Fatalf("committed %d before the save, want 3", got)
 	}
@@ -224,12 +251,12 @@ func TestOffsetCommittedOnceSafe(t *testing.T) {
 	// Nothing committed is read again.
 	again := h.consume(t, "", ledger)
 	h.publish(t, changeBody(testSecret, idB))
-	waitFor(t, "the new event read", func() bool { return testutil.ToFloat64(again.c.metrics.events) >= 1 })
-	time.Sleep(300 * time.Millisecond)
+	// Committing the new event means it was read, and every event before
+	// it in the partition too.
+	waitFor(t, "an event of an ingested record committed at once", func() bool { return h.committed(t) == 6 })
 	if got := testutil.ToFloat64(again.c.metrics.events); got != 1 {
 		t.Errorf("a restarted consumer read %v events, want only the new one", got)
 	}
-	waitFor(t, "an event of an ingested record committed at once", func() bool { return h.committed(t) == 6 })
 }
 
 // TestRestartReadsTheHeldEventAgain: a consumer stopped (or killed) while
@@ -261,14 +288,19 @@ func TestHoldTimeReleasesAnEvent(t *testing.T) {
 	h := startHub(t, "")
 	h.publish(t, changeBody(testSecret, idA), changeBody(testSecret, idB))
 	ledger := newMemLedger()
-	run := h.consumeHolding(t, "", ledger, 2*time.Second)
+	clock := &skewClock{}
+	run := h.consumeAt(t, "", ledger, clock.now)
 	waitFor(t, "both events read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 2 })
 	ledger.ingest(idB)
 	ledger.save()
-	time.Sleep(200 * time.Millisecond)
+	run.waitTick(t)
 	if got := h.committed(t); got > 0 {
 		t.Fatalf("committed %d while the first event's record may still come", got)
 	}
+	if got := testutil.ToFloat64(run.c.metrics.released); got != 0 {
+		t.Fatalf("released %v records within the hold time", got)
+	}
+	clock.advance(time.Hour)
 	waitFor(t, "the first event released", func() bool { return testutil.ToFloat64(run.c.metrics.released) == 1 })
 	ledger.save()
 	waitFor(t, "both committed", func() bool { return h.committed(t) == 2 })
@@ -297,7 +329,9 @@ func TestConnectionString(t *testing.T) {
 	h.publish(t, changeBody(testSecret, idA))
 
 	wrong := h.consume(t, cs+"x", newMemLedger())
-	time.Sleep(time.Second)
+	// Refused by the hub: had it let the consumer in, the event would be
+	// read, and no failure recorded.
+	waitFor(t, "the wrong connection string refused", func() bool { return wrong.c.lastFailure.Load() != 0 })
 	if got := wrong.receiver.Queued(); got != 0 {
 		t.Errorf("a wrong connection string read %d ids", got)
 	}

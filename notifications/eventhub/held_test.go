@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/notifications"
 )
 
@@ -21,17 +24,19 @@ func (h *hubEnv) consumeLimited(t *testing.T, ledger *memLedger, maxIDs, maxEven
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &testrun.Output{}
 	c, err := New(Config{Hub: h.hub, Credential: h.srv.Credential,
 		TLS:      &tls.Config{RootCAs: h.srv.Sim.CertPool, MinVersion: tls.VersionTLS12},
 		Receiver: r, Ledger: ledger, Hold: time.Hour, Tick: 100 * time.Millisecond,
-		MaxHeldIDs: maxIDs, MaxHeldEvents: maxEvents, Registerer: reg})
+		MaxHeldIDs: maxIDs, MaxHeldEvents: maxEvents, Registerer: reg,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Run(ctx) }()
-	run := &running{c: c, receiver: r, ledger: ledger, reg: reg, stop: func() { cancel(); <-done }}
+	run := &running{c: c, receiver: r, ledger: ledger, reg: reg, logs: logs, stop: func() { cancel(); <-done }}
 	t.Cleanup(run.stop)
 	return run
 }
@@ -55,6 +60,7 @@ func TestSafeEventsJoinTheHeldEvent(t *testing.T) {
 	if got := run.c.heldEvents(); got != 2 {
 		t.Errorf("held events = %v, want 2 (one per event with ids, each with the safe ones after it)", got)
 	}
+	run.waitTick(t)
 	if got := h.committed(t); got > 0 {
 		t.Errorf("committed %d while the first event waits", got)
 	}
@@ -84,7 +90,16 @@ func TestReadingPausesBeyondHeldEvents(t *testing.T) {
 	waitFor(t, "the first three read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 3 })
 	waitFor(t, "three events held", func() bool { return run.c.heldEvents() == 3 })
 	h.publish(t, changeBody(testSecret, id(3)), changeBody(testSecret, id(4)))
-	time.Sleep(500 * time.Millisecond) // five ticks
+	// The consumer sees the two new events in the hub, then decides not
+	// to read them.
+	waitFor(t, "the new events read or seen in the hub", func() bool {
+		return testutil.ToFloat64(run.c.metrics.events) > 3 ||
+			testutil.CollectAndCount(run.c.metrics.lag) == 1 && testutil.ToFloat64(run.c.metrics.lag.WithLabelValues("0")) == 2
+	})
+	logged := len(run.logs.String())
+	waitFor(t, "reading paused", func() bool {
+		return testutil.ToFloat64(run.c.metrics.events) > 3 || strings.Contains(run.logs.String()[logged:], "reading the event hub paused")
+	})
 	if got := testutil.ToFloat64(run.c.metrics.events); got != 3 {
 		t.Fatalf("read %v events while 3 were held with MaxHeldEvents 3", got)
 	}
