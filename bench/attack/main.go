@@ -9,8 +9,12 @@
 // Meanwhile it sends what must still get through (scrapes, /healthz probes,
 // validation handshakes, genuine notifications retried as Graph retries
 // them) and reports how many were answered within 5 seconds, with the
-// exporter's resident memory before and at its highest. It only ever
-// connects to loopback addresses, and every scenario ends after -duration.
+// exporter's resident memory before and at its highest and the CPU time it
+// used. After a flood it waits until the exporter has fetched the record of
+// every genuine notification (their ids are held by no tenant, so each fetch
+// is counted in teams_exporter_skipped_total{reason="not_found"}). It only
+// ever connects to loopback addresses, and every scenario ends after
+// -duration.
 package main
 
 import (
@@ -47,6 +51,7 @@ func main() {
 		pid         = flag.Int("pid", 0, "the exporter's process id, to sample its resident memory")
 		clients     = flag.Int("clients", 0, "attacking clients or connections (per listener); default per scenario")
 		duration    = flag.Duration("duration", 0, "how long the attack lasts; default per scenario")
+		fetchWait   = flag.Duration("fetch-wait", 2*time.Minute, "flood: how long to wait, after the last genuine notification is accepted, for the exporter to fetch their records (the settle delay and a poll)")
 	)
 	flag.Parse()
 	for _, a := range []string{*metricsAddr, *notifyAddr} {
@@ -55,7 +60,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	r := &run{metrics: *metricsAddr, notify: *notifyAddr, clientState: *clientState, pid: *pid}
+	r := &run{metrics: *metricsAddr, notify: *notifyAddr, clientState: *clientState, pid: *pid, fetchWait: *fetchWait}
 	var err error
 	switch *scenario {
 	case "flood":
@@ -94,16 +99,29 @@ type run struct {
 	metrics, notify string
 	clientState     string
 	pid             int
+	fetchWait       time.Duration
 }
+
+// notFound is the counter of records fetched and not found. The genuine
+// notifications name record ids no tenant holds, so each one the exporter
+// queued and fetched adds one to it: a 202 only says the body was read,
+// this says its record was fetched.
+const notFound = "teams_exporter_skipped_total"
 
 // flood posts 1 MiB bodies of forged notifications from clients at once,
 // while genuine notifications are sent every 250 ms and retried (after 1 s,
-// then doubling up to 8 s, as Graph backs off) until accepted.
+// then doubling up to 8 s, as Graph backs off) until accepted. Then it
+// waits, at most fetchWait, until the exporter has fetched the record of
+// every genuine notification accepted.
 func (r *run) flood(clients int, d time.Duration) error {
 	if r.clientState == "" {
 		return errors.New("flood needs -client-state to send genuine notifications")
 	}
 	before, err := r.counter("teams_exporter_notifications_total", `result="accepted"`)
+	if err != nil {
+		return err
+	}
+	notFoundBefore, err := r.counter(notFound, `reason="not_found"`)
 	if err != nil {
 		return err
 	}
@@ -153,7 +171,7 @@ func (r *run) flood(clients int, d time.Duration) error {
 	tick.Stop()
 	wg.Wait()
 	gwg.Wait()
-	base, peak := mem()
+	base, peak, cpu := mem()
 	after, err := r.counter("teams_exporter_notifications_total", `result="accepted"`)
 	if err != nil {
 		return err
@@ -165,8 +183,37 @@ func (r *run) flood(clients int, d time.Duration) error {
 	})
 	fmt.Printf("  genuine notifications: %d sent, %d accepted (202), %d retries, slowest accepted after %v; exporter counted %v accepted\n",
 		genuine.sent.Load(), genuine.accepted.Load(), genuine.retries.Load(), time.Duration(genuine.slowest.Load()).Round(time.Millisecond), after-before)
-	printRSS(base, peak)
+	printRSS(base, peak, cpu)
+	accepted := genuine.accepted.Load()
+	fetched, waited, err := r.awaitFetched(notFoundBefore, accepted)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  genuine notifications fetched by the exporter: %d of %d accepted (%s{reason=\"not_found\"} rose by %d), %v after the last was accepted\n",
+		min(fetched, accepted), accepted, notFound, fetched, waited.Round(time.Second))
+	if fetched < accepted {
+		return fmt.Errorf("flood: only %d of %d genuine notifications fetched within %v", fetched, accepted, r.fetchWait)
+	}
 	return nil
+}
+
+// awaitFetched waits, at most r.fetchWait, until the not-found counter has
+// risen by want from before (each genuine notification's record is
+// fetched after the exporter's settle delay), and returns by how much it
+// rose and how long that took.
+func (r *run) awaitFetched(before float64, want int64) (int64, time.Duration, error) {
+	start := time.Now()
+	for {
+		now, err := r.counter(notFound, `reason="not_found"`)
+		if err != nil {
+			return 0, 0, err
+		}
+		got := int64(now - before)
+		if got >= want || time.Since(start) >= r.fetchWait {
+			return got, time.Since(start), nil
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // forgedBody is a changeNotificationCollection of size bytes whose items
@@ -271,12 +318,12 @@ func (r *run) halfOpen(n int, d time.Duration) error {
 	}
 	probes := r.probeAll(ctx)
 	wg.Wait()
-	base, peak := mem()
+	base, peak, cpu := mem()
 	shedAfter, _ := r.counter("teams_exporter_connections_shed_total", "")
 	fmt.Printf("halfopen: %d connections on each listener that never finish their headers, for %v (%d opened in all; exporter shed %v)\n",
 		n, d, opened.Load(), shedAfter-shedBefore)
 	probes.print()
-	printRSS(base, peak)
+	printRSS(base, peak, cpu)
 	return nil
 }
 
@@ -308,10 +355,10 @@ func (r *run) stalled(n int, d time.Duration) error {
 	}
 	probes := r.probeAll(ctx)
 	wg.Wait()
-	base, peak := mem()
+	base, peak, cpu := mem()
 	fmt.Printf("stalled: %d scrapers that never read, for %v\n", n, d)
 	probes.print()
-	printRSS(base, peak)
+	printRSS(base, peak, cpu)
 	return nil
 }
 
@@ -446,13 +493,13 @@ func (r *run) counter(name, match string) (float64, error) {
 }
 
 // sampleRSS reads the exporter's resident memory now and every 100 ms
-// until the returned function is called, which returns the first reading
-// and the highest.
-func (r *run) sampleRSS() func() (base, peak int64) {
+// until the returned function is called, which returns the first reading,
+// the highest, and the CPU time the exporter used meanwhile.
+func (r *run) sampleRSS() func() (base, peak int64, cpu time.Duration) {
 	if r.pid == 0 {
-		return func() (int64, int64) { return 0, 0 }
+		return func() (int64, int64, time.Duration) { return 0, 0, 0 }
 	}
-	base := rss(r.pid)
+	base, cpu0 := rss(r.pid), cpuTime(r.pid)
 	var peak atomic.Int64
 	peak.Store(base)
 	done := make(chan struct{})
@@ -472,10 +519,10 @@ func (r *run) sampleRSS() func() (base, peak int64) {
 			}
 		}
 	}()
-	return func() (int64, int64) {
+	return func() (int64, int64, time.Duration) {
 		close(done)
 		<-stopped
-		return base, peak.Load()
+		return base, peak.Load(), cpuTime(r.pid) - cpu0
 	}
 }
 
@@ -494,10 +541,32 @@ func rss(pid int) int64 {
 	return 0
 }
 
-func printRSS(base, peak int64) {
+// cpuTime is the user and system time of /proc/pid/stat (fields 14 and
+// 15, in clock ticks of 1/100 s on Linux), which a machine shared with
+// other work does not inflate as it does wall time.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func printRSS(base, peak int64, cpu time.Duration) {
 	if base == 0 {
 		return
 	}
-	fmt.Printf("  exporter resident memory: %.1f MiB before, %.1f MiB at most (+%.1f MiB)\n",
-		float64(base)/(1<<20), float64(peak)/(1<<20), float64(peak-base)/(1<<20))
+	fmt.Printf("  exporter resident memory: %.1f MiB before, %.1f MiB at most (+%.1f MiB); exporter CPU time: %.1f s\n",
+		float64(base)/(1<<20), float64(peak)/(1<<20), float64(peak-base)/(1<<20), cpu.Seconds())
 }
