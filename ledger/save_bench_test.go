@@ -16,7 +16,10 @@ import (
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
 )
 
-var restoreBenchIDs = flag.Int("restore.ids", 3_000_000, "BenchmarkRestore: ids in the state (BENCHMARKS.md: 30000000, a 30-day look-back at a million records a day)")
+var (
+	restoreBenchIDs  = flag.Int("restore.ids", 3_000_000, "BenchmarkRestore: ids in the state (BENCHMARKS.md: 30000000, a 30-day look-back at a million records a day)")
+	restoreBenchKeep = flag.String("restore.keep", "", "BenchmarkRestore: write the state as state.json in this directory and leave it there, to start the exporter on it (BENCHMARKS.md)")
+)
 
 // saveBenchRecords returns n generated call records, as the Graph client
 // decodes them: the series a day of them touches.
@@ -122,9 +125,14 @@ func benchSave(b *testing.B, perDay int, checkpoint bool) {
 // a 30-day look-back at a million records a day) with a day's series, and
 // opens it: ns/op is the start-up's restore (cpu-ns/op its CPU time, all
 // cores), heap-MiB the live heap it leaves, file-MiB the checkpoint's size.
+// With -restore.keep=DIR (an empty directory) the state stays in DIR, for
+// measuring the exporter's own start on it.
 func BenchmarkRestore(b *testing.B) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	path := filepath.Join(b.TempDir(), "state")
+	if *restoreBenchKeep != "" {
+		path = filepath.Join(*restoreBenchKeep, "state.json")
+	}
 	clock := func() time.Time { return now }
 	{
 		l, err := Open(Config{Path: path, Now: clock})
