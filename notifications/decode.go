@@ -29,11 +29,14 @@ const (
 	fieldResource
 	fieldResourceDataID
 	fieldLifecycleEvent
+	fieldTenantID
 )
 
 // item is one notification as read: raw fields, unquoted, and the first
-// problem found with it apart from its clientState (which is checked
-// first, so nothing else about a foreign item matters).
+// problem found with it apart from its clientState and tenantId (which are
+// checked first, so nothing else about a foreign item matters). A tenantId
+// longer than maxFieldBytes is left empty, so refused where the tenant is
+// known: nothing longer than a GUID can match it.
 type item struct {
 	clientState    []byte
 	subscriptionID []byte
@@ -41,6 +44,7 @@ type item struct {
 	resource       []byte
 	resourceDataID []byte
 	lifecycleEvent []byte
+	tenantID       []byte
 	seen           int
 	problem        string
 }
@@ -52,6 +56,7 @@ func (it *item) reset() {
 	it.resource = it.resource[:0]
 	it.resourceDataID = it.resourceDataID[:0]
 	it.lifecycleEvent = it.lifecycleEvent[:0]
+	it.tenantID = it.tenantID[:0]
 	it.seen = 0
 	it.problem = ""
 }
@@ -212,6 +217,8 @@ func decodeItem(dec *jsontext.Decoder, it *item, name []byte) ([]byte, error) {
 			dst, field = &it.resource, fieldResource
 		case "lifecycleEvent":
 			dst, field = &it.lifecycleEvent, fieldLifecycleEvent
+		case "tenantId":
+			dst, field = &it.tenantID, fieldTenantID
 		case "resourceData":
 			if name, err = decodeResourceData(dec, it, name); err != nil {
 				return name, err

@@ -65,10 +65,15 @@ func TestForeignItemsAreRejectedAlone(t *testing.T) {
 // without HTTP would (an event hub): both kinds of item in one body, the
 // same checks, counting and errors.
 func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
-	r, reg := newTestReceiver(t, Config{})
+	// The tenant as configured may differ in case from Graph's tenantId.
+	r, reg := newTestReceiver(t, Config{TenantID: strings.ToUpper(testTenant)})
 	ctx := context.Background()
 	mixed := `{"value":[` + items(changeBody(testSecret, "created", idA)) + `,` + items(lifecycleBody(testSecret, "sub-1", EventMissed)) + `,` +
 		items(changeBody("forged", "created", idB)) + `]}`
+	// Graph may batch several subscriptions', even several tenants',
+	// notifications in one body: another tenant's is refused alone.
+	tenants := `{"value":[` + items(withTenant(changeBody(testSecret, "created", idA), otherTenant)) + `,` +
+		items(changeBody(testSecret, "created", idB)) + `]}`
 	cases := []struct {
 		name  string
 		body  string
@@ -85,6 +90,9 @@ func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
 		{"truncated after a good item", mixed[:len(mixed)/2], AnyItems, Result{}, ErrMalformed, 1},
 		{"longer than MaxBodyBytes, whatever it announced", `{"value":[{"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}]}`, AnyItems, Result{}, ErrTooLarge, 0},
 		{"nothing usable", changeBody(testSecret, "exploded", idA), AnyItems, Result{}, ErrMalformed, 1},
+		{"another tenant's item refused alone", tenants, AnyItems, Result{Accepted: 1, Rejected: 1}, nil, 0},
+		{"nothing of the tenant", withTenant(changeBody(testSecret, "created", idA, idB), otherTenant), AnyItems, Result{}, ErrForbidden, 2},
+		{"nothing with a tenantId", withTenant(lifecycleBody(testSecret, "sub-1", EventMissed), ""), AnyItems, Result{}, ErrForbidden, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,6 +180,9 @@ func TestHostileBodiesAreNeverHeldWhole(t *testing.T) {
 	forged := items(changeBody("guess", "created", idA))
 	manyForged := `{"value":[` + strings.Repeat(forged+",", min(MaxItems-1, MaxBodyBytes/(len(forged)+1)-1)) + forged + `]}`
 	longString := `{"value":[{"clientState":"guess","pad":"` + strings.Repeat("x", MaxBodyBytes-100) + `"}]}`
+	// The secret leaked, but the items are of another tenant.
+	otherTenants := items(withTenant(changeBody(testSecret, "created", idA), otherTenant))
+	manyOtherTenants := `{"value":[` + strings.Repeat(otherTenants+",", min(MaxItems-1, MaxBodyBytes/(len(otherTenants)+1)-1)) + otherTenants + `]}`
 	cases := []struct {
 		name string
 		body string
@@ -179,10 +190,11 @@ func TestHostileBodiesAreNeverHeldWhole(t *testing.T) {
 	}{
 		{"empty items", `{"value":[` + strings.Repeat(`{},`, MaxBodyBytes/3-10) + `{}]}`, http.StatusRequestEntityTooLarge},
 		{"forged items", manyForged, http.StatusForbidden},
+		{"items of another tenant", manyOtherTenants, http.StatusForbidden},
 		{"deep nesting", `{"value":[{"a":` + strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000) + `}]}`, http.StatusForbidden},
 		{"one long string", longString, http.StatusForbidden},
 	}
-	r, _ := newTestReceiver(t, Config{})
+	r, _ := newTestReceiver(t, Config{TenantID: testTenant})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if len(c.body) > MaxBodyBytes {
@@ -239,7 +251,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			r, _ := newTestReceiver(b, Config{QueueSize: 1000})
+			r, _ := newTestReceiver(b, Config{QueueSize: 1000, TenantID: testTenant})
 			ctx := context.Background()
 			b.SetBytes(int64(len(c.body)))
 			b.ReportAllocs()

@@ -13,7 +13,7 @@ func newReceiverMetrics(reg prometheus.Registerer, queued func() int) *receiverM
 	m := &receiverMetrics{
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_notifications_total",
-			Help: "Change notifications received from Microsoft Graph, by result: accepted (a call record id queued), lifecycle (a lifecycle event), rejected (each notification refused, alone (a foreign clientState, not understood) or with its whole body (wrong clientState in every item, not JSON, too large, too slow); a request refused before its first notification counts one), validation (a validation handshake answered, or Graph's validation message read from an event hub).",
+			Help: "Change notifications received from Microsoft Graph, by result: accepted (a call record id queued), lifecycle (a lifecycle event), rejected (each notification refused, alone (a foreign clientState or tenant, not understood) or with its whole body (no item of the subscription's clientState and tenant, not JSON, too large, too slow); a request refused before its first notification counts one), validation (a validation handshake answered, or Graph's validation message read from an event hub).",
 		}, []string{"result"}),
 		lifecycleEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teams_exporter_notification_lifecycle_events_total",

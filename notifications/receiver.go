@@ -1,6 +1,7 @@
 package notifications
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -83,6 +84,13 @@ type Config struct {
 	// ClientState is the secret Graph echoes in every notification; at
 	// most 128 characters. It is never logged.
 	ClientState string
+	// TenantID is the exporter's tenant: the directory id (a GUID) Graph
+	// puts in every notification's tenantId. A notification of another
+	// tenant, or without a tenantId, is then refused as a foreign one is.
+	// Empty, or a domain name (Entra ID takes either to sign in), leaves
+	// the tenant unknown, and tenantId unchecked: a domain name cannot be
+	// compared with the GUID Graph sends.
+	TenantID string
 	// QueueSize bounds the queue of notified ids; default DefaultQueueSize.
 	QueueSize int
 	// MaxBodiesInFlight bounds the bodies read at once; default
@@ -101,6 +109,7 @@ type Config struct {
 // microseconds whatever Graph is doing.
 type Receiver struct {
 	secret  [sha256.Size]byte
+	tenant  []byte // the tenant's GUID; nil when unknown
 	log     *slog.Logger
 	now     func() time.Time
 	queue   *queue
@@ -161,8 +170,35 @@ func NewReceiver(cfg Config) (*Receiver, error) {
 		removed:   map[string]bool{},
 		lifecycle: make(chan struct{}, 1),
 	}
+	switch {
+	case isGUID(cfg.TenantID):
+		r.tenant = []byte(cfg.TenantID)
+	case cfg.TenantID != "":
+		cfg.Logger.Info("the tenant id is not a GUID: notifications are not checked for their tenant, only for their client state")
+	}
 	r.metrics = newReceiverMetrics(cfg.Registerer, r.queue.len)
 	return r, nil
+}
+
+// isGUID reports whether s is a GUID in Graph's form,
+// 8-4-4-4-12 hexadecimal digits.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ValidateClientState checks a clientState as Graph would: present, at most
@@ -262,8 +298,8 @@ type Result struct {
 	// Lifecycle is the lifecycle events recorded.
 	Lifecycle int
 	// Rejected is the items refused one by one, the rest being accepted: a
-	// foreign clientState, or an item with the right clientState that the
-	// exporter does not understand.
+	// foreign clientState or tenant, or an item of the subscription that
+	// the exporter does not understand.
 	Rejected int
 	// IDs are the record ids of the accepted change notifications, in the
 	// body's order: a channel that must know when they are ingested (an
@@ -276,8 +312,9 @@ var (
 	// ErrBusy: as many bodies as allowed are being read; this one was not
 	// read. Graph retries a webhook's 5xx; another channel retries later.
 	ErrBusy = errors.New("too many notification bodies being read at once")
-	// ErrForbidden: no item carries the subscription's clientState.
-	ErrForbidden = errors.New("no notification carries the subscription's clientState")
+	// ErrForbidden: no item carries the subscription's clientState and
+	// the exporter's tenant.
+	ErrForbidden = errors.New("no notification carries the subscription's clientState and tenant")
 	// ErrTooLarge: more than MaxBodyBytes bytes or MaxItems items.
 	ErrTooLarge = errors.New("notification body too large")
 	// ErrMalformed: not a notification collection, not read to its end, or
@@ -293,14 +330,16 @@ var (
 //
 // The body is read as a stream and never held whole. Each item's
 // clientState is compared (in constant time) as soon as the item has been
-// read: a foreign item is rejected alone and counted in Result.Rejected,
-// and nothing else about it is looked at. Items that pass are used only if
+// read, then its tenantId when Config.TenantID is known: a foreign item
+// (another clientState, another tenant) is rejected alone and counted in
+// Result.Rejected, and nothing else about it is looked at. Items that pass are used only if
 // the whole body is read without error: a body cut short queues nothing.
 // allow says which kinds of items this channel may carry; an item of
 // another kind is rejected alone.
 //
 // A nil error means at least one item was used. Otherwise the error wraps
-// ErrBusy (nothing read), ErrForbidden (no item had the clientState),
+// ErrBusy (nothing read), ErrForbidden (no item had the clientState and
+// tenant),
 // ErrTooLarge or ErrMalformed, with the reason; it never holds the secret
 // or a record id. ctx ends the reading early: the error then wraps ctx's
 // error, and the body, which nobody refused, is not counted.
@@ -326,7 +365,7 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 	)
 	err := decodeBody(ctx, body, func(it *item) {
 		items++
-		if !r.secretMatchesBytes(it.clientState) {
+		if !r.secretMatchesBytes(it.clientState) || !r.tenantMatches(it.tenantID) {
 			got.rejected++
 			return
 		}
@@ -457,6 +496,21 @@ func (b *batch) add(it *item, allow Items) string {
 	}
 	b.used++
 	return ""
+}
+
+// tenantMatches reports whether an item's tenantId is the exporter's
+// tenant, ignoring case (a GUID's hexadecimal digits may come in either),
+// without allocating. With the tenant unknown every item matches.
+//
+// An item without a tenantId is refused: Graph documents tenantId as
+// required in every notification, change and lifecycle alike
+// (changeNotification resource type), so only a sender that is not Graph
+// leaves it out. The clientState alone vouches for the sender; the
+// tenantId keeps out what Graph itself delivers from another tenant (a
+// subscription there made with the same client state), and an item
+// without one cannot be told apart from such a notification.
+func (r *Receiver) tenantMatches(tenantID []byte) bool {
+	return r.tenant == nil || bytes.EqualFold(tenantID, r.tenant)
 }
 
 // secretMatchesBytes compares in constant time, over hashes so that not

@@ -21,7 +21,24 @@ import (
 	"github.com/teams-exporter/teams-exporter/graph"
 )
 
-const testSecret = "s3cret-Client-State"
+const (
+	testSecret = "s3cret-Client-State"
+	// testTenant is the tenant of the notifications changeBody and
+	// lifecycleBody make, Microsoft's example in "Receive change
+	// notifications through webhooks".
+	testTenant = "84bd8158-6d4d-4958-8b9f-9d6445542f95"
+	// otherTenant is another tenant, whose Graph may post to the same URL.
+	otherTenant = "0f5b3a1e-2c4d-4e6f-8a9b-1c2d3e4f5a6b"
+)
+
+// withTenant is body with its items' tenantId set to tenant, or removed
+// when tenant is empty.
+func withTenant(body, tenant string) string {
+	if tenant == "" {
+		return strings.ReplaceAll(body, `,"tenantId":"`+testTenant+`"`, "")
+	}
+	return strings.ReplaceAll(body, testTenant, tenant)
+}
 
 // startReceiver serves a Receiver on a loopback port through NewServer, the
 // production listener, and returns its base URL; tune adjusts the server
@@ -58,7 +75,7 @@ func changeBody(secret, changeType string, ids ...string) string {
 				"@odata.id":   "communications/callRecords/" + id,
 				"id":          id,
 			},
-			"tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+			"tenantId": testTenant,
 		})
 	}
 	b, _ := json.Marshal(map[string]any{"value": items})
@@ -71,7 +88,7 @@ func lifecycleBody(secret, subscription string, events ...string) string {
 		items = append(items, map[string]any{
 			"subscriptionId":                 subscription,
 			"subscriptionExpirationDateTime": "2026-12-01T00:00:00.000+00:00",
-			"tenantId":                       "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+			"tenantId":                       testTenant,
 			"clientState":                    secret,
 			"lifecycleEvent":                 e,
 		})
@@ -185,11 +202,25 @@ func TestHostileRequestsAreRejectedAndChangeNothing(t *testing.T) {
 		{"change on the lifecycle path", "POST", LifecyclePath, "application/json", changeBody(testSecret, "created", idA), 400},
 		{"unknown lifecycle event", "POST", LifecyclePath, "application/json", lifecycleBody(testSecret, "s", "selfDestruct"), 400},
 		{"forged lifecycle event", "POST", LifecyclePath, "application/json", lifecycleBody("guess", "s", EventSubscriptionRemoved), 403},
+		// Graph posts another tenant's notifications with that tenant's
+		// tenantId: the clientState alone does not make them ours.
+		{"right clientState, another tenant", "POST", NotificationPath, "application/json",
+			withTenant(changeBody(testSecret, "created", idA), otherTenant), 403},
+		{"right clientState, every item of another tenant", "POST", NotificationPath, "application/json",
+			withTenant(changeBody(testSecret, "created", idA, idB), otherTenant), 403},
+		{"right clientState, no tenantId", "POST", NotificationPath, "application/json",
+			withTenant(changeBody(testSecret, "created", idA), ""), 403},
+		{"right clientState, tenant as a prefix", "POST", NotificationPath, "application/json",
+			withTenant(changeBody(testSecret, "created", idA), testTenant+"0"), 403},
+		{"right clientState, tenantId not a string", "POST", NotificationPath, "application/json",
+			strings.Replace(changeBody(testSecret, "created", idA), `"`+testTenant+`"`, `["`+testTenant+`"]`, 1), 403},
+		{"lifecycle event of another tenant", "POST", LifecyclePath, "application/json",
+			withTenant(lifecycleBody(testSecret, "s", EventSubscriptionRemoved), otherTenant), 403},
 	}
 	// Rejected notifications are counted one per item read, one for a
 	// request refused before its first item.
-	counted := map[string]float64{"every item forged": 2, "more items than allowed": MaxItems}
-	r, reg, base := startReceiver(t, Config{}, nil)
+	counted := map[string]float64{"every item forged": 2, "more items than allowed": MaxItems, "right clientState, every item of another tenant": 2}
+	r, reg, base := startReceiver(t, Config{TenantID: testTenant}, nil)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := results(t, reg)["teams_exporter_notifications_total/rejected"]

@@ -38,6 +38,10 @@ import (
 	"time"
 )
 
+// demoTenantID is the demo's simulated tenant (cmd/exporter): the
+// exporter refuses a notification of another tenant.
+const demoTenantID = "00000000-0000-4000-8000-00000000de00"
+
 // answerWithin is how soon a scrape, probe or handshake must be answered to
 // count as answered.
 const answerWithin = 5 * time.Second
@@ -48,6 +52,7 @@ func main() {
 		metricsAddr = flag.String("metrics", "127.0.0.1:9868", "the exporter's metrics listener")
 		notifyAddr  = flag.String("notifications", "127.0.0.1:9869", "the exporter's notification listener")
 		clientState = flag.String("client-state", "", "the exporter's TEAMS_EXPORTER_NOTIFICATION_CLIENT_STATE, to send genuine notifications")
+		tenant      = flag.String("tenant", demoTenantID, "the exporter's tenant (AZURE_TENANT_ID), the tenantId of genuine notifications; the demo's by default")
 		pid         = flag.Int("pid", 0, "the exporter's process id, to sample its resident memory")
 		clients     = flag.Int("clients", 0, "attacking clients or connections (per listener); default per scenario")
 		duration    = flag.Duration("duration", 0, "how long the attack lasts; default per scenario")
@@ -60,7 +65,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	r := &run{metrics: *metricsAddr, notify: *notifyAddr, clientState: *clientState, pid: *pid, fetchWait: *fetchWait}
+	r := &run{metrics: *metricsAddr, notify: *notifyAddr, clientState: *clientState, tenant: *tenant, pid: *pid, fetchWait: *fetchWait}
 	var err error
 	switch *scenario {
 	case "flood":
@@ -98,6 +103,7 @@ func loopback(addr string) bool {
 type run struct {
 	metrics, notify string
 	clientState     string
+	tenant          string
 	pid             int
 	fetchWait       time.Duration
 }
@@ -162,7 +168,7 @@ func (r *run) flood(clients int, d time.Duration) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	var gwg sync.WaitGroup
 	for ctx.Err() == nil {
-		gwg.Go(func() { genuine.send(r.notify, r.clientState) })
+		gwg.Go(func() { genuine.send(r.notify, r.clientState, r.tenant) })
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -248,12 +254,13 @@ type genuineStats struct {
 
 // send posts one genuine notification of a new record id until it is
 // accepted, as Graph retries: at most a minute.
-func (g *genuineStats) send(addr, clientState string) {
+func (g *genuineStats) send(addr, clientState, tenant string) {
 	g.sent.Add(1)
 	id := newID()
 	body, _ := json.Marshal(map[string]any{"value": []map[string]any{{
 		"subscriptionId": "load-generator", "clientState": clientState, "changeType": "created",
 		"resource": "communications/callRecords/" + id, "resourceData": map[string]any{"id": id},
+		"tenantId": tenant,
 	}}})
 	client := &http.Client{Timeout: answerWithin}
 	start := time.Now()

@@ -76,7 +76,7 @@ func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // azureVariables are the variables azidentity reads itself, for the help
 // text and the deployment examples: the exporter passes them through.
 var azureVariables = []struct{ name, desc string }{
-	{"AZURE_TENANT_ID", "directory (tenant) id of the app registration"},
+	{"AZURE_TENANT_ID", "directory (tenant) id of the app registration; change notifications of another tenant are refused"},
 	{"AZURE_CLIENT_ID", "application (client) id of the app registration, or of a user-assigned managed identity"},
 	{"AZURE_CLIENT_SECRET", "client secret of the app registration"},
 	{"AZURE_CLIENT_CERTIFICATE_PATH", "PEM or PKCS#12 file with the app registration's certificate and private key (instead of a secret)"},
@@ -424,6 +424,16 @@ func connectionStringNames(cs string, hub notifications.EventHub) error {
 
 // eventHubMode reports whether notifications come through an event hub.
 func (c *config) eventHubMode() bool { return c.NotificationEventHub != "" }
+
+// tenantID is the tenant the exporter reads: AZURE_TENANT_ID, which
+// azidentity reads too, or the demo's simulated one. Empty when a managed
+// identity needs none.
+func (c *config) tenantID() string {
+	if c.Demo {
+		return demoTenantID
+	}
+	return os.Getenv("AZURE_TENANT_ID")
+}
 
 // notificationsOn reports whether change notifications are configured, by
 // webhook or event hub.

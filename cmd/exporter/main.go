@@ -326,7 +326,7 @@ func graphSource(cfg *config, obs graph.Observer, now func() time.Time) (*source
 		cred = nothingConfigured{cred, cfg.permissions()}
 	}
 	return &source{
-		graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: os.Getenv("AZURE_TENANT_ID"),
+		graphURL: cfg.GraphURL, credential: cred, credentialKind: kind, tenantID: cfg.tenantID(),
 		describe: sourceDescription{name: "Microsoft Graph"}, close: func() {},
 	}, nil
 }

@@ -59,7 +59,8 @@ func startNotifications(cfg *config, reg prometheus.Registerer, now func() time.
 	}
 	log := logger.With("component", "notifications")
 	r, err := notifications.NewReceiver(notifications.Config{
-		ClientState: string(cfg.NotificationClientState), Logger: log, Registerer: reg, Now: now,
+		ClientState: string(cfg.NotificationClientState), TenantID: cfg.tenantID(),
+		Logger: log, Registerer: reg, Now: now,
 	})
 	if err != nil {
 		return nil, configError{fmt.Errorf("%s_NOTIFICATION_CLIENT_STATE: %w", envPrefix, err)}

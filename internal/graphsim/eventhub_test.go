@@ -89,9 +89,10 @@ func TestEventHubDelivery(t *testing.T) {
 		switch {
 		case n["clientState"] == "NA" && strings.HasPrefix(n["changeType"].(string), "Validation:"):
 			validations++
-		case n["lifecycleEvent"] == "reauthorizationRequired" && n["clientState"] == "cs":
+		// Graph documents tenantId as required in every notification.
+		case n["lifecycleEvent"] == "reauthorizationRequired" && n["clientState"] == "cs" && n["tenantId"] == testTenant:
 			lifecycle++
-		case n["changeType"] == "created" && n["clientState"] == "cs" && n["resource"] == "communications/callRecords/rec-1":
+		case n["changeType"] == "created" && n["clientState"] == "cs" && n["resource"] == "communications/callRecords/rec-1" && n["tenantId"] == testTenant:
 			changes++
 		default:
 			t.Errorf("unexpected event %s", e)
