@@ -36,14 +36,24 @@ type File struct {
 	onChange func(*Map)
 }
 
-// fileStamp identifies a version of the file: size and modification time
-// are cheap to compare, the hash catches a change that keeps both (an
-// editor rewriting within the file system's time resolution) and a touch
-// that changes nothing.
+// fileStamp identifies a version of the file: size, modification time and
+// the file itself (device and inode) are cheap to compare, the hash
+// catches a change that keeps them (an editor rewriting within the file
+// system's time resolution) and a touch that changes nothing. The file's
+// identity catches a ConfigMap's update: the kubelet swaps a "..data"
+// symlink to a new directory, so the path leads to another file, whose
+// size and modification time may be those of the previous one.
 type fileStamp struct {
 	size    int64
 	modTime time.Time
+	file    os.FileInfo // for os.SameFile; nil when not read
 	hash    [sha256.Size]byte
+}
+
+// sameFile reports whether fi, from os.Stat of the path, is the version
+// last read: the same file, size and modification time.
+func (s fileStamp) sameFile(fi os.FileInfo) bool {
+	return s.file != nil && os.SameFile(fi, s.file) && fi.Size() == s.size && fi.ModTime().Equal(s.modTime)
 }
 
 // Open reads the building file at path. At start there is no previous map
@@ -73,8 +83,10 @@ func (f *File) OnChange(fn func(*Map)) {
 	f.onChange = fn
 }
 
-// Check re-reads the file if its size, modification time or content
-// changed since it was last read, and reports whether a new map is in force.
+// Check re-reads the file if it changed since it was last read (another
+// file at the path, another size or modification time), and reports
+// whether a new map is in force: a content already read is not parsed
+// again.
 func (f *File) Check() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -86,7 +98,7 @@ func (f *File) Check() bool {
 		}
 		return false
 	}
-	if fi.Size() == f.seen.size && fi.ModTime().Equal(f.seen.modTime) {
+	if f.seen.sameFile(fi) {
 		return false
 	}
 	changed, err := f.reload(false)
@@ -163,7 +175,7 @@ func (f *File) readBytes() ([]byte, fileStamp, error) {
 	if err != nil {
 		return nil, fileStamp{size: -1}, err
 	}
-	stamp := fileStamp{size: fi.Size(), modTime: fi.ModTime()}
+	stamp := fileStamp{size: fi.Size(), modTime: fi.ModTime(), file: fi}
 	if !fi.Mode().IsRegular() {
 		return nil, stamp, errors.New("not a regular file")
 	}

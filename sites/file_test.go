@@ -121,6 +121,103 @@ teams_exporter_building_file_networks ` + strconv.Itoa(networks) + `
 	}
 }
 
+// kubeletVolume lays out a directory as the kubelet mounts a ConfigMap:
+// each version of the data in a timestamped directory, a "..data" symlink
+// to the version in force, and the file a symlink through "..data".
+type kubeletVolume struct {
+	t       *testing.T
+	dir     string
+	current string // the timestamped directory ..data points to
+}
+
+// newKubeletVolume mounts text as buildings.csv, and returns the volume and
+// the path the exporter is given.
+func newKubeletVolume(t *testing.T, text string, mtime time.Time) (*kubeletVolume, string) {
+	t.Helper()
+	v := &kubeletVolume{t: t, dir: t.TempDir()}
+	v.current = v.writeVersion("..2026_12_07_10_00_00.0001", text, mtime)
+	if err := os.Symlink(v.current, filepath.Join(v.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "buildings.csv"), filepath.Join(v.dir, "buildings.csv")); err != nil {
+		t.Fatal(err)
+	}
+	return v, filepath.Join(v.dir, "buildings.csv")
+}
+
+// writeVersion writes text as buildings.csv in a new directory name.
+func (v *kubeletVolume) writeVersion(name, text string, mtime time.Time) string {
+	v.t.Helper()
+	if err := os.Mkdir(filepath.Join(v.dir, name), 0o755); err != nil {
+		v.t.Fatal(err)
+	}
+	writeFile(v.t, filepath.Join(v.dir, name, "buildings.csv"), text, mtime)
+	return name
+}
+
+// swap updates the volume as the kubelet does: the new version in a new
+// directory, a "..data_tmp" symlink to it renamed over "..data" (the one
+// atomic step), then the old version removed. The file itself is never
+// written.
+func (v *kubeletVolume) swap(name, text string, mtime time.Time) {
+	v.t.Helper()
+	v.writeVersion(name, text, mtime)
+	tmp := filepath.Join(v.dir, "..data_tmp")
+	if err := os.Symlink(name, tmp); err != nil {
+		v.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
+		v.t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(v.dir, v.current)); err != nil {
+		v.t.Fatal(err)
+	}
+	v.current = name
+}
+
+// TestFileReloadOfAConfigMap: mounted from a ConfigMap, the building file
+// changes by a symlink swap, never in place. Each swap is a new file,
+// which Check must see even when it keeps the size and modification time
+// of the one before (an edit of one character; a version restored with
+// its time).
+func TestFileReloadOfAConfigMap(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	hq := row("10.1.0.0", 16, "HQ", "Seattle", 1)
+	v, path := newKubeletVolume(t, hq, t0)
+	f, err := Open(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []int
+	f.OnChange(func(m *Map) { changes = append(changes, m.Networks()) })
+	steps := []struct {
+		name, version, text string
+		mtime               time.Time
+		changed             bool
+		site                string // of 10.1.4.1
+	}{
+		{"new version", "..2026_12_07_10_01_00.0002", hq + "\n" + row("10.1.4.0", 24, "HQ-4", "Seattle", 1), t0.Add(time.Minute), true, "HQ-4"},
+		{"same size and time", "..2026_12_07_10_02_00.0003", hq + "\n" + row("10.1.4.0", 24, "HQ-5", "Seattle", 1), t0.Add(time.Minute), true, "HQ-5"},
+		{"same content", "..2026_12_07_10_03_00.0004", hq + "\n" + row("10.1.4.0", 24, "HQ-5", "Seattle", 1), t0.Add(3 * time.Minute), false, "HQ-5"},
+		{"back to the first", "..2026_12_07_10_04_00.0005", hq, t0, true, "HQ"},
+	}
+	for _, s := range steps {
+		v.swap(s.version, s.text, s.mtime)
+		if got := f.Check(); got != s.changed {
+			t.Errorf("%s: Check = %v, want %v", s.name, got, s.changed)
+		}
+		if got := f.Map().SiteOf("10.1.4.1", ""); got != s.site {
+			t.Errorf("%s: site of 10.1.4.1 = %q, want %q", s.name, got, s.site)
+		}
+		if f.Check() {
+			t.Errorf("%s: a second Check saw a change", s.name)
+		}
+	}
+	if want := []int{2, 2, 1}; !slices.Equal(changes, want) {
+		t.Errorf("OnChange saw %v, want %v", changes, want)
+	}
+}
+
 func TestOpenFails(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.tsv")
