@@ -180,8 +180,9 @@ func TestEventHubEndToEnd(t *testing.T) {
 	e.assertTruth(t, truth)
 
 	phase("third wave ingested after broker restart")
-	// 4. A replayed event and a forged one change no count; the forged
-	// one is counted as rejected.
+	// 4. A replayed event, a forged one and one of another tenant (with
+	// the right client state) change no count; the last two are counted
+	// as rejected.
 	mfs, err := e.scrape()
 	if err != nil {
 		t.Fatal(err)
@@ -196,16 +197,17 @@ func TestEventHubEndToEnd(t *testing.T) {
 	}
 	publish(hubChange(subs[0], hubClientState, id))        // replayed
 	publish(hubChange(subs[0], "forged-client-state", id)) // forged
-	e.waitFor(t, "the replayed and forged events read", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
-		return counterValue(mfs, "teams_exporter_event_hub_events_total") >= events+2
+	publish(strings.Replace(hubChange(subs[0], hubClientState, id), testTenantID, "0f5b3a1e-2c4d-4e6f-8a9b-1c2d3e4f5a6b", 1))
+	e.waitFor(t, "the replayed, forged and foreign events read", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+		return counterValue(mfs, "teams_exporter_event_hub_events_total") >= events+3
 	})
 	mfs = e.waitFor(t, "a poll after them", 30*time.Second, successfulPolls(int(counterValue(mfs, "teams_exporter_polls_total", "result", "success"))+2))
-	if got := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); got != rejected+1 {
-		t.Errorf("rejected %v -> %v, want one more (the forged event)", rejected, got)
+	if got := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); got != rejected+2 {
+		t.Errorf("rejected %v -> %v, want two more (the forged and the foreign event)", rejected, got)
 	}
 	e.assertTruth(t, truth)
 
-	phase("replayed and forged events read")
+	phase("replayed, forged and foreign events read")
 	// 5. Lifecycle events arrive in the hub too: reauthorizationRequired
 	// renews the subscription, subscriptionRemoved creates a new one.
 	before := h.tenant.NotificationStats()
