@@ -148,7 +148,7 @@ func newKubeletVolume(t *testing.T, text string, mtime time.Time) (*kubeletVolum
 // writeVersion writes text as buildings.csv in a new directory name.
 func (v *kubeletVolume) writeVersion(name, text string, mtime time.Time) string {
 	v.t.Helper()
-	if err := os.Mkdir(filepath.Join(v.dir, name), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(v.dir, name), 0o750); err != nil {
 		v.t.Fatal(err)
 	}
 	writeFile(v.t, filepath.Join(v.dir, name, "buildings.csv"), text, mtime)
