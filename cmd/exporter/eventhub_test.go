@@ -22,6 +22,11 @@ const (
 	hubName        = "teams"
 	hubClientState = "event-hub-e2e-client-state"
 	hubAudience    = "https://127.0.0.1"
+	// hubWait bounds each wait of the Event Hubs end-to-end test. The
+	// exporter started after a kill -9 gets partitions only once the
+	// killed member's session (30 s) has expired; with the race detector
+	// on a loaded runner, phases took up to 90 s.
+	hubWait = 3 * time.Minute
 )
 
 // hubTenant is the simulated tenant delivering into its event hub, a
@@ -118,7 +123,7 @@ func TestEventHubEndToEnd(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 
 	e := h.startExporter(t, state)
-	e.waitFor(t, "the listed records and a subscription", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the listed records and a subscription", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return ingested(len(listed))(mfs) && gaugeValue(mfs, "teams_exporter_subscription_expiry_timestamp_seconds") > float64(time.Now().Unix()) &&
 			gaugeValue(mfs, "teams_exporter_event_hub_connected") == 1
 	})
@@ -133,20 +138,29 @@ func TestEventHubEndToEnd(t *testing.T) {
 	added = append(added, waves[0]...)
 	// Ingested (a live count) is not yet saved: scrapes show the
 	// call-quality series once the save that holds them succeeded.
-	e.waitFor(t, "the first unlisted wave ingested and saved", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the first unlisted wave ingested and saved", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return ingested(len(added))(mfs) && hasSeriesOf(e, simtruth.Of(added...).CallQuality())
 	})
 	e.assertTruth(t, simtruth.Of(added...).CallQuality())
 
 	phase("first wave ingested")
 	// 2. kill -9 while a wave is being read; the next life reads what was
-	// not committed, and counts nothing twice.
+	// not committed, and counts nothing twice. The kill waits for the
+	// first of the wave's events to be read, not for a fixed time that a
+	// slow runner may spend before Graph even delivers them.
+	mfs, err := e.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := counterValue(mfs, "teams_exporter_event_hub_events_total")
 	h.tenant.AddUnlisted(waves[1]...)
 	added = append(added, waves[1]...)
-	time.Sleep(700 * time.Millisecond)
+	e.waitFor(t, "the second wave being read", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
+		return counterValue(mfs, "teams_exporter_event_hub_events_total") > events
+	})
 	e.kill(syscall.SIGKILL)
 	e = h.startExporter(t, state)
-	e.waitFor(t, "the second wave ingested after a kill -9", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the second wave ingested after a kill -9", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return hasSeriesOf(e, simtruth.Of(added...).CallQuality())
 	})
 	e.assertTruth(t, simtruth.Of(added...).CallQuality())
@@ -161,19 +175,20 @@ func TestEventHubEndToEnd(t *testing.T) {
 		t.Error("no poll left the recent window to the hub's notifications")
 	}
 	h.broker.Close()
-	e.waitFor(t, "the consumer disconnected", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the consumer disconnected", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_event_hub_connected") == 0
 	})
 	// Without the hub, the poller lists the recent window again.
 	logged := len(e.logs())
-	e.waitFor(t, "a poll listing the recent window", 30*time.Second, func(map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "a poll listing the recent window", hubWait, func(map[string]*dto.MetricFamily) bool {
 		return strings.Contains(e.logs()[logged:], `full_scan=false recent=true`)
 	})
+	failed := h.tenant.NotificationStats().FailedPosts
 	h.tenant.AddUnlisted(waves[2]...)
 	added = append(added, waves[2]...)
-	time.Sleep(time.Second)
+	waitTenant(t, "Graph failing to deliver the third wave", func() bool { return h.tenant.NotificationStats().FailedPosts > failed })
 	h.startBroker(t)
-	e.waitFor(t, "the third wave ingested after the broker came back", 90*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the third wave ingested after the broker came back", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return gaugeValue(mfs, "teams_exporter_event_hub_connected") == 1 && hasSeriesOf(e, simtruth.Of(added...).CallQuality())
 	})
 	truth := simtruth.Of(added...).CallQuality()
@@ -183,12 +198,12 @@ func TestEventHubEndToEnd(t *testing.T) {
 	// 4. A replayed event, a forged one and one of another tenant (with
 	// the right client state) change no count; the last two are counted
 	// as rejected.
-	mfs, err := e.scrape()
+	mfs, err = e.scrape()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rejected := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected")
-	events := counterValue(mfs, "teams_exporter_event_hub_events_total")
+	events = counterValue(mfs, "teams_exporter_event_hub_events_total")
 	id := waves[0][0].ID
 	publish := func(body string) {
 		if err := h.broker.Publisher.Publish(context.Background(), "127.0.0.1", hubName, []byte(body)); err != nil {
@@ -198,10 +213,10 @@ func TestEventHubEndToEnd(t *testing.T) {
 	publish(hubChange(subs[0], hubClientState, id))        // replayed
 	publish(hubChange(subs[0], "forged-client-state", id)) // forged
 	publish(strings.Replace(hubChange(subs[0], hubClientState, id), testTenantID, "0f5b3a1e-2c4d-4e6f-8a9b-1c2d3e4f5a6b", 1))
-	e.waitFor(t, "the replayed, forged and foreign events read", 30*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "the replayed, forged and foreign events read", hubWait, func(mfs map[string]*dto.MetricFamily) bool {
 		return counterValue(mfs, "teams_exporter_event_hub_events_total") >= events+3
 	})
-	mfs = e.waitFor(t, "a poll after them", 30*time.Second, successfulPolls(int(counterValue(mfs, "teams_exporter_polls_total", "result", "success"))+2))
+	mfs = e.waitFor(t, "a poll after them", hubWait, successfulPolls(int(counterValue(mfs, "teams_exporter_polls_total", "result", "success"))+2))
 	if got := counterValue(mfs, "teams_exporter_notifications_total", "result", "rejected"); got != rejected+2 {
 		t.Errorf("rejected %v -> %v, want two more (the forged and the foreign event)", rejected, got)
 	}
@@ -247,7 +262,7 @@ func hasSeriesOf(e *exporterProc, truth simtruth.Truth) bool {
 
 func waitTenant(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(hubWait)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
