@@ -173,10 +173,12 @@ func startDemoExporterAt(t *testing.T, addr string) {
 // last error once timeout has passed.
 func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for {
 		err := check()
 		if err == nil {
+			t.Logf("waited %v of %v for %s", time.Since(start).Round(time.Millisecond), timeout, what)
 			return
 		}
 		if time.Now().After(deadline) {

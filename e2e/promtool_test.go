@@ -40,11 +40,14 @@ func TestPromtool(t *testing.T) {
 	t.Run("check metrics", func(t *testing.T) {
 		needTool(t, "promtool")
 		addr := startDemoExporter(t)
-		// Wait for the first poll, so that every family has series.
+		// Wait for the first poll, so that every family has series. The
+		// scrape is the demo's whole exposition, from a race-built
+		// exporter: on a loaded runner it takes more than httpGet's 5s,
+		// and the first poll minutes (as in cmd/exporter's demo tests).
 		var body []byte
-		waitFor(t, 90*time.Second, "a successful poll", func() error {
+		waitFor(t, 3*time.Minute, "a successful poll", func() error {
 			var err error
-			body, err = httpGet(t.Context(), "http://"+addr+"/metrics")
+			body, err = httpGetWithin(t.Context(), "http://"+addr+"/metrics", 30*time.Second)
 			if err == nil && !bytes.Contains(body, []byte("teams_streams_total{")) {
 				err = errNoStreams
 			}
