@@ -30,13 +30,20 @@ const (
 	fieldResourceDataID
 	fieldLifecycleEvent
 	fieldTenantID
+	fieldOrganizationID
 )
 
+// tenantFields are the members that name an item's tenant: tenantId, which
+// Microsoft documents, and organizationId, which Graph has sent instead in
+// lifecycle notifications.
+const tenantFields = fieldTenantID | fieldOrganizationID
+
 // item is one notification as read: raw fields, unquoted, and the first
-// problem found with it apart from its clientState and tenantId (which are
-// checked first, so nothing else about a foreign item matters). A tenantId
-// longer than maxFieldBytes is left empty, so refused where the tenant is
-// known: nothing longer than a GUID can match it.
+// problem found with it apart from its clientState and tenant (which are
+// checked first, so nothing else about a foreign item matters). present
+// marks the fields given a value other than null, even one not kept (not
+// a string, or longer than maxFieldBytes: left empty, so it matches no
+// tenant); twice marks the fields that appear more than once.
 type item struct {
 	clientState    []byte
 	subscriptionID []byte
@@ -45,7 +52,10 @@ type item struct {
 	resourceDataID []byte
 	lifecycleEvent []byte
 	tenantID       []byte
+	organizationID []byte
 	seen           int
+	present        int
+	twice          int
 	problem        string
 }
 
@@ -57,7 +67,10 @@ func (it *item) reset() {
 	it.resourceDataID = it.resourceDataID[:0]
 	it.lifecycleEvent = it.lifecycleEvent[:0]
 	it.tenantID = it.tenantID[:0]
+	it.organizationID = it.organizationID[:0]
 	it.seen = 0
+	it.present = 0
+	it.twice = 0
 	it.problem = ""
 }
 
@@ -219,6 +232,8 @@ func decodeItem(dec *jsontext.Decoder, it *item, name []byte) ([]byte, error) {
 			dst, field = &it.lifecycleEvent, fieldLifecycleEvent
 		case "tenantId":
 			dst, field = &it.tenantID, fieldTenantID
+		case "organizationId":
+			dst, field = &it.organizationID, fieldOrganizationID
 		case "resourceData":
 			if name, err = decodeResourceData(dec, it, name); err != nil {
 				return name, err
@@ -270,12 +285,15 @@ func decodeResourceData(dec *jsontext.Decoder, it *item, name []byte) ([]byte, e
 func readField(dec *jsontext.Decoder, it *item, field int, dst *[]byte) error {
 	if it.seen&field != 0 {
 		it.fail("a field appears twice")
+		it.twice |= field
 	}
 	it.seen |= field
-	switch dec.PeekKind() {
-	case 'n':
+	if dec.PeekKind() == 'n' {
 		_, err := dec.ReadToken()
 		return err
+	}
+	it.present |= field
+	switch dec.PeekKind() {
 	case '"':
 	default:
 		it.fail("a field is not a string")

@@ -92,7 +92,6 @@ func TestDeliverIsTheSamePathForEveryChannel(t *testing.T) {
 		{"nothing usable", changeBody(testSecret, "exploded", idA), AnyItems, Result{}, ErrMalformed, 1},
 		{"another tenant's item refused alone", tenants, AnyItems, Result{Accepted: 1, Rejected: 1}, nil, 0},
 		{"nothing of the tenant", withTenant(changeBody(testSecret, "created", idA, idB), otherTenant), AnyItems, Result{}, ErrForbidden, 2},
-		{"nothing with a tenantId", withTenant(lifecycleBody(testSecret, "sub-1", EventMissed), ""), AnyItems, Result{}, ErrForbidden, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -20,8 +20,8 @@
 //
 // Every body, whatever carried it (the webhook, or an event hub), goes
 // through Receiver.Deliver. It reads the body as a stream of tokens and
-// checks each item's clientState, and its tenantId when the tenant is
-// known, as soon as the item is read, so a flood of anonymous bodies costs
+// checks each item's clientState, and its tenantId and organizationId when
+// the tenant is known, as soon as the item is read, so a flood of anonymous bodies costs
 // the decoder's buffer, not the bodies: Graph may batch notifications of
 // several subscriptions in one POST, so a foreign item is refused alone. A few dozen bodies are read at once; one more
 // waits a second for a turn, then is refused unread (503, which Graph

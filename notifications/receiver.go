@@ -85,8 +85,9 @@ type Config struct {
 	// most 128 characters. It is never logged.
 	ClientState string
 	// TenantID is the exporter's tenant: the directory id (a GUID) Graph
-	// puts in every notification's tenantId. A notification of another
-	// tenant, or without a tenantId, is then refused as a foreign one is.
+	// puts in a notification's tenantId (or organizationId). A
+	// notification that names another tenant is then refused as a foreign
+	// one is; one that names none is taken on its clientState alone.
 	// Empty, or a domain name (Entra ID takes either to sign in), leaves
 	// the tenant unknown, and tenantId unchecked: a domain name cannot be
 	// compared with the GUID Graph sends.
@@ -330,7 +331,8 @@ var (
 //
 // The body is read as a stream and never held whole. Each item's
 // clientState is compared (in constant time) as soon as the item has been
-// read, then its tenantId when Config.TenantID is known: a foreign item
+// read, then its tenantId and organizationId when Config.TenantID is
+// known (see tenantMatches): a foreign item
 // (another clientState, another tenant) is rejected alone and counted in
 // Result.Rejected, and nothing else about it is looked at. Items that pass are used only if
 // the whole body is read without error: a body cut short queues nothing.
@@ -365,7 +367,7 @@ func (r *Receiver) Deliver(ctx context.Context, body io.Reader, allow Items) (Re
 	)
 	err := decodeBody(ctx, body, func(it *item) {
 		items++
-		if !r.secretMatchesBytes(it.clientState) || !r.tenantMatches(it.tenantID) {
+		if !r.secretMatchesBytes(it.clientState) || !r.tenantMatches(it) {
 			got.rejected++
 			return
 		}
@@ -498,19 +500,33 @@ func (b *batch) add(it *item, allow Items) string {
 	return ""
 }
 
-// tenantMatches reports whether an item's tenantId is the exporter's
-// tenant, ignoring case (a GUID's hexadecimal digits may come in either),
-// without allocating. With the tenant unknown every item matches.
+// tenantMatches reports whether an item is of the exporter's tenant,
+// without allocating. With the tenant unknown every item is. Otherwise an
+// item is of another tenant when a tenantId or an organizationId it
+// carries differs from the tenant, ignoring case (a GUID's hexadecimal
+// digits may come in either), or when either appears twice (so that the
+// answer does not depend on the order of the keys).
 //
-// An item without a tenantId is refused: Graph documents tenantId as
-// required in every notification, change and lifecycle alike
-// (changeNotification resource type), so only a sender that is not Graph
-// leaves it out. The clientState alone vouches for the sender; the
-// tenantId keeps out what Graph itself delivers from another tenant (a
-// subscription there made with the same client state), and an item
-// without one cannot be told apart from such a notification.
-func (r *Receiver) tenantMatches(tenantID []byte) bool {
-	return r.tenant == nil || bytes.EqualFold(tenantID, r.tenant)
+// An item with neither is taken on its clientState alone. Microsoft
+// documents tenantId as required in every notification, but Graph has
+// sent reauthorizationRequired lifecycle notifications with an
+// organizationId instead, and refusing one (403, which Graph does not
+// retry) would lose the reauthorization. The clientState remains the
+// secret that vouches for the sender: tenant ids are public, so a tenantId
+// proves nothing; it only keeps out what Graph itself delivers from
+// another tenant (a subscription there made with the same client state).
+func (r *Receiver) tenantMatches(it *item) bool {
+	switch {
+	case r.tenant == nil:
+		return true
+	case it.twice&tenantFields != 0:
+		return false
+	case it.present&fieldTenantID != 0 && !bytes.EqualFold(it.tenantID, r.tenant):
+		return false
+	case it.present&fieldOrganizationID != 0 && !bytes.EqualFold(it.organizationID, r.tenant):
+		return false
+	}
+	return true
 }
 
 // secretMatchesBytes compares in constant time, over hashes so that not

@@ -208,14 +208,14 @@ func TestHostileRequestsAreRejectedAndChangeNothing(t *testing.T) {
 			withTenant(changeBody(testSecret, "created", idA), otherTenant), 403},
 		{"right clientState, every item of another tenant", "POST", NotificationPath, "application/json",
 			withTenant(changeBody(testSecret, "created", idA, idB), otherTenant), 403},
-		{"right clientState, no tenantId", "POST", NotificationPath, "application/json",
-			withTenant(changeBody(testSecret, "created", idA), ""), 403},
 		{"right clientState, tenant as a prefix", "POST", NotificationPath, "application/json",
 			withTenant(changeBody(testSecret, "created", idA), testTenant+"0"), 403},
 		{"right clientState, tenantId not a string", "POST", NotificationPath, "application/json",
 			strings.Replace(changeBody(testSecret, "created", idA), `"`+testTenant+`"`, `["`+testTenant+`"]`, 1), 403},
 		{"lifecycle event of another tenant", "POST", LifecyclePath, "application/json",
 			withTenant(lifecycleBody(testSecret, "s", EventSubscriptionRemoved), otherTenant), 403},
+		{"right clientState, tenantId longer than a field", "POST", NotificationPath, "application/json",
+			withTenant(changeBody(testSecret, "created", idA), testTenant+strings.Repeat("0", maxFieldBytes)), 403},
 	}
 	// Rejected notifications are counted one per item read, one for a
 	// request refused before its first item.
@@ -489,4 +489,75 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// lifecycleOrganizationBody is a reauthorizationRequired lifecycle
+// notification as Graph has been reported to send it: an organizationId
+// and no tenantId, null sequence and encryptedContent, the subscription as
+// its resource.
+func lifecycleOrganizationBody(secret, organization string) string {
+	return `{"value":[{"lifecycleEvent":"reauthorizationRequired",` +
+		`"subscriptionId":"9f0e3c6a-5b0a-4c38-9d8e-0d5f1e2a3b4c",` +
+		`"resource":"Subscriptions/9f0e3c6a-5b0a-4c38-9d8e-0d5f1e2a3b4c",` +
+		`"clientState":"` + secret + `","sequence":null,` +
+		`"resourceData":{"@odata.type":"#microsoft.graph.subscription",` +
+		`"@odata.id":"subscriptions/9f0e3c6a-5b0a-4c38-9d8e-0d5f1e2a3b4c",` +
+		`"id":"9f0e3c6a-5b0a-4c38-9d8e-0d5f1e2a3b4c"},` +
+		`"encryptedContent":null,"organizationId":"` + organization + `",` +
+		`"subscriptionExpirationDateTime":"2026-12-08T04:18:58.0463343-08:00"}]}`
+}
+
+// TestTenantOfAnItem: an item names another tenant when its tenantId or
+// organizationId differs from the exporter's, or either appears twice
+// (whatever the order of the keys); an item that names none is taken on
+// its clientState, as Graph sends some lifecycle notifications that way.
+func TestTenantOfAnItem(t *testing.T) {
+	ours, other := `"tenantId":"`+testTenant+`"`, `"tenantId":"`+otherTenant+`"`
+	change := changeBody(testSecret, "created", idA)
+	withOrganization := func(body, organization string) string {
+		return strings.Replace(body, `"clientState"`, `"organizationId":"`+organization+`","clientState"`, 1)
+	}
+	cases := []struct {
+		name, path, body string
+		want             int
+		// accepted and lifecycle are the items counted so; any other item
+		// read is counted rejected.
+		accepted, lifecycle, rejected float64
+	}{
+		{"tenantId of the tenant", NotificationPath, change, 202, 1, 0, 0},
+		{"tenantId in another case", NotificationPath, withTenant(change, strings.ToUpper(testTenant)), 202, 1, 0, 0},
+		{"no tenantId: the clientState vouches", NotificationPath, withTenant(change, ""), 202, 1, 0, 0},
+		{"tenantId null: none", NotificationPath, strings.Replace(change, `"`+testTenant+`"`, "null", 1), 202, 1, 0, 0},
+		{"lifecycle with an organizationId and no tenantId", LifecyclePath, lifecycleOrganizationBody(testSecret, testTenant), 202, 0, 1, 0},
+		{"lifecycle with another tenant's organizationId", LifecyclePath, lifecycleOrganizationBody(testSecret, otherTenant), 403, 0, 0, 1},
+		{"lifecycle with an organizationId, wrong clientState", LifecyclePath, lifecycleOrganizationBody("guess", testTenant), 403, 0, 0, 1},
+		{"organizationId and tenantId of the tenant", NotificationPath, withOrganization(change, testTenant), 202, 1, 0, 0},
+		{"organizationId of another tenant, tenantId ours", NotificationPath, withOrganization(change, otherTenant), 403, 0, 0, 1},
+		{"organizationId ours, tenantId another's", NotificationPath, withTenant(withOrganization(change, testTenant), otherTenant), 403, 0, 0, 1},
+		{"organizationId empty", NotificationPath, withOrganization(withTenant(change, ""), ""), 403, 0, 0, 1},
+		{"tenantId twice, ours last", NotificationPath, strings.Replace(change, ours, other+","+ours, 1), 403, 0, 0, 1},
+		{"tenantId twice, ours first", NotificationPath, strings.Replace(change, ours, ours+","+other, 1), 403, 0, 0, 1},
+		{"tenantId twice, both ours", NotificationPath, strings.Replace(change, ours, ours+","+ours, 1), 403, 0, 0, 1},
+		{"organizationId twice, ours last", NotificationPath, withOrganization(withOrganization(change, testTenant), otherTenant), 403, 0, 0, 1},
+		{"organizationId twice, ours first", NotificationPath, withOrganization(withOrganization(change, otherTenant), testTenant), 403, 0, 0, 1},
+	}
+	r, reg, base := startReceiver(t, Config{TenantID: testTenant}, nil)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := results(t, reg)
+			resp := post(t, base+c.path, "application/json", c.body)
+			if resp.StatusCode != c.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.want)
+			}
+			after := results(t, reg)
+			for k, want := range map[string]float64{"accepted": c.accepted, "lifecycle": c.lifecycle, "rejected": c.rejected} {
+				k = "teams_exporter_notifications_total/" + k
+				if got := after[k] - before[k]; got != want {
+					t.Errorf("%s rose by %v, want %v", k, got, want)
+				}
+			}
+			r.Take(10)
+			r.TakeLifecycle()
+		})
+	}
 }
