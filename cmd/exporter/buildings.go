@@ -15,7 +15,8 @@ import (
 )
 
 // buildingCheckInterval is how often the building file is checked for
-// changes: a stat, and a read only when its size or time changed.
+// changes: a stat, and a read only when its size or time changed or the
+// path leads to another file.
 const buildingCheckInterval = 30 * time.Second
 
 // openBuildings reads the building file, if one is configured, registers
