@@ -190,33 +190,46 @@ func (r *run) flood(clients int, d time.Duration) error {
 	fmt.Printf("  genuine notifications: %d sent, %d accepted (202), %d retries, slowest accepted after %v; exporter counted %v accepted\n",
 		genuine.sent.Load(), genuine.accepted.Load(), genuine.retries.Load(), time.Duration(genuine.slowest.Load()).Round(time.Millisecond), after-before)
 	printRSS(base, peak, cpu)
-	accepted := genuine.accepted.Load()
+	// Every notification the exporter accepted names a record of its own,
+	// fetched once: the not-found counter must rise by exactly as many.
+	// Fewer is a notification lost; more is a record fetched twice.
+	accepted := int64(after - before)
 	fetched, waited, err := r.awaitFetched(notFoundBefore, accepted)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  genuine notifications fetched by the exporter: %d of %d accepted (%s{reason=\"not_found\"} rose by %d), %v after the last was accepted\n",
-		min(fetched, accepted), accepted, notFound, fetched, waited.Round(time.Second))
-	if fetched < accepted {
-		return fmt.Errorf("flood: only %d of %d genuine notifications fetched within %v", fetched, accepted, r.fetchWait)
+	fmt.Printf("  genuine notifications fetched by the exporter: %s{reason=\"not_found\"} rose by %d for %d accepted, %v after the last was accepted\n",
+		notFound, fetched, accepted, waited.Round(time.Second))
+	switch {
+	case fetched < accepted:
+		return fmt.Errorf("flood: %d records fetched for %d genuine notifications accepted within %v: %d lost", fetched, accepted, r.fetchWait, accepted-fetched)
+	case fetched > accepted:
+		return fmt.Errorf("flood: %d records fetched for %d genuine notifications accepted: %d fetched more than once", fetched, accepted, fetched-accepted)
 	}
 	return nil
 }
 
 // awaitFetched waits, at most r.fetchWait, until the not-found counter has
 // risen by want from before (each genuine notification's record is
-// fetched after the exporter's settle delay), and returns by how much it
-// rose and how long that took.
+// fetched after the exporter's settle delay), then one poll more, so that
+// a rise beyond want shows, and returns by how much it rose and how long
+// that took.
 func (r *run) awaitFetched(before float64, want int64) (int64, time.Duration, error) {
 	start := time.Now()
+	reached, done := time.Duration(0), false // when the rise reached want
 	for {
 		now, err := r.counter(notFound, `reason="not_found"`)
 		if err != nil {
 			return 0, 0, err
 		}
-		got := int64(now - before)
-		if got >= want || time.Since(start) >= r.fetchWait {
-			return got, time.Since(start), nil
+		got, waited := int64(now-before), time.Since(start)
+		switch {
+		case done:
+			return got, reached, nil
+		case got > want || waited >= r.fetchWait:
+			return got, waited, nil
+		case got == want:
+			reached, done = waited, true
 		}
 		time.Sleep(time.Second)
 	}
