@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -164,9 +165,13 @@ func (f *File) read() (*Map, fileStamp, []string, error) {
 }
 
 // readBytes reads the whole file within MaxFileBytes. The stamp is taken
-// from the open file, so it describes what was read.
+// from the open file, so it describes what was read. The file is opened
+// without blocking: a FIFO at the path would otherwise block the open
+// until something writes to it, with f.mu held; opened at once, it is
+// refused as not a regular file. O_NONBLOCK changes nothing for a regular
+// file, and Windows ignores it.
 func (f *File) readBytes() ([]byte, fileStamp, error) {
-	fh, err := os.Open(f.path)
+	fh, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fileStamp{size: -1}, err
 	}
