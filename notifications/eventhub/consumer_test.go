@@ -160,17 +160,19 @@ func counter(reg *prometheus.Registry, name, result string) float64 {
 	return 0
 }
 
-// waitTick returns once a whole tick (what is safe committed, then the
-// lag measured) has run after waitTick was called: what a tick would
-// commit is then on the hub. The lag series are dropped and measured
-// again, twice: the second measurement ends a tick that began after the
-// first. It needs a hub of one partition (a tick measures them one by
-// one) that the consumer reaches.
-func (r *running) waitTick(t *testing.T) {
+// waitTick returns once a tick of c (what is safe committed, then the
+// lag of each of the hub's partitions measured) has begun after waitTick
+// was called and committed: what it found safe is on the hub, and the
+// batch read before it is handled. The lag series are dropped and
+// measured again, twice. A tick sets each partition's series once, so
+// the tick that set one after the second drop cannot have run since
+// before the first: it would have set them all in between as well. It
+// needs a hub the consumer reaches.
+func waitTick(t *testing.T, c *Consumer, partitions int) {
 	t.Helper()
 	for range 2 {
-		r.c.metrics.lag.Reset()
-		waitFor(t, "a tick", func() bool { return testutil.CollectAndCount(r.c.metrics.lag) == 1 })
+		c.metrics.lag.Reset()
+		waitFor(t, "a tick", func() bool { return testutil.CollectAndCount(c.metrics.lag) == partitions })
 	}
 }
 
@@ -240,7 +242,7 @@ func TestOffsetCommittedOnceSafe(t *testing.T) {
 	})
 
 	ledger.ingest(idA, idB)
-	run.waitTick(t) // ingested, not saved
+	waitTick(t, run.c, 1) // ingested, not saved
 	if got := h.committed(t); got != 3 {
 		t.Fatalf("committed %d before the save, want 3", got)
 	}
@@ -293,7 +295,7 @@ func TestHoldTimeReleasesAnEvent(t *testing.T) {
 	waitFor(t, "both events read", func() bool { return testutil.ToFloat64(run.c.metrics.events) == 2 })
 	ledger.ingest(idB)
 	ledger.save()
-	run.waitTick(t)
+	waitTick(t, run.c, 1)
 	if got := h.committed(t); got > 0 {
 		t.Fatalf("committed %d while the first event's record may still come", got)
 	}

@@ -60,7 +60,7 @@ func TestSafeEventsJoinTheHeldEvent(t *testing.T) {
 	if got := run.c.heldEvents(); got != 2 {
 		t.Errorf("held events = %v, want 2 (one per event with ids, each with the safe ones after it)", got)
 	}
-	run.waitTick(t)
+	waitTick(t, run.c, 1)
 	if got := h.committed(t); got > 0 {
 		t.Errorf("committed %d while the first event waits", got)
 	}

@@ -106,7 +106,9 @@ func TestRebalanceWaitsForTheBatch(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	waitFor(t, "the second member given a partition", func() bool { return len(secondHas()) > 0 })
-	time.Sleep(time.Second) // the batch after the rebalance, if any
+	// A tick begun since: the batch during which the group moved the
+	// partition is handled.
+	waitTick(t, c, 2)
 	taken := secondHas()
 	c.mu.Lock()
 	defer c.mu.Unlock()
