@@ -443,7 +443,7 @@ func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 	// kill comes in the middle of its ingestion.
 	hold.allow(2)
 	ts.tenant.Add(second...)
-	e.waitFor(t, "ingestion of the second set to be under way", 60*time.Second, func(mfs map[string]*dto.MetricFamily) bool {
+	e.waitFor(t, "ingestion of the second set to be under way", 3*time.Minute, func(mfs map[string]*dto.MetricFamily) bool {
 		n := counterValue(mfs, "teams_exporter_records_ingested_total")
 		return n > float64(len(first)) && n < float64(len(first)+len(second))
 	})
