@@ -112,6 +112,10 @@ func TestReadinessOnThePollersClock(t *testing.T) {
 		Registerer: prometheus.NewRegistry(), Now: func() time.Time { return now }, Graph: gm}, nil, l)
 	p.health.pollEnded(true, t0)
 	gm.ObserveRequest(graph.OpList, "503", time.Second)
+	now = t0.Add(3*time.Minute - 2*time.Second)
+	if !p.Ready() {
+		t.Error("not ready with the list failing for less than three intervals")
+	}
 	now = t0.Add(3*time.Minute + 2*time.Second)
 	if p.Ready() {
 		t.Error("ready with the list failing for more than three intervals")

@@ -319,6 +319,7 @@ func TestEndToEndAgainstSimulatedTenant(t *testing.T) {
 // instead of the test having to catch a moment of it in a scrape.
 type batchHold struct {
 	allowed, seen atomic.Int64
+	answered      atomic.Int64 // $batch requests answered in full
 	released      chan struct{}
 	once          sync.Once
 }
@@ -338,6 +339,20 @@ func (h *batchHold) allow(n int64) { h.allowed.Store(h.seen.Load() + n) }
 // release answers the held requests and every later one.
 func (h *batchHold) release() { h.once.Do(func() { close(h.released) }) }
 
+// allowOne lets one more $batch request through and waits until it has
+// been answered in full: its records are then on their way into the
+// exporter, ahead of the save that follows them.
+func (h *batchHold) allowOne(t *testing.T) {
+	t.Helper()
+	answered := h.answered.Load()
+	h.allow(1)
+	for deadline := time.Now().Add(3 * time.Minute); h.answered.Load() == answered; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the $batch request let through was not answered within 3m")
+		}
+	}
+}
+
 func (h *batchHold) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/$batch") && h.seen.Add(1) > h.allowed.Load() {
@@ -348,6 +363,9 @@ func (h *batchHold) wrap(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/$batch") {
+			h.answered.Add(1)
+		}
 	})
 }
 
@@ -439,14 +457,18 @@ func TestRestartMidIngestLosesNothingAndCountsNothingTwice(t *testing.T) {
 
 	second, truth2 := simtruth.Generate(graphsim.GenOptions{Seed: 3, Count: 400, Start: now.Add(-4 * time.Hour), End: now.Add(-time.Minute)})
 	truth.Merge(truth2)
-	// Two batches of the second set are answered, the third is held: the
-	// kill comes in the middle of its ingestion.
+	// Two batches of the second set are answered, the third is held:
+	// the ingestion is under way, its first records saved and published.
 	hold.allow(2)
 	ts.tenant.Add(second...)
 	e.waitFor(t, "ingestion of the second set to be under way", 3*time.Minute, func(mfs map[string]*dto.MetricFamily) bool {
 		n := counterValue(mfs, "teams_exporter_records_ingested_total")
 		return n > float64(len(first)) && n < float64(len(first)+len(second))
 	})
+	// One batch more, and the kill as soon as it is answered: its records
+	// are being ingested, or ingested and not yet saved (saves come about
+	// a second apart), and the position of the poll is not saved either.
+	hold.allowOne(t)
 	e.kill(syscall.SIGKILL)
 	hold.release()
 

@@ -741,8 +741,10 @@ func TestExposureReadiness(t *testing.T) {
 	// A request in flight when the switch flipped counts as failing from when
 	// it was sent, which a loaded machine can delay by a second. A
 	// readiness that turns at the first failure turns within one interval.
+	// (The limit itself, to the second, is checked on an injected clock in
+	// the poller's health tests; here it is the wiring.)
 	if turned <= 2*interval {
-		t.Errorf("/readyz turned 503 after %v of failure; want 200 until more than 3 intervals", turned)
+		t.Errorf("/readyz turned 503 after %v of failure; want 200 for more than 2 intervals (3 less a delayed request)", turned)
 	}
 	if !strings.Contains(e.logs(), "status=503") {
 		t.Fatal("the exporter logged no failing Graph request")
