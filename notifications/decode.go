@@ -311,17 +311,28 @@ func readField(dec *jsontext.Decoder, it *item, field int, dst *[]byte) error {
 	return err
 }
 
+// maxNameBytes bounds a member name the receiver reads, unescaped: well
+// above the longest it knows ("organizationId").
+const maxNameBytes = 64
+
 // readName reads an object member's name into buf, unquoted. Names longer
-// than any the receiver knows are left empty: they are skipped.
+// than maxNameBytes once unescaped are left empty: they are skipped. The
+// raw cap allows every character \u-escaped (6 bytes each, plus quotes),
+// so that an escaped known name, such as a foreign tenantId, is still
+// recognised rather than read as absent.
 func readName(dec *jsontext.Decoder, buf []byte) ([]byte, error) {
 	raw, err := dec.ReadValue()
 	if err != nil {
 		return buf[:0], err
 	}
-	if len(raw) > 64 {
+	if len(raw) > 6*maxNameBytes+2 {
 		return buf[:0], nil
 	}
-	return jsontext.AppendUnquote(buf[:0], raw)
+	buf, err = jsontext.AppendUnquote(buf[:0], raw)
+	if err != nil || len(buf) > maxNameBytes {
+		return buf[:0], err
+	}
+	return buf, nil
 }
 
 // expect reads a token of kind k, or fails with msg.

@@ -507,6 +507,18 @@ func lifecycleOrganizationBody(secret, organization string) string {
 		`"subscriptionExpirationDateTime":"2026-12-08T04:18:58.0463343-08:00"}]}`
 }
 
+// escapedName quotes name with every character \u-escaped, as JSON allows:
+// a sender may so spell a key the receiver must still recognise.
+func escapedName(name string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, c := range name {
+		fmt.Fprintf(&b, `\u%04x`, c)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
 // TestTenantOfAnItem: an item names another tenant when its tenantId or
 // organizationId differs from the exporter's, or either appears twice
 // (whatever the order of the keys); an item that names none is taken on
@@ -533,7 +545,9 @@ func TestTenantOfAnItem(t *testing.T) {
 		{"lifecycle with an organizationId, wrong clientState", LifecyclePath, lifecycleOrganizationBody("guess", testTenant), 403, 0, 0, 1},
 		{"organizationId and tenantId of the tenant", NotificationPath, withOrganization(change, testTenant), 202, 1, 0, 0},
 		{"organizationId of another tenant, tenantId ours", NotificationPath, withOrganization(change, otherTenant), 403, 0, 0, 1},
-		{"organizationId ours, tenantId another's", NotificationPath, withTenant(withOrganization(change, testTenant), otherTenant), 403, 0, 0, 1},
+		{"organizationId ours, tenantId another's", NotificationPath, withOrganization(withTenant(change, otherTenant), testTenant), 403, 0, 0, 1},
+		{"organizationId escaped, another tenant's", NotificationPath, strings.Replace(withOrganization(change, otherTenant), `"organizationId"`, escapedName("organizationId"), 1), 403, 0, 0, 1},
+		{"tenantId escaped, another tenant's", NotificationPath, strings.Replace(withTenant(change, otherTenant), `"tenantId"`, escapedName("tenantId"), 1), 403, 0, 0, 1},
 		{"organizationId empty", NotificationPath, withOrganization(withTenant(change, ""), ""), 403, 0, 0, 1},
 		{"tenantId twice, ours last", NotificationPath, strings.Replace(change, ours, other+","+ours, 1), 403, 0, 0, 1},
 		{"tenantId twice, ours first", NotificationPath, strings.Replace(change, ours, ours+","+other, 1), 403, 0, 0, 1},
