@@ -85,12 +85,13 @@ type Config struct {
 	// most 128 characters. It is never logged.
 	ClientState string
 	// TenantID is the exporter's tenant: the directory id (a GUID) Graph
-	// puts in a notification's tenantId (or organizationId). A
-	// notification that names another tenant is then refused as a foreign
-	// one is; one that names none is taken on its clientState alone.
+	// puts in a notification's tenantId and, in some lifecycle
+	// notifications, organizationId. A notification is then refused as a
+	// foreign one is when either field differs from it (ignoring case) or
+	// appears twice; one with neither is taken on its clientState alone.
 	// Empty, or a domain name (Entra ID takes either to sign in), leaves
-	// the tenant unknown, and tenantId unchecked: a domain name cannot be
-	// compared with the GUID Graph sends.
+	// the tenant unknown, and both fields unchecked: a domain name cannot
+	// be compared with the GUID Graph sends.
 	TenantID string
 	// QueueSize bounds the queue of notified ids; default DefaultQueueSize.
 	QueueSize int
