@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,13 +164,12 @@ func (f *File) read() (*Map, fileStamp, []string, error) {
 }
 
 // readBytes reads the whole file within MaxFileBytes. The stamp is taken
-// from the open file, so it describes what was read. The file is opened
-// without blocking: a FIFO at the path would otherwise block the open
-// until something writes to it, with f.mu held; opened at once, it is
-// refused as not a regular file. O_NONBLOCK changes nothing for a regular
-// file, and Windows ignores it.
+// from the open file, so it describes what was read. On Unix the file is
+// opened without blocking (openFlags): a FIFO at the path would otherwise
+// block the open until something writes to it, with f.mu held; opened at
+// once, it is refused as not a regular file.
 func (f *File) readBytes() ([]byte, fileStamp, error) {
-	fh, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fh, err := os.OpenFile(f.path, openFlags, 0)
 	if err != nil {
 		return nil, fileStamp{size: -1}, err
 	}
