@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 	"github.com/teams-exporter/teams-exporter/sites"
 )
 
@@ -80,14 +81,14 @@ func benchScrape(b *testing.B, serve func(current func() *Snapshot) http.Handler
 					b.Fatal(err)
 				}
 				b.ReportAllocs()
-				cpu0 := processCPUTime(b)
+				cpu0 := testrun.ProcessCPUTime(b)
 				for b.Loop() {
 					if publish {
 						current.Store(c.Snapshot())
 					}
 					scrapeDiscard(b, h, req)
 				}
-				b.ReportMetric(float64(processCPUTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(testrun.ProcessCPUTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 				b.ReportMetric(float64(len(body)), "bytes/scrape")
 				b.ReportMetric(float64(series), "series")
 			})

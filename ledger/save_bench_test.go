@@ -14,6 +14,7 @@ import (
 
 	"github.com/teams-exporter/teams-exporter/graph"
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
+	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 var (
@@ -109,13 +110,13 @@ func benchSave(b *testing.B, perDay int, checkpoint bool) {
 		l.Prune(CallRecords, clock.Add(-24*time.Hour))
 		l.UpdatePosition(func(p *Position) { p.LastSuccess = clock })
 		l.needCheckpoint = checkpoint
-		before, cpu0 := l.written, processCPUTime(b)
+		before, cpu0 := l.written, testrun.ProcessCPUTime(b)
 		b.StartTimer()
 		if err := l.Save(); err != nil {
 			b.Fatal(err)
 		}
 		written += l.written - before
-		cpu += processCPUTime(b) - cpu0
+		cpu += testrun.ProcessCPUTime(b) - cpu0
 	}
 	b.ReportMetric(float64(written)/float64(b.N), "B-written/op")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
@@ -160,13 +161,13 @@ func BenchmarkRestore(b *testing.B) {
 	var heap uint64
 	var cpu time.Duration
 	for b.Loop() {
-		cpu0 := processCPUTime(b)
+		cpu0 := testrun.ProcessCPUTime(b)
 		l, err := Open(Config{Path: path, Now: clock})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		cpu += processCPUTime(b) - cpu0
+		cpu += testrun.ProcessCPUTime(b) - cpu0
 		if n := l.Len(CallRecords); n != *restoreBenchIDs+2000 { // and the records of the series
 			b.Fatalf("restored %d ids, want %d", n, *restoreBenchIDs+2000)
 		}

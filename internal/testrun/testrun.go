@@ -1,7 +1,8 @@
 // Package testrun holds what tests need around a server or program they
 // run: a loopback address for it to listen on; its output, collected while
 // it runs and shown (its last lines) when a test fails; a scrape of its
-// /metrics handler, decoded. Only tests import it, so that each of these
+// /metrics handler, decoded; the CPU time the test process used, for
+// benchmarks. Only tests import it, so that each of these
 // needs has one helper across the packages' tests and the e2e tests.
 package testrun
 
