@@ -100,8 +100,16 @@ func (e *exporterProc) logs() string { return e.out.String() }
 // only trusted root, so nothing else is reachable over TLS.
 func startExporter(t *testing.T, ts *tenantServer, stateFile string, extraEnv ...string) *exporterProc {
 	t.Helper()
+	return startBinary(t, exporterBin, ts, stateFile, extraEnv...)
+}
+
+// startBinary is startExporter with another build of the exporter (the
+// sizing test's, without the race detector). extraEnv comes last: a
+// variable set there replaces the one set here.
+func startBinary(t *testing.T, bin string, ts *tenantServer, stateFile string, extraEnv ...string) *exporterProc {
+	t.Helper()
 	addr := testrun.FreeAddr(t)
-	cmd := exec.Command(exporterBin)
+	cmd := exec.Command(bin)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),

@@ -15,7 +15,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teams-exporter/teams-exporter/internal/graphsim"
-	"github.com/teams-exporter/teams-exporter/internal/testrun"
 )
 
 var (
@@ -48,28 +47,12 @@ func TestSizing(t *testing.T) {
 	ts.tenant.Add(graphsim.Generate(graphsim.GenOptions{Seed: 1, Count: n, Start: now.Add(-23 * time.Hour), End: now.Add(-time.Minute)})...)
 
 	stateDir := t.TempDir()
-	addr := testrun.FreeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + t.TempDir(),
-		"SSL_CERT_FILE=" + ts.certFile,
-		"AZURE_TENANT_ID=" + testTenantID,
-		"AZURE_CLIENT_ID=" + testClientID,
-		"AZURE_CLIENT_SECRET=" + testSecret,
-		"AZURE_AUTHORITY_HOST=" + ts.srv.URL,
-		"TEAMS_EXPORTER_GRAPH_URL=" + ts.srv.URL,
-		"TEAMS_EXPORTER_DISABLE_INSTANCE_DISCOVERY=true",
-		"TEAMS_EXPORTER_LISTEN_ADDRESS=" + addr,
-		"TEAMS_EXPORTER_STATE_FILE=" + filepath.Join(stateDir, "state.json"),
-		"TEAMS_EXPORTER_POLL_INTERVAL=20s",
-		"TEAMS_EXPORTER_SETTLE_DELAY=0",
-	}
+	env := []string{"TEAMS_EXPORTER_POLL_INTERVAL=20s", "TEAMS_EXPORTER_LOG_LEVEL=info"}
 	if *sizingBuildings {
-		cmd.Env = append(cmd.Env, "TEAMS_EXPORTER_BUILDING_FILE="+writeDemoBuildings(t))
+		env = append(env, "TEAMS_EXPORTER_BUILDING_FILE="+writeDemoBuildings(t))
 	}
-	e := runExporter(t, cmd, addr)
-	pid := cmd.Process.Pid
+	e := startBinary(t, bin, ts, filepath.Join(stateDir, "state.json"), env...)
+	pid := e.cmd.Process.Pid
 
 	start := time.Now()
 	mfs := e.waitFor(t, "every record ingested", 50*time.Minute, func(mfs map[string]*dto.MetricFamily) bool {
