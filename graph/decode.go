@@ -54,10 +54,14 @@ const maxErrorDetail = 200
 // shortError cuts err's text to maxErrorDetail bytes; errors.Is and
 // errors.As still see err.
 func shortError(err error) error {
-	if err == nil || len(err.Error()) <= maxErrorDetail {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error() // up to 40 KB on hostile input: built once
+	if len(msg) <= maxErrorDetail {
 		return err
 	}
-	return &cutError{msg: strings.ToValidUTF8(err.Error()[:maxErrorDetail], "") + "...", err: err}
+	return &cutError{msg: strings.ToValidUTF8(msg[:maxErrorDetail], "") + "...", err: err}
 }
 
 type cutError struct {
