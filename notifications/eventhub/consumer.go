@@ -330,15 +330,12 @@ func (c *Consumer) handle(ctx context.Context, rec *kgo.Record) bool {
 		if res, err = c.cfg.Receiver.DeliverEvent(ctx, rec.Value); err == nil {
 			break
 		}
+		// The receiver reads a few bodies at once, webhook or hub; this
+		// one waits for its turn (sleep returns at once when ctx ends).
+		sleep(ctx, 50*time.Millisecond)
 		if ctx.Err() != nil {
 			// Stopping: an event not delivered whole is not held, so its
 			// offset is never committed and the next start reads it.
-			return false
-		}
-		// The receiver reads a few bodies at once, webhook or hub; this
-		// one waits for its turn.
-		sleep(ctx, 50*time.Millisecond)
-		if ctx.Err() != nil {
 			return false
 		}
 	}
